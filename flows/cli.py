@@ -1,0 +1,112 @@
+"""The ``handlabel`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from handlabel.storage.sources import SourceNotFoundError
+from handlabel.storage.store import DatasetStore, StoreError
+from rich.console import Console
+
+from handlabel.config import ConfigError, HandlabelConfig, load_config
+
+from .reference import config_reference
+from .status import failures, status_table
+
+app = typer.Typer(help="Turn hand video archives into annotated 3D hand datasets.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+SAMPLE_VIDEO = Path("../shared/data/videos/right_hand_office.mp4")
+DEMO_STORE = Path("demo-store")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+
+
+def _config(path: Path | None) -> HandlabelConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+def print_status(store: str) -> bool:
+    """Print the status table; returns True when no stage of any video failed."""
+    try:
+        table = DatasetStore(store, create=False).manifest.table()
+    except StoreError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    console.print(status_table(table, title=f"{store}: {len(table)} videos"))
+    lines = failures(table)
+    for line in lines:
+        console.print(f"[red]failed[/] {line}")
+    return not lines
+
+
+def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
+            dask_address: str | None) -> bool:
+    from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
+
+    try:
+        state = run_ingest(sources, store, config, overwrite, dask_address)
+    except SourceNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if state.is_failed():
+        console.print(f"[red]{state.message}[/]")
+    return not state.is_failed()
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="Videos: files, folders, globs, URLs.")],
+    store: Annotated[str, typer.Option("--store", "-s", help="Store folder or fsspec URL.")],
+    config: ConfigOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Re-ingest videos already stored.")] = False,
+    dask_address: Annotated[str | None, typer.Option(help="Existing Dask scheduler.")] = None,
+) -> None:
+    """Decode videos into the store's Zarr frame chunks (stage 1)."""
+    ok = _ingest(sources, store, _config(config), overwrite, dask_address)
+    print_status(store)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def status(store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")]) -> None:
+    """Show each video's state in each stage."""
+    raise typer.Exit(0 if print_status(store) else 1)
+
+
+@app.command()
+def demo(
+    video: Annotated[Path, typer.Option(help="Video to run on.")] = SAMPLE_VIDEO,
+    store: Annotated[Path, typer.Option(help="Where the dataset goes.")] = DEMO_STORE,
+    config: ConfigOption = None,
+) -> None:
+    """The main job end to end on embedded defaults (for now: ingest and status)."""
+    if not video.exists():
+        console.print(f"[red]{video}: sample video not found; run from the project root "
+                      "next to ../shared/data, or pass --video[/]")
+        raise typer.Exit(2)
+    ok = _ingest([str(video)], str(store), _config(config), False, None)
+    ok = print_status(str(store)) and ok
+    console.print(f"Dataset store: {store.resolve()}")
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("config")
+def show_config(
+    reference: Annotated[bool, typer.Option(help="Print the Markdown reference.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Print the effective configuration as YAML, or the reference of every field."""
+    import yaml
+
+    if reference:
+        print(config_reference(), end="")
+    else:
+        print(yaml.safe_dump(_config(config).model_dump(mode="json"), sort_keys=False), end="")

@@ -1,0 +1,51 @@
+"""One Prefect API for the whole run, Dask workers included.
+
+Without ``PREFECT_API_URL`` Prefect starts a temporary server per *process*; every Dask
+worker would then start its own (seconds each, and a CPU hog while it runs) and the flow's
+task runs would be scattered over several databases. Here the CLI starts one temporary
+server and exports its URL, so workers spawned afterwards report to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@contextlib.contextmanager
+def shared_prefect_api() -> Iterator[str | None]:
+    """Yield the API URL in use: the configured server, or a temporary one shared with workers."""
+    configured = PREFECT_API_URL.value()
+    if configured:
+        os.environ.setdefault("PREFECT_API_URL", configured)
+        yield configured
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            try:
+                yield server.api_url
+            finally:
+                _drain_prefect_workers()
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def _drain_prefect_workers() -> None:
+    """Send queued logs and events now; once the server is gone they would retry for minutes."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(RuntimeError):  # a worker that never started
+        APILogWorker.drain_all()
+    EventsWorker.drain_all()

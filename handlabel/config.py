@@ -1,0 +1,142 @@
+"""The one configuration file: a YAML document with a section per stage, validated by pydantic.
+
+Every field carries its default and a description; ``handlabel config --reference`` renders
+them as ``docs/configuration.md`` (a test keeps that file in step with this module).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Matrix3 = list[list[float]]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be read or does not validate."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_matrix3(value: Matrix3 | None) -> Matrix3 | None:
+    if value is None:
+        return None
+    if len(value) != 3 or any(len(row) != 3 for row in value):
+        raise ValueError("K must be a 3x3 matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
+    if value[0][0] <= 0 or value[1][1] <= 0:
+        raise ValueError("K must have positive focal lengths fx = K[0][0] and fy = K[1][1]")
+    return value
+
+
+class CameraConfig(Section):
+    """Camera intrinsics, for frames as displayed (rotation applied) at the source resolution."""
+
+    K: Matrix3 | None = Field(
+        None, description="3x3 intrinsics for every video; null to use per_video or estimate."
+    )
+    per_video: dict[str, Matrix3] = Field(
+        default_factory=dict,
+        description="File-name glob -> 3x3 intrinsics; the first matching glob wins over K.",
+    )
+    assumed_fov_deg: float = Field(
+        60.0,
+        gt=1.0,
+        lt=179.0,
+        description="Field of view across the longer image side, used to estimate K when none "
+        "is given (the video is then marked intrinsics_estimated).",
+    )
+
+    _check_k = field_validator("K")(_check_matrix3)
+
+    @field_validator("per_video")
+    @classmethod
+    def _check_per_video(cls, value: dict[str, Matrix3]) -> dict[str, Matrix3]:
+        for matrix in value.values():
+            _check_matrix3(matrix)
+        return value
+
+
+class CompressionConfig(Section):
+    """Lossless compression of the frame chunks."""
+
+    codec: Literal["zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
+        "zstd", description="Codec of the frame chunks."
+    )
+    level: int = Field(1, ge=-7, le=19, description="Codec level (zstd accepts negative levels).")
+
+
+class IngestConfig(Section):
+    """Stage 1: decode each video into Zarr frame chunks."""
+
+    chunk_frames: int = Field(64, ge=1, le=4096, description="Frames per Zarr chunk.")
+    max_long_side: int | None = Field(
+        None, ge=16, description="Resize so the longer side is at most this many pixels."
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg"],
+        description="File extensions taken as videos when a folder is scanned.",
+    )
+    decoder_threads: int = Field(
+        0, ge=0, description="Decoder threads per video; 0 lets FFmpeg choose."
+    )
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+
+
+class DaskConfig(Section):
+    """Where tasks run: a local cluster by default, or an existing scheduler."""
+
+    address: str | None = Field(
+        None, description="Address of a running Dask scheduler (tcp://host:8786); null starts "
+        "a LocalCluster."
+    )
+    n_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
+    threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
+
+
+class HandlabelConfig(Section):
+    """The whole configuration file."""
+
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    dask: DaskConfig = Field(default_factory=DaskConfig)
+
+
+# Bumped when a stage's code changes what it writes, so that old results stop counting as done.
+STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1}
+
+# Fields of a stage section that do not change what the stage writes.
+_NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"}}
+
+
+def stage_config_hash(stage: str, section: BaseModel) -> str:
+    """Hash of what decides a stage's output: its config fields and its code version."""
+    fields = section.model_dump(mode="json", exclude=_NON_RESULT_FIELDS.get(stage, set()))
+    payload = {"stage": stage, "code": STAGE_CODE_VERSIONS[stage], "config": fields}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path | None = None) -> HandlabelConfig:
+    """Read and validate a YAML configuration file; no path gives the embedded defaults."""
+    if path is None:
+        return HandlabelConfig()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of sections")
+    try:
+        return HandlabelConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid configuration\n{exc}") from exc

@@ -1,0 +1,146 @@
+"""The manifest: one row per video with each stage's state, error, timings and config hash.
+
+Each row is its own Parquet file (``manifest/<video_id>.parquet``), replaced atomically, so
+workers updating different videos never write the same object; together the files form one
+Parquet table that pandas reads with ``pd.read_parquet(STORE + "/manifest")``.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fs import atomic_write, filesystem, join
+
+STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
+
+
+class StageState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+_VIDEO_FIELDS = [
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("name", pa.string()),
+    pa.field("source_uri", pa.string()),
+    pa.field("aliases", pa.list_(pa.string())),
+    pa.field("size_bytes", pa.int64()),
+    pa.field("content_hash", pa.string()),
+    pa.field("n_frames", pa.int64()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("fps", pa.float64()),
+    pa.field("intrinsics_estimated", pa.bool_()),
+]
+
+
+def _stage_fields(stage: str) -> list[pa.Field]:
+    return [
+        pa.field(f"{stage}_state", pa.string()),
+        pa.field(f"{stage}_error", pa.string()),
+        pa.field(f"{stage}_started", pa.timestamp("ms", tz="UTC")),
+        pa.field(f"{stage}_finished", pa.timestamp("ms", tz="UTC")),
+        pa.field(f"{stage}_seconds", pa.float64()),
+        pa.field(f"{stage}_config_hash", pa.string()),
+    ]
+
+
+SCHEMA = pa.schema(_VIDEO_FIELDS + [f for stage in STAGES for f in _stage_fields(stage)])
+
+
+def _empty_row(video_id: str) -> dict:
+    row = dict.fromkeys(SCHEMA.names)
+    row["video_id"] = video_id
+    row["aliases"] = []
+    for stage in STAGES:
+        row[f"{stage}_state"] = StageState.PENDING.value
+    return row
+
+
+class Manifest:
+    """Read and update the rows of one store's manifest."""
+
+    def __init__(self, store_url: str):
+        self.url = join(store_url, "manifest")
+        self.fs, self.path = filesystem(self.url)
+
+    def _row_path(self, video_id: str) -> str:
+        return f"{self.path}/{video_id}.parquet"
+
+    def get(self, video_id: str) -> dict | None:
+        path = self._row_path(video_id)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as handle:
+            return pq.read_table(handle, schema=SCHEMA).to_pylist()[0]
+
+    def upsert(self, video_id: str, **fields) -> dict:
+        """Create or update a video's row; unknown field names are an error."""
+        unknown = set(fields) - set(SCHEMA.names)
+        if unknown:
+            raise KeyError(f"not manifest columns: {sorted(unknown)}")
+        row = self.get(video_id) or _empty_row(video_id)
+        row.update(fields)
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist([row], schema=SCHEMA), buffer)
+        atomic_write(self.fs, self._row_path(video_id), buffer.getvalue())
+        return row
+
+    def add_aliases(self, video_id: str, urls: list[str]) -> None:
+        """Record URLs under which this video's content was seen (renamed copies)."""
+        row = self.get(video_id)
+        aliases = list(row["aliases"] or []) if row else []
+        new = [u for u in dict.fromkeys(urls) if u not in aliases]
+        if new:
+            self.upsert(video_id, aliases=aliases + new)
+
+    def start_stage(self, video_id: str, stage: str, config_hash: str) -> datetime:
+        started = datetime.now(UTC)
+        self.upsert(
+            video_id,
+            **{
+                f"{stage}_state": StageState.RUNNING.value,
+                f"{stage}_error": None,
+                f"{stage}_started": started,
+                f"{stage}_finished": None,
+                f"{stage}_seconds": None,
+                f"{stage}_config_hash": config_hash,
+            },
+        )
+        return started
+
+    def finish_stage(
+        self, video_id: str, stage: str, started: datetime, error: str | None = None, **fields
+    ) -> dict:
+        finished = datetime.now(UTC)
+        state = StageState.FAILED if error else StageState.DONE
+        return self.upsert(
+            video_id,
+            **fields,
+            **{
+                f"{stage}_state": state.value,
+                f"{stage}_error": error,
+                f"{stage}_finished": finished,
+                f"{stage}_seconds": (finished - started).total_seconds(),
+            },
+        )
+
+    def table(self) -> pd.DataFrame:
+        """All rows, one per video, sorted by name (an empty table with the schema if none)."""
+        paths = sorted(self.fs.glob(f"{self.path}/*.parquet")) if self.fs.exists(self.path) else []
+        if not paths:
+            return SCHEMA.empty_table().to_pandas()
+        tables = []
+        for path in paths:
+            with self.fs.open(path, "rb") as handle:
+                tables.append(pq.read_table(handle, schema=SCHEMA))
+        frame = pa.concat_tables(tables).to_pandas()
+        return frame.sort_values(["name", "video_id"], na_position="last").reset_index(drop=True)

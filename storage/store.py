@@ -1,0 +1,63 @@
+"""The dataset store of one job: a Zarr v3 group reached through fsspec, plus its manifest.
+
+Layout (documented in docs/architecture.md)::
+
+    STORE/zarr.json                    root group; attrs: handlabel layout version
+    STORE/videos/<video_id>/           one group per video (id = content-hash prefix)
+        frames (T, H, W, 3) uint8, timestamps (T,) s, chunk_done (n_chunks,) bool
+    STORE/manifest/<video_id>.parquet  one manifest row per video
+"""
+
+from __future__ import annotations
+
+import zarr
+import zarr.storage
+
+from .frames import VideoFrames
+from .fs import is_local, normalise_url
+from .manifest import Manifest
+
+LAYOUT_VERSION = 1
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or is not a handlabel store."""
+
+
+def _zarr_store(url: str):
+    """LocalStore for local folders (fastest); fsspec for every other URL."""
+    if is_local(url):
+        return zarr.storage.LocalStore(url)
+    return zarr.storage.FsspecStore.from_url(url)
+
+
+class DatasetStore:
+    """Zarr group + Parquet manifest at a local path or fsspec URL."""
+
+    def __init__(self, url: str, *, create: bool = True):
+        self.url = normalise_url(url)
+        mode = "a" if create else "r+"
+        try:
+            self.root = zarr.open_group(_zarr_store(self.url), mode=mode, zarr_format=3)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise StoreError(f"{url}: no handlabel store here") from exc
+        if "handlabel" not in self.root.attrs:
+            if not create:
+                raise StoreError(f"{url}: a Zarr group, but not a handlabel store")
+            self.root.attrs["handlabel"] = {"layout_version": LAYOUT_VERSION}
+        self.manifest = Manifest(self.url)
+
+    @property
+    def videos(self) -> zarr.Group:
+        return self.root.require_group("videos")
+
+    def video_ids(self) -> list[str]:
+        return sorted(name for name, _ in self.videos.groups())
+
+    def video(self, video_id: str) -> VideoFrames | None:
+        """The stored arrays of a video, or None if it was never ingested."""
+        group = self.videos.get(video_id)
+        return VideoFrames(group) if isinstance(group, zarr.Group) else None
+
+    def create_video(self, video_id: str, **kwargs) -> VideoFrames:
+        return VideoFrames.create(self.videos, video_id, **kwargs)
