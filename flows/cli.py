@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from handlabel.storage.sources import SourceNotFoundError
+from handlabel.storage.sources import SourceNotFoundError, resolve_sources
 from handlabel.storage.store import DatasetStore, StoreError
 from rich.console import Console
 
@@ -29,21 +29,21 @@ def _config(path: Path | None) -> HandlabelConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
-def print_status(store: str) -> bool:
+def print_status(store: str, long: bool = False) -> bool:
     """Print the status table; returns True when no stage of any video failed."""
     try:
         table = DatasetStore(store, create=False).manifest.table()
     except StoreError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(status_table(table, title=f"{store}: {len(table)} videos"))
+    console.print(status_table(table, title=f"{store}: {len(table)} videos", long=long))
     lines = failures(table)
     for line in lines:
-        console.print(f"[red]failed[/] {line}")
+        console.print(f"[red]failed[/] {line}", soft_wrap=True, highlight=False)
     return not lines
 
 
@@ -51,13 +51,14 @@ def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: 
             dask_address: str | None) -> bool:
     from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
 
-    try:
-        state = run_ingest(sources, store, config, overwrite, dask_address)
+    try:  # fail fast, before a Prefect server or a cluster is started
+        resolve_sources(sources, config.ingest.extensions)
     except SourceNotFoundError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
+    state = run_ingest(sources, store, config, overwrite, dask_address)
     if state.is_failed():
-        console.print(f"[red]{state.message}[/]")
+        console.print(f"[red]{state.message}[/]", soft_wrap=True)
     return not state.is_failed()
 
 
@@ -76,9 +77,12 @@ def ingest(
 
 
 @app.command()
-def status(store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")]) -> None:
-    """Show each video's state in each stage."""
-    raise typer.Exit(0 if print_status(store) else 1)
+def status(
+    store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
+    long: Annotated[bool, typer.Option("--long", "-l", help="Add id, size, fps, timings.")] = False,
+) -> None:
+    """Show each video's state in each stage; exit code 1 if any stage of any video failed."""
+    raise typer.Exit(0 if print_status(store, long) else 1)
 
 
 @app.command()

@@ -1,36 +1,41 @@
-"""The status table: videos x stages, readable in a terminal."""
+"""The status table: videos x stages, readable in an 80-column terminal."""
 
 from __future__ import annotations
 
 import pandas as pd
 from handlabel.storage.manifest import STAGES
+from rich import box
 from rich.table import Table
 
-_STYLE = {"done": "green", "running": "yellow", "failed": "bold red", "pending": "dim"}
+_CELL = {"done": "[green]done[/]", "running": "[yellow]run[/]",
+         "failed": "[bold red]FAIL[/]", "pending": "[dim]-[/]"}
 
 
-def _cell(state: str | None) -> str:
-    state = state or "pending"
-    return f"[{_STYLE.get(state, '')}]{state}[/]"
+def _number(value, fmt: str = "{:.0f}") -> str:
+    return "-" if pd.isna(value) else fmt.format(value)
 
 
-def _frames(row) -> str:
-    if pd.isna(row["n_frames"]):
-        return "-"
-    size = f"{int(row['width'])}x{int(row['height'])}"
-    return f"{int(row['n_frames'])} @ {row['fps']:.1f} fps, {size}"
-
-
-def status_table(manifest: pd.DataFrame, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("video")
-    table.add_column("id", style="dim")
-    table.add_column("frames")
+def status_table(manifest: pd.DataFrame, title: str, long: bool = False) -> Table:
+    """One row per video, one column per stage; ``long`` adds id, size, fps and ingest time."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  collapse_padding=True, show_edge=False,
+                  caption="- pending, run = running", caption_justify="left")
+    longest = int(manifest["name"].fillna("?").str.len().max()) if len(manifest) else 5
+    table.add_column("video", overflow="fold", min_width=min(longest, 28))
+    if long:
+        for name in ("id", "size", "fps", "ingest s"):
+            table.add_column(name, no_wrap=True)
+    table.add_column("frames", justify="right", no_wrap=True)
     for stage in STAGES:
-        table.add_column(stage)
+        table.add_column(stage[:6], no_wrap=True)
     for _, row in manifest.iterrows():
-        table.add_row(row["name"] or "?", row["video_id"], _frames(row),
-                      *(_cell(row[f"{stage}_state"]) for stage in STAGES))
+        details = []
+        if long:
+            size = "-" if pd.isna(row["width"]) else f"{int(row['width'])}x{int(row['height'])}"
+            details = [row["video_id"], size, _number(row["fps"], "{:.2f}"),
+                       _number(row["ingest_seconds"], "{:.1f}")]
+        table.add_row(row["name"] or "?", *details, _number(row["n_frames"]),
+                      *(_CELL.get(row[f"{s}_state"], row[f"{s}_state"]) for s in STAGES))
     return table
 
 

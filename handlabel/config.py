@@ -139,4 +139,11 @@ def load_config(path: str | Path | None = None) -> HandlabelConfig:
     try:
         return HandlabelConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid configuration\n{exc}") from exc
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"{path}: invalid configuration: {problems}") from exc
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+    return f"{where}: {error['msg']}{got}"

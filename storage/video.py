@@ -48,19 +48,17 @@ class FrameChunk:
 
 @contextlib.contextmanager
 def _open_container(url: str) -> Iterator[av.container.InputContainer]:
-    if is_local(url):
-        target = url.removeprefix("file://")
-        handle = None
-    else:
-        fs, path = filesystem(url)
-        handle = fs.open(path, "rb")
-        target = handle
+    fs, path = filesystem(url)
+    if fs.size(path) == 0:
+        raise VideoDecodeError(url, "the file is empty")
+    handle = None if is_local(url) else fs.open(path, "rb")
     try:
-        container = av.open(target, mode="r")
+        container = av.open(handle or path, mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
         if handle is not None:
             handle.close()
-        raise VideoDecodeError(url, f"cannot open as a video ({exc})") from exc
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VideoDecodeError(url, f"not a video FFmpeg can read ({reason})") from exc
     try:
         if not container.streams.video:
             raise VideoDecodeError(url, "the file holds no video stream")
@@ -79,9 +77,9 @@ def _output_size(width: int, height: int, max_long_side: int | None) -> tuple[in
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _rotation_of(stream: av.video.stream.VideoStream, first: av.VideoFrame | None) -> int:
-    angle = first.rotation if first is not None else 0
-    return round(angle / 90.0) * 90 % 360
+def _rotation_of(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns (in degrees) the display matrix asks for."""
+    return round(frame.rotation / 90.0) * 90 % 360
 
 
 def _fps_of(stream: av.video.stream.VideoStream) -> float:
@@ -99,7 +97,7 @@ def probe_video(url: str, max_long_side: int | None = None) -> VideoInfo:
             raise VideoDecodeError(url, f"the first frame does not decode ({exc})") from exc
         if first is None:
             raise VideoDecodeError(url, "the video stream holds no frames")
-        rotation = _rotation_of(stream, first)
+        rotation = _rotation_of(first)
         width, height = _output_size(first.width, first.height, max_long_side)
         if rotation in (90, 270):
             width, height = height, width
@@ -144,7 +142,7 @@ def iter_frames(
             for frame in container.decode(stream):
                 if size is None:
                     size = _output_size(frame.width, frame.height, max_long_side)
-                    turns = _rotation_of(stream, frame) // 90
+                    turns = _rotation_of(frame) // 90
                     start_time = _frame_time(frame, 0, fps)
                 rgb = _to_rgb(frame, size)
                 if turns:

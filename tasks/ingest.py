@@ -8,8 +8,10 @@ on bad input.
 from __future__ import annotations
 
 import fnmatch
+import os
+import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
@@ -36,6 +38,7 @@ class IngestResult:
     frames_written: int = 0
     seconds: float = 0.0
     error: str | None = None
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
 def camera_intrinsics(camera: CameraConfig, name: str, info: VideoInfo) -> tuple[np.ndarray, bool]:
@@ -165,8 +168,13 @@ def _write(frames: VideoFrames, identity: VideoIdentity, config: IngestConfig, d
     return counts["written"]
 
 
+def _retry_unless_bad_video(task, task_run, state) -> bool:
+    """Retry transient failures (storage I/O); a bad video fails the same way every time."""
+    return not isinstance(state.data, IngestResult)
+
+
 @task(name="ingest-video", task_run_name="ingest {identity.name}", retries=2,
-      retry_delay_seconds=5)
+      retry_delay_seconds=5, retry_condition_fn=_retry_unless_bad_video)
 def ingest_video(
     store_url: str,
     identity: VideoIdentity,

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create .venv/ in the project root and install handlabel with everything it needs.
+# Idempotent: does nothing when pyproject.toml and this script are unchanged since the last run.
+#
+#   TORCH_SPEC       torch requirement to install first (default torch==2.13.0: the CPU wheel here)
+#   TORCH_INDEX_URL  index to take torch from, e.g. https://download.pytorch.org/whl/cu128 for CUDA
+#   PYTHON           interpreter for the venv (default python3; needs >= 3.11)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+stamp=.venv/.handlabel-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+"${pip[@]}" install --quiet --upgrade pip
+# torch first: otherwise a dependency's plain "torch" pulls the newest CUDA build.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "setup: installing $TORCH_SPEC"
+  "${pip[@]}" install --quiet "$TORCH_SPEC" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+fi
+echo "setup: installing handlabel and its dependencies"
+"${pip[@]}" install --quiet -e ".[dev]"
+echo "$want" > "$stamp"
+echo "setup: done (.venv/bin/handlabel)"

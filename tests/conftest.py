@@ -1,0 +1,109 @@
+"""Session-wide Prefect test server and Dask cluster; sample data paths; generated clips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import pytest
+
+from handlabel.config import HandlabelConfig, IngestConfig
+
+from .media import numbered_frames, set_mp4_rotation, truncated_copy, write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+OFFICE_MP4 = DATA / "videos" / "right_hand_office.mp4"
+GESTURE_AVI = DATA / "videos" / "gesture_mjpg_320x240.avi"
+STEREO_CAM0 = DATA / "stereo" / "cam0.mp4"
+VFR_PTS_MS = [0, 33, 66, 200, 233, 600, 633, 1000, 1033, 1066]
+
+
+def pytest_collection_modifyitems(items):
+    if not OFFICE_MP4.exists():
+        skip = pytest.mark.skip(reason=f"sample data not found at {DATA}")
+        for item in items:
+            if "sample" in item.fixturenames:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sample() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        url = PREFECT_API_URL.value()
+        os.environ["PREFECT_API_URL"] = url  # Dask worker processes inherit it
+        yield url
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(prefect_api):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def ingest(dask_cluster):
+    """Run the ingest flow on the session's cluster; returns (state, results)."""
+    from handlabel.flows.ingest import run_ingest
+
+    def run(sources, store, overwrite=False, **ingest_fields):
+        config = HandlabelConfig(ingest=IngestConfig(**ingest_fields))
+        state = run_ingest([str(s) for s in sources], str(store), config, overwrite,
+                           dask_address=dask_cluster.scheduler_address)
+        results = state.result(raise_on_failure=False)
+        return state, {r.name: r for r in results} if isinstance(results, list) else {}
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory, sample) -> dict[str, Path]:
+    """Generated inputs with known answers, made once per session."""
+    folder = tmp_path_factory.mktemp("clips")
+    pattern = numbered_frames(6, width=64, height=32)
+    for frame in pattern:
+        frame[:, :32] = 255  # left half white: shows where a rotation puts it
+    upright = write_clip(folder / "pattern.mp4", pattern)
+    text = folder / "notes.mp4"
+    text.write_text("this is not a video\n")
+    return {
+        "vfr": write_clip(folder / "vfr.mp4", numbered_frames(len(VFR_PTS_MS)), VFR_PTS_MS),
+        "pattern": upright,
+        "rotated90": set_mp4_rotation(upright, folder / "rotated90.mp4", 90),
+        "truncated_mp4": truncated_copy(OFFICE_MP4, folder / "truncated.mp4", 0.5),
+        "truncated_avi": truncated_copy(GESTURE_AVI, folder / "truncated.avi", 0.5),
+        "text": text,
+        "empty_file": _touch(folder / "empty.mp4"),
+    }
+
+
+def _touch(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+@pytest.fixture
+def copy_to(tmp_path):
+    def copy(src: Path, name: str) -> Path:
+        dst = tmp_path / "inputs" / name
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copyfile(src, dst)
+        return dst
+
+    return copy
