@@ -69,7 +69,7 @@ class CompressionConfig(Section):
     codec: Literal["zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
         "zstd", description="Codec of the frame chunks."
     )
-    level: int = Field(1, ge=-7, le=19, description="Codec level (zstd accepts negative levels).")
+    level: int = Field(-3, ge=-7, le=19, description="Codec level (zstd accepts negative levels).")
 
 
 class IngestConfig(Section):
