@@ -22,7 +22,7 @@ from pathlib import Path
 
 import av
 from handlabel.storage.store import DatasetStore
-from handlabel.tasks.identify import identify_video
+from handlabel.tasks.identify import identify
 from handlabel.tasks.ingest import ingest_one
 
 from handlabel.config import CompressionConfig, IngestConfig
@@ -49,7 +49,7 @@ def folder_bytes(folder: str) -> int:
 
 
 def ingest_once(path: str, codec: str, level: int) -> tuple[int, float, int]:
-    identity = identify_video.fn(path)
+    identity = identify(path)
     config = IngestConfig(compression=CompressionConfig(codec=codec, level=level))
     with tempfile.TemporaryDirectory() as folder:
         store = DatasetStore(folder)

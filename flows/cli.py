@@ -13,6 +13,7 @@ from rich.console import Console
 from handlabel.config import ConfigError, HandlabelConfig, load_config
 
 from .reference import config_reference
+from .runner import quiet_dask_logs
 from .status import failures, status_table
 
 app = typer.Typer(help="Turn hand video archives into annotated 3D hand datasets.",
@@ -56,6 +57,7 @@ def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: 
     except SourceNotFoundError as exc:
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
+    quiet_dask_logs()
     state = run_ingest(sources, store, config, overwrite, dask_address)
     if state.is_failed():
         console.print(f"[red]{state.message}[/]", soft_wrap=True)

@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
 from prefect.states import Completed, Failed
+from prefect.utilities.annotations import unmapped
 
 from handlabel.config import HandlabelConfig
 
@@ -51,14 +52,15 @@ def ingest_flow(
         logger.warning("No video files found in %s (extensions %s)", sources,
                        config.ingest.extensions)
         return Completed(message="no videos found", data=[])
-    identities = [f.result() for f in identify_video.map(urls)]
+    identities = [f.result() for f in identify_video.map(urls, store_url=unmapped(store_url))]
     videos = group_by_content(identities)
     for identity, copies in videos.items():
         if len(copies) > 1:
             logger.info("%s: %d inputs have the same content; stored once", identity.video_id,
                         len(copies))
-    logger.info("Ingesting %d distinct videos (%d inputs) into %s", len(videos), len(urls),
-                store_url)
+    hashed = sum(identity.hashed for identity in identities)
+    logger.info("Ingesting %d distinct videos (%d inputs, %d hashed, %d unchanged) into %s",
+                len(videos), len(urls), hashed, len(urls) - hashed, store_url)
     futures = {
         ingest_video.submit(store_url, identity, copies, config.ingest, overwrite): identity
         for identity, copies in videos.items()

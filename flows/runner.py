@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prefect_dask import DaskTaskRunner
@@ -29,6 +30,11 @@ def dask_task_runner(
             "n_workers": config.n_workers,
             "threads_per_worker": config.threads_per_worker,
             "processes": True,
-            "dashboard_address": None,
         },
     )
+
+
+def quiet_dask_logs() -> None:
+    """Keep Dask's own INFO chatter (nannies, comms) out of the run's console output."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # for spawned workers
+    logging.getLogger("distributed").setLevel(logging.WARNING)

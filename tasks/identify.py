@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlabel.storage.fs import basename
-from handlabel.storage.hashing import content_hash, video_id_from_hash, video_id_from_url
+from handlabel.storage.hashing import (
+    HashCache,
+    cached_content_hash,
+    video_id_from_hash,
+    video_id_from_url,
+)
 from prefect import task
 
 
@@ -16,21 +21,31 @@ class VideoIdentity:
     content_hash: str | None = None
     size_bytes: int | None = None
     error: str | None = None  # set when the file could not even be read
+    hashed: bool = False  # False when an unchanged file's hash came from the store's cache
 
     @property
     def name(self) -> str:
         return basename(self.url)
 
 
-@task(name="identify-video", task_run_name="identify {url}", retries=2, retry_delay_seconds=2)
-def identify_video(url: str) -> VideoIdentity:
-    """Hash the file's bytes; an unreadable input gets an identity that carries its error."""
+_UNREADABLE = {FileNotFoundError: "file not found", IsADirectoryError: "is a folder",
+               PermissionError: "permission denied"}
+
+
+def identify(url: str, store_url: str | None = None) -> VideoIdentity:
+    """Hash the file's bytes (or reuse the store's hash of the unchanged file).
+
+    An unreadable input gets an identity that carries its error, so it fails in its own row.
+    """
+    cache = HashCache(store_url) if store_url else None
     try:
-        digest, size = content_hash(url)
-    except FileNotFoundError:
-        return VideoIdentity(url, video_id_from_url(url), error=f"{url}: file not found")
-    except IsADirectoryError:
-        return VideoIdentity(url, video_id_from_url(url), error=f"{url}: is a folder")
-    except PermissionError:
-        return VideoIdentity(url, video_id_from_url(url), error=f"{url}: permission denied")
-    return VideoIdentity(url, video_id_from_hash(digest), digest, size)
+        digest, size, hashed = cached_content_hash(url, cache)
+    except tuple(_UNREADABLE) as exc:
+        reason = next(r for kind, r in _UNREADABLE.items() if isinstance(exc, kind))
+        return VideoIdentity(url, video_id_from_url(url), error=f"{url}: {reason}")
+    return VideoIdentity(url, video_id_from_hash(digest), digest, size, hashed=hashed)
+
+
+@task(name="identify-video", task_run_name="identify {url}", retries=2, retry_delay_seconds=2)
+def identify_video(url: str, store_url: str | None = None) -> VideoIdentity:
+    return identify(url, store_url)

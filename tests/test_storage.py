@@ -133,3 +133,27 @@ def test_config_file_errors_name_the_file(tmp_path):
     good.write_text("ingest:\n  chunk_frames: 16\n  camera:\n    assumed_fov_deg: 70\n")
     config = load_config(good)
     assert config.ingest.chunk_frames == 16 and config.ingest.camera.assumed_fov_deg == 70
+
+
+def test_unchanged_files_reuse_their_hash_and_rewritten_files_are_hashed_again(tmp_path):
+    import os
+
+    from handlabel.tasks.identify import identify
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"first content")
+    store = str(tmp_path / "store")
+    first = identify(str(video), store)
+    again = identify(str(video), store)
+    assert first.hashed and not again.hashed
+    assert again.content_hash == first.content_hash and again.video_id == first.video_id
+
+    video.write_bytes(b"other content")  # same name, same size class, new bytes
+    os.utime(video, ns=(1, 1))
+    changed = identify(str(video), store)
+    assert changed.hashed and changed.video_id != first.video_id
+
+    renamed = tmp_path / "renamed.mp4"
+    renamed.write_bytes(b"other content")
+    assert identify(str(renamed), store).video_id == changed.video_id
+    assert identify(str(tmp_path / "gone.mp4"), store).error.endswith("file not found")
