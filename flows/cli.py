@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -48,20 +49,53 @@ def print_status(store: str, long: bool = False) -> bool:
     return not lines
 
 
-def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
-            dask_address: str | None) -> bool:
-    from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
-
-    try:  # fail fast, before a Prefect server or a cluster is started
+def _check_sources(sources: list[str], config: HandlabelConfig) -> None:
+    """Fail fast on a missing source, before a Prefect server or a cluster is started."""
+    try:
         resolve_sources(sources, config.ingest.extensions)
     except SourceNotFoundError as exc:
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
-    quiet_dask_logs()
-    state = run_ingest(sources, store, config, overwrite, dask_address)
+
+
+def _report(state) -> bool:
     if state.is_failed():
         console.print(f"[red]{state.message}[/]", soft_wrap=True)
     return not state.is_failed()
+
+
+def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
+            dask_address: str | None) -> bool:
+    from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
+
+    _check_sources(sources, config)
+    quiet_dask_logs()
+    return _report(run_ingest(sources, store, config, overwrite, dask_address))
+
+
+def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
+              dask_address: str | None) -> bool:
+    from .pipeline import run_pipeline
+
+    _check_sources(sources, config)
+    quiet_dask_logs()
+    return _report(run_pipeline(sources, store, config, overwrite, dask_address))
+
+
+def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
+           dask_address: str | None) -> bool:
+    from .detect import detect_flow
+    from .pipeline import run_stage
+    from .weight import weight_flow
+
+    try:
+        DatasetStore(store, create=False)
+    except StoreError as exc:
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    quiet_dask_logs()
+    flow = {"detect": detect_flow, "weight": weight_flow}[name]
+    return _report(run_stage(flow, store, config, overwrite, dask_address))
 
 
 @app.command()
@@ -76,6 +110,42 @@ def ingest(
     ok = _ingest(sources, store, _config(config), overwrite, dask_address)
     print_status(store)
     raise typer.Exit(0 if ok else 1)
+
+
+StoreOption = Annotated[str, typer.Option("--store", "-s", help="Store folder or fsspec URL.")]
+StoreArgument = Annotated[str, typer.Argument(help="Store folder or fsspec URL.")]
+OverwriteOption = Annotated[bool, typer.Option(help="Redo work already done.")]
+DaskOption = Annotated[str | None, typer.Option(help="Existing Dask scheduler.")]
+
+
+@app.command()
+def run(
+    sources: Annotated[list[str], typer.Argument(help="Videos: files, folders, globs, URLs.")],
+    store: StoreOption,
+    config: ConfigOption = None,
+    overwrite: OverwriteOption = False,
+    dask_address: DaskOption = None,
+) -> None:
+    """The whole pipeline over SOURCES: ingest, detect, weight (more stages to come)."""
+    ok = _pipeline(sources, store, _config(config), overwrite, dask_address)
+    ok = print_status(store) and ok
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def detect(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
+           dask_address: DaskOption = None) -> None:
+    """Stage 2 alone: hands, keypoints, confidences and crops for every ingested video."""
+    ok = _stage("detect", store, _config(config), overwrite, dask_address)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
+def weight(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
+           dask_address: DaskOption = None) -> None:
+    """Stage 3 alone: supervision weights for every detected video."""
+    ok = _stage("weight", store, _config(config), overwrite, dask_address)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
 
 
 @app.command()
@@ -93,15 +163,47 @@ def demo(
     store: Annotated[Path, typer.Option(help="Where the dataset goes.")] = DEMO_STORE,
     config: ConfigOption = None,
 ) -> None:
-    """The main job end to end on embedded defaults (for now: ingest and status)."""
+    """The main job end to end on embedded defaults (for now: ingest, detect, weight)."""
     if not video.exists():
         console.print(f"[red]{video}: sample video not found; run from the project root "
                       "next to ../shared/data, or pass --video[/]")
         raise typer.Exit(2)
-    ok = _ingest([str(video)], str(store), _config(config), False, None)
+    ok = _pipeline([str(video)], str(store), _config(config), False, None)
     ok = print_status(str(store)) and ok
     console.print(f"Dataset store: {store.resolve()}")
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command("eval-keypoints")
+def eval_keypoints(
+    manifest: Annotated[Path, typer.Argument(help="Labelled manifest.json (uniform form).")],
+    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Detector accuracy on labelled images: detection rate, PCK@0.2, AUC, EPE, confidence."""
+    from handlabel.storage.labelled import LabelledDataError, read_labelled_manifest
+    from handlabel.tasks.detect import detector_from_config
+    from handlabel.tasks.evaluate_keypoints import evaluate_keypoints, summarise
+
+    settings = _config(config)
+    try:
+        samples = read_labelled_manifest(manifest)
+        detector = detector_from_config(settings.detect)
+        with console.status("detecting") as status:
+            per_sample, per_joint = evaluate_keypoints(
+                samples, detector, lambda k, n: status.update(f"detecting {k}/{n}"))
+    except (LabelledDataError, FileNotFoundError) as exc:
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    summary = summarise(per_sample, per_joint)
+    console.print(f"{manifest}: {len(samples)} samples, detector {settings.detect.backend}")
+    console.print(summary.to_markdown(index=False, floatfmt=".3f"), soft_wrap=True)
+    if out:
+        report = {"manifest": str(manifest), "detector": settings.detect.model_dump(),
+                  "summary": summary.to_dict(orient="records"),
+                  "samples": per_sample.to_dict(orient="records")}
+        out.write_text(json.dumps(report, indent=2, default=float))
+        console.print(f"results: {out}")
 
 
 @app.command("config")

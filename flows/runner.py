@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 from prefect_dask import DaskTaskRunner
 
@@ -12,26 +14,39 @@ from handlabel.config import DaskConfig
 DASK_ADDRESS_ENV = "HANDLABEL_DASK_ADDRESS"
 
 
-def dask_task_runner(
-    config: DaskConfig | None = None, address: str | None = None
-) -> DaskTaskRunner:
-    """A DaskTaskRunner for the given scheduler address, else a new LocalCluster.
+def configured_address(config: DaskConfig | None, address: str | None = None) -> str | None:
+    """The scheduler to use: the argument, then the config, then ``HANDLABEL_DASK_ADDRESS``."""
+    return address or (config.address if config else None) or os.environ.get(DASK_ADDRESS_ENV)
 
-    The address comes from the argument, then the config, then ``HANDLABEL_DASK_ADDRESS``
-    (how deployments in prefect.yaml point at a shared scheduler).
-    """
+
+def dask_task_runner(config: DaskConfig | None = None, address: str | None = None
+                     ) -> DaskTaskRunner:
+    """A DaskTaskRunner on the configured scheduler, else on a new LocalCluster."""
     config = config or DaskConfig()
-    address = address or config.address or os.environ.get(DASK_ADDRESS_ENV)
+    address = configured_address(config, address)
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": config.n_workers,
-            "threads_per_worker": config.threads_per_worker,
-            "processes": True,
-        },
+        cluster_kwargs={"n_workers": config.n_workers,
+                        "threads_per_worker": config.threads_per_worker, "processes": True},
     )
+
+
+@contextlib.contextmanager
+def dask_scheduler(config: DaskConfig | None, address: str | None = None) -> Iterator[str]:
+    """A scheduler address for several flows in a row: the configured one, or a LocalCluster
+    started once for all of them (rather than one per stage flow)."""
+    config = config or DaskConfig()
+    address = configured_address(config, address)
+    if address:
+        yield address
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=config.n_workers, threads_per_worker=config.threads_per_worker,
+                      processes=True) as cluster:
+        yield cluster.scheduler_address
 
 
 def quiet_dask_logs() -> None:

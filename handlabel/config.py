@@ -90,6 +90,59 @@ class IngestConfig(Section):
     camera: CameraConfig = Field(default_factory=CameraConfig)
 
 
+class DetectConfig(Section):
+    """Stage 2: hand boxes, handedness and 21 keypoints with per-joint confidence."""
+
+    backend: Literal["mediapipe", "openpifpaf"] = Field(
+        "mediapipe", description="Detector backend."
+    )
+    model_path: str | None = Field(
+        None, description="Model file; null: the one set-up builds (mediapipe), or the "
+        "backend's default checkpoint."
+    )
+    max_hands: int = Field(2, ge=1, le=2, description="Hands per frame.")
+    min_detection: float = Field(0.5, ge=0, le=1, description="Palm detection threshold.")
+    min_presence: float = Field(0.5, ge=0, le=1, description="Hand presence threshold.")
+    min_tracking: float = Field(0.5, ge=0, le=1, description="Tracking threshold (video).")
+    mirrored_input: bool = Field(
+        False, description="Footage is mirrored (selfie view): swap the handedness labels."
+    )
+    tta: list[str] = Field(
+        default_factory=lambda: ["hflip", "rot+20", "rot-20"],
+        description="Test-time augmentations whose agreement gives the per-joint confidence "
+        "('hflip', 'rotN', 'scaleF', combined with ','); empty: confidence = hand score.",
+    )
+    tta_sigma: float = Field(
+        0.08, gt=0, description="Joint spread across augmentations (in hand sizes) at which "
+        "confidence falls to exp(-0.5)."
+    )
+    crop_size: int = Field(224, ge=32, description="Side of the square hand crops, in pixels.")
+    crop_margin: float = Field(
+        1.6, ge=1.0, description="Crop side as a multiple of the keypoints' longer box side."
+    )
+
+
+class WeightConfig(Section):
+    """Stage 3: supervision weights from confidence, temporal agreement and plausibility."""
+
+    min_confidence: float = Field(
+        0.1, ge=0, le=1, description="Photometric gate: a sample whose smallest joint "
+        "confidence is at or below this gets photometric weight 0 (else its mean confidence)."
+    )
+    temporal_jump: float = Field(
+        0.3, gt=0, description="A joint this many hand sizes away from the midpoint of its "
+        "positions in the previous and next frames is a temporal outlier."
+    )
+    max_bone_ratio: float = Field(
+        1.2, gt=0, description="A 2D finger bone longer than this times the palm's size is "
+        "implausible (both its joints are down-weighted)."
+    )
+    min_hand_px: float = Field(8.0, ge=0, description="Hands smaller than this are implausible.")
+    outlier_factor: float = Field(
+        0.1, ge=0, le=1, description="Confidence multiplier for outlier or implausible joints."
+    )
+
+
 class DaskConfig(Section):
     """Where tasks run: a local cluster by default, or an existing scheduler."""
 
@@ -105,11 +158,13 @@ class HandlabelConfig(Section):
     """The whole configuration file."""
 
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    weight: WeightConfig = Field(default_factory=WeightConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
 
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
-STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1}
+STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 1, "weight": 1}
 
 # Fields of a stage section that do not change what the stage writes.
 _NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"}}

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 stamp=.venv/.handlabel-setup
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml scripts/setup.sh scripts/build_mediapipe_model.py | sha256sum | cut -c1-16)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
@@ -26,5 +26,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing handlabel and its dependencies"
 "${pip[@]}" install --quiet -e ".[dev]"
+# MediaPipe's hand model, built from a registry wheel (the default detector's weights).
+.venv/bin/python scripts/build_mediapipe_model.py
 echo "$want" > "$stamp"
 echo "setup: done (.venv/bin/handlabel)"

@@ -39,6 +39,13 @@ _VIDEO_FIELDS = [
     pa.field("height", pa.int32()),
     pa.field("fps", pa.float64()),
     pa.field("intrinsics_estimated", pa.bool_()),
+    # stage summaries
+    pa.field("detect_hand_frames", pa.int64()),
+    pa.field("detect_two_hand_frames", pa.int64()),
+    pa.field("detect_mean_confidence", pa.float64()),
+    pa.field("weight_mean_joint", pa.float64()),
+    pa.field("weight_outlier_fraction", pa.float64()),
+    pa.field("weight_gated_fraction", pa.float64()),
 ]
 
 

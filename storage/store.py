@@ -5,6 +5,7 @@ Layout (documented in docs/architecture.md)::
     STORE/zarr.json                    root group; attrs: handlabel layout version
     STORE/videos/<video_id>/           one group per video (id = content-hash prefix)
         frames (T, H, W, 3) uint8, timestamps (T,) s, chunk_done (n_chunks,) bool
+        <stage>/ per-frame arrays of a stage (detect, weight) + chunk_done
     STORE/manifest/<video_id>.parquet  one manifest row per video
 """
 
@@ -16,6 +17,7 @@ import zarr.storage
 from .frames import VideoFrames
 from .fs import is_local, normalise_url
 from .manifest import Manifest
+from .stage_arrays import StageArrays
 
 LAYOUT_VERSION = 1
 
@@ -61,3 +63,11 @@ class DatasetStore:
 
     def create_video(self, video_id: str, **kwargs) -> VideoFrames:
         return VideoFrames.create(self.videos, video_id, **kwargs)
+
+    def stage(self, video_id: str, stage: str) -> StageArrays | None:
+        """A stage's arrays for a video, or None if the stage never started on it."""
+        group = self.videos.get(f"{video_id}/{stage}")
+        return StageArrays(group) if isinstance(group, zarr.Group) else None
+
+    def create_stage(self, video_id: str, stage: str, **kwargs) -> StageArrays:
+        return StageArrays.create(self.videos[video_id], stage, **kwargs)

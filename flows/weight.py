@@ -1,0 +1,30 @@
+"""The weight flow: supervision weights for every video whose detection is done."""
+
+from __future__ import annotations
+
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.weight import weight_video_task
+from prefect import flow, get_run_logger
+from prefect.states import Completed, Failed
+
+from handlabel.config import HandlabelConfig
+
+from .detect import videos_done_with
+from .runner import dask_task_runner
+
+
+@flow(name="weight", task_runner=dask_task_runner())
+def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
+    """Weight every detected video of ``store``; videos up to date are skipped."""
+    config = config or HandlabelConfig()
+    dataset = DatasetStore(store, create=False)
+    videos = videos_done_with(dataset, "detect")
+    futures = {v: weight_video_task.submit(dataset.url, v, config.weight, overwrite)
+               for v in videos}
+    outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
+    failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
+    get_run_logger().info("weights: %s", {v: o if v not in failed else "failed"
+                                          for v, o in outcomes.items()})
+    if failed:
+        return Failed(message="weight failed: " + "; ".join(f"{v}: {e}" for v, e in failed.items()))
+    return Completed(message=f"{len(videos)} videos weighted or up to date")

@@ -1,0 +1,150 @@
+"""MediaPipe HandLandmarker backend (the default detector), with per-joint confidence.
+
+MediaPipe gives no per-joint confidence, and its Tasks API exposes no hand presence score:
+hands under ``min_presence`` are dropped, and the handedness classifier's certainty is the
+only per-hand score. A joint's confidence here is the hand score times the agreement of
+test-time augmentations (flip, rotations): each augmented view is detected again, mapped
+back, and a joint that moves by d (as a fraction of the hand size, median over views) gets
+``exp(-0.5 (d / sigma)^2)``. bench/ and ``handlabel eval-keypoints`` measure how well this
+ranks the real errors.
+
+Handedness: on unmirrored images, the labels of mediapipe 1.2's Tasks API already name the
+true hand (measured on the labelled images: tests/test_detect_mediapipe.py). For mirrored
+(selfie) footage, set ``mirrored_input`` and the labels are swapped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+from .augment import Augmentation, apply, crop_transform, invert, warp
+from .schema import NUM_JOINTS, HandDetection
+
+MODEL_ENV = "HANDLABEL_MEDIAPIPE_MODEL"
+MISSED_VIEW_DISTANCE = 1.0  # a view that loses the hand counts as a joint off by a hand size
+
+
+def default_model_path() -> Path:
+    """``$HANDLABEL_MEDIAPIPE_MODEL``, else the file set-up builds inside the environment."""
+    env = os.environ.get(MODEL_ENV)
+    return Path(env) if env else Path(sys.prefix) / "share" / "handlabel" / "hand_landmarker.task"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class MediaPipeOptions:
+    model_path: Path | None = None
+    max_hands: int = 2
+    min_detection: float = 0.5
+    min_presence: float = 0.5
+    min_tracking: float = 0.5
+    mirrored_input: bool = False
+    tta: tuple[str, ...] = ("hflip", "rot+20", "rot-20")
+    tta_sigma: float = 0.08
+    tta_crop: int = 256
+    tta_margin: float = 2.0  # crop side as a multiple of the hand size
+
+
+class MediaPipeHandDetector:
+    """HandLandmarker in IMAGE mode for images and VIDEO mode (tracking) for clips."""
+
+    name = "mediapipe"
+
+    def __init__(self, options: MediaPipeOptions | None = None):
+        self.options = options or MediaPipeOptions()
+        self.model_path = Path(self.options.model_path or default_model_path())
+        if not self.model_path.is_file():
+            raise ModelNotFoundError(
+                f"{self.model_path}: MediaPipe hand model not found; run `make setup` (it builds "
+                f"the file from the mediapipe 0.10.21 wheel) or give detect.model_path / "
+                f"${MODEL_ENV}"
+            )
+        self._image = self._landmarker(vision.RunningMode.IMAGE, self.options.max_hands)
+        self._views = [Augmentation.parse(text) for text in self.options.tta]
+
+    def _landmarker(self, mode, hands: int):
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=mode,
+            num_hands=hands,
+            min_hand_detection_confidence=self.options.min_detection,
+            min_hand_presence_confidence=self.options.min_presence,
+            min_tracking_confidence=self.options.min_tracking,
+        )
+        return vision.HandLandmarker.create_from_options(options)
+
+    def _hands(self, result, width: int, height: int) -> list[HandDetection]:
+        hands = []
+        for landmarks, categories in zip(result.hand_landmarks, result.handedness, strict=True):
+            keypoints = np.array([[p.x * width, p.y * height] for p in landmarks])
+            label = categories[0].category_name.lower()
+            if self.options.mirrored_input:
+                label = "left" if label == "right" else "right"
+            score = float(categories[0].score)
+            hands.append(HandDetection(keypoints, np.full(NUM_JOINTS, score), label, score, score))
+        return sorted(hands, key=lambda h: -h.score)
+
+    def _detect_raw(self, landmarker, rgb: np.ndarray, timestamp_ms: int | None = None):
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if timestamp_ms is None:
+            result = landmarker.detect(image)
+        else:
+            result = landmarker.detect_for_video(image, timestamp_ms)
+        return self._hands(result, rgb.shape[1], rgb.shape[0])
+
+    def view_distances(self, rgb: np.ndarray, hand: HandDetection) -> np.ndarray:
+        """(views, 21) distance of each joint in each augmented view, in hand sizes."""
+        crop = self.options.tta_crop
+        center = hand.box.reshape(2, 2).mean(0)
+        side = hand.size * self.options.tta_margin
+        distances = []
+        for view in self._views:
+            transform = crop_transform(center, side, crop, view)
+            found = self._detect_raw(self._image, warp(rgb, transform, crop))
+            if not found:
+                distances.append(np.full(NUM_JOINTS, MISSED_VIEW_DISTANCE))
+                continue
+            back = [apply(invert(transform), h.keypoints) for h in found]
+            error = [np.linalg.norm(b - hand.keypoints, axis=1) / hand.size for b in back]
+            distances.append(min(error, key=np.mean))
+        return np.array(distances)
+
+    def _with_confidence(self, rgb: np.ndarray, hands: list[HandDetection]) -> list[HandDetection]:
+        if not self._views:
+            return hands
+        for hand in hands:
+            spread = np.median(self.view_distances(rgb, hand), axis=0)
+            hand.confidence = hand.score * np.exp(-0.5 * (spread / self.options.tta_sigma) ** 2)
+            hand.extras["tta_spread"] = spread
+        return hands
+
+    def detect_image(self, rgb: np.ndarray) -> list[HandDetection]:
+        return self._with_confidence(rgb, self._detect_raw(self._image, rgb))
+
+    def detect_video(
+        self, frames: Iterable[np.ndarray], timestamps: Iterable[float]
+    ) -> Iterator[list[HandDetection]]:
+        """VIDEO mode: the landmarker tracks hands between frames instead of re-detecting."""
+        video = self._landmarker(vision.RunningMode.VIDEO, self.options.max_hands)
+        last_ms = -1
+        try:
+            for rgb, seconds in zip(frames, timestamps, strict=True):
+                ms = max(round(seconds * 1000), last_ms + 1)  # strictly increasing, as required
+                last_ms = ms
+                yield self._with_confidence(rgb, self._detect_raw(video, rgb, ms))
+        finally:
+            video.close()
+
+    def close(self) -> None:
+        self._image.close()

@@ -1,0 +1,70 @@
+"""A stage's per-frame arrays for one video (``videos/<id>/<stage>/``), written chunk by chunk.
+
+Every array has the video's frame count as its first axis and the video's chunking along it.
+As for frames, a chunk counts as written only once its ``chunk_done`` flag is set, after its
+values are stored; the group's ``config_hash`` attribute says which configuration wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+
+from .frames import DONE_CHUNK_BLOCK
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    tail: tuple[int, ...]  # shape after the frame axis
+    dtype: str
+    fill_value: float | int | bool = 0
+
+
+class StageArrays:
+    def __init__(self, group: zarr.Group):
+        self.group = group
+
+    @classmethod
+    def create(cls, parent: zarr.Group, name: str, *, n_frames: int, chunk_frames: int,
+               spec: dict[str, ArraySpec], attrs: dict) -> StageArrays:
+        """A new, empty set of arrays (replacing any group of that name)."""
+        group = parent.create_group(name, overwrite=True, attributes={**attrs, "complete": False})
+        for key, item in spec.items():
+            group.create_array(key, shape=(n_frames, *item.tail),
+                               chunks=(chunk_frames, *item.tail), dtype=item.dtype,
+                               fill_value=item.fill_value)
+        n_chunks = -(-n_frames // chunk_frames)
+        group.create_array("chunk_done", shape=(n_chunks,), chunks=(DONE_CHUNK_BLOCK,),
+                           dtype="bool", fill_value=False)
+        return cls(group)
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.group.attrs)
+
+    def update_attrs(self, **values) -> None:
+        self.group.attrs.update(values)
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.group["chunk_done"].shape[0])
+
+    def done_chunks(self) -> set[int]:
+        return {int(i) for i in np.flatnonzero(self.group["chunk_done"][:])}
+
+    def write_chunk(self, index: int, start: int, values: dict[str, np.ndarray]) -> None:
+        """Store one chunk's values of every array, then record the chunk as done."""
+        for key, value in values.items():
+            self.group[key][start : start + len(value)] = value
+        self.group["chunk_done"][index] = True
+
+    def write_all(self, values: dict[str, np.ndarray]) -> None:
+        """Store whole arrays at once (stages that work on a whole video) and mark all done."""
+        for key, value in values.items():
+            self.group[key][:] = value
+        self.group["chunk_done"][:] = True
+
+    def read(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self.group[key][start:stop]

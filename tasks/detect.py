@@ -1,0 +1,149 @@
+"""Detect stage: per chunk, hands tracked into left/right slots, 21 keypoints with confidence,
+and square crops (left hands mirrored) with their intrinsics, written to the store."""
+
+from __future__ import annotations
+
+import numpy as np
+from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
+from handlabel.models.detectors import NUM_JOINTS, HandDetector
+from handlabel.models.tracking import SLOTS, SlotTracker
+from handlabel.storage.manifest import StageState
+from handlabel.storage.stage_arrays import ArraySpec
+from handlabel.storage.store import DatasetStore
+from prefect import get_run_logger, task
+
+from handlabel.config import DetectConfig, stage_config_hash
+
+STAGE = "detect"
+LEFT = SLOTS.index("left")
+
+
+def detector_from_config(config: DetectConfig) -> HandDetector:
+    if config.backend == "mediapipe":
+        from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
+
+        return MediaPipeHandDetector(MediaPipeOptions(
+            model_path=config.model_path, max_hands=config.max_hands,
+            min_detection=config.min_detection, min_presence=config.min_presence,
+            min_tracking=config.min_tracking, mirrored_input=config.mirrored_input,
+            tta=tuple(config.tta), tta_sigma=config.tta_sigma,
+        ))
+    raise NotImplementedError(f"detector backend {config.backend!r} is not available yet")
+
+
+def detect_spec(crop_size: int) -> dict[str, ArraySpec]:
+    """The detect stage's arrays per frame; axis 1 is the slot (0 left, 1 right)."""
+    slots = len(SLOTS)
+    return {
+        "present": ArraySpec((slots,), "bool", False),
+        "keypoints": ArraySpec((slots, NUM_JOINTS, 3), "float32", np.nan),  # x, y, confidence
+        "score": ArraySpec((slots,), "float32", 0.0),
+        "box": ArraySpec((slots, 4), "float32", np.nan),  # crop square in the frame, x0 y0 x1 y1
+        "crop_keypoints": ArraySpec((slots, NUM_JOINTS, 2), "float32", np.nan),
+        "crop_K": ArraySpec((slots, 3, 3), "float32", np.nan),
+        "mirrored": ArraySpec((slots,), "bool", False),
+        "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0),
+    }
+
+
+def _empty_chunk(n: int, crop_size: int) -> dict[str, np.ndarray]:
+    return {key: np.full((n, *spec.tail), spec.fill_value, dtype=spec.dtype)
+            for key, spec in detect_spec(crop_size).items()}
+
+
+def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, overwrite: bool
+                   ) -> list[int] | None:
+    """Chunks still to detect for a video; None when it is done with this config."""
+    config_hash = stage_config_hash(STAGE, config)
+    video = store.video(video_id)
+    if video is None or not video.attrs.get("complete"):
+        raise RuntimeError(f"{video_id}: not ingested; run ingest first")
+    arrays = store.stage(video_id, STAGE)
+    row = store.manifest.get(video_id)
+    if (arrays is not None and not overwrite and arrays.attrs.get("config_hash") == config_hash):
+        todo = sorted(set(range(arrays.n_chunks)) - arrays.done_chunks())
+        if not todo and row and row["detect_state"] == StageState.DONE:
+            return None
+    else:
+        arrays = store.create_stage(video_id, STAGE, n_frames=video.n_frames,
+                                    chunk_frames=video.chunk_frames,
+                                    spec=detect_spec(config.crop_size),
+                                    attrs={"config_hash": config_hash})
+        todo = list(range(arrays.n_chunks))
+    store.manifest.start_stage(video_id, STAGE, config_hash)
+    return todo
+
+
+def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig,
+                 detector: HandDetector) -> int:
+    """Detect, track and crop the hands of one chunk; returns the number of hands found."""
+    video = store.video(video_id)
+    K = np.asarray(video.attrs["K"])
+    start = chunk * video.chunk_frames
+    stop = min(start + video.chunk_frames, video.n_frames)
+    frames = video.read(start, stop)
+    times = video.timestamps()[start:stop]
+    out = _empty_chunk(stop - start, config.crop_size)
+    tracker = SlotTracker()
+    found = 0
+    for i, hands in enumerate(detector.detect_video(frames, times)):
+        for slot, hand in enumerate(tracker.assign(hands)):
+            if hand is not None:
+                _fill(out, i, slot, hand, frames[i], K, config)
+                found += 1
+    store.stage(video_id, STAGE).write_chunk(chunk, start, out)
+    return found
+
+
+def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
+          config: DetectConfig) -> None:
+    center, side = square_box(hand.keypoints, config.crop_margin)
+    mirror = slot == LEFT
+    affine = crop_affine(center, side, config.crop_size, mirror)
+    out["present"][i, slot] = True
+    out["keypoints"][i, slot] = np.column_stack([hand.keypoints, hand.confidence])
+    out["score"][i, slot] = hand.score
+    out["box"][i, slot] = np.concatenate([center - side / 2, center + side / 2])
+    out["crop_keypoints"][i, slot] = to_crop(hand.keypoints, affine)
+    out["crop_K"][i, slot] = crop_intrinsics(K, affine, mirror)
+    out["mirrored"][i, slot] = mirror
+    out["crops"][i, slot] = crop_image(rgb, affine, config.crop_size)
+
+
+def finish_detect(store: DatasetStore, video_id: str, error: str | None = None) -> dict:
+    """Record the stage's outcome and summary statistics in the manifest."""
+    row = store.manifest.get(video_id)
+    arrays = store.stage(video_id, STAGE)
+    stats = {}
+    if error is None:
+        present = arrays.read("present")
+        confidence = arrays.read("keypoints")[..., 2]
+        arrays.update_attrs(complete=True)
+        stats = {
+            "detect_hand_frames": int(present.any(axis=1).sum()),
+            "detect_two_hand_frames": int(present.all(axis=1).sum()),
+            "detect_mean_confidence": float(np.nanmean(confidence)) if present.any() else None,
+        }
+    return store.manifest.finish_stage(video_id, STAGE, row["detect_started"], error, **stats)
+
+
+@task(name="detect-prepare", task_run_name="detect-prepare {video_id}")
+def prepare_detect_task(store_url: str, video_id: str, config: DetectConfig,
+                        overwrite: bool = False) -> list[int] | None:
+    return prepare_detect(DatasetStore(store_url), video_id, config, overwrite)
+
+
+@task(name="detect-chunk", task_run_name="detect {video_id} chunk {chunk}", retries=1)
+def detect_chunk_task(store_url: str, video_id: str, chunk: int, config: DetectConfig) -> int:
+    detector = detector_from_config(config)
+    try:
+        found = detect_chunk(DatasetStore(store_url), video_id, chunk, config, detector)
+    finally:
+        detector.close()
+    get_run_logger().info("%s: chunk %d, %d hands", video_id, chunk, found)
+    return found
+
+
+@task(name="detect-finish", task_run_name="detect-finish {video_id}")
+def finish_detect_task(store_url: str, video_id: str, error: str | None = None) -> dict:
+    return finish_detect(DatasetStore(store_url), video_id, error)

@@ -1,0 +1,75 @@
+"""Weight stage: per video, supervision weights for every detected hand (models.weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+from handlabel.models.detectors import NUM_JOINTS
+from handlabel.models.tracking import SLOTS
+from handlabel.models.weights import WeightParams, supervision_weights
+from handlabel.storage.manifest import StageState
+from handlabel.storage.stage_arrays import ArraySpec
+from handlabel.storage.store import DatasetStore
+from prefect import task
+
+from handlabel.config import WeightConfig, stage_config_hash
+
+STAGE = "weight"
+SPEC = {
+    "joint": ArraySpec((len(SLOTS), NUM_JOINTS), "float32", 0.0),
+    "bone": ArraySpec((len(SLOTS), NUM_JOINTS - 1), "float32", 0.0),
+    "sample": ArraySpec((len(SLOTS),), "float32", 0.0),
+    "flags": ArraySpec((len(SLOTS), NUM_JOINTS), "uint8", 0),
+}
+
+
+def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overwrite: bool) -> str:
+    """Compute and store the weights of one video; returns 'weighted' or 'skipped'."""
+    config_hash = stage_config_hash(STAGE, config)
+    row = store.manifest.get(video_id)
+    current = store.stage(video_id, STAGE)
+    if (not overwrite and current is not None and row["weight_state"] == StageState.DONE
+            and current.attrs.get("config_hash") == config_hash
+            and current.attrs.get("detect_config_hash") == row["detect_config_hash"]):
+        return "skipped"
+    started = store.manifest.start_stage(video_id, STAGE, config_hash)
+    try:
+        detections = store.stage(video_id, "detect")
+        if detections is None or not detections.attrs.get("complete"):
+            raise RuntimeError(f"{video_id}: detect is not complete; run detect first")
+        values = _weights(detections.read("keypoints"), detections.read("present"), config)
+        arrays = store.create_stage(
+            video_id, STAGE, n_frames=len(values["joint"]),
+            chunk_frames=store.video(video_id).chunk_frames, spec=SPEC,
+            attrs={"config_hash": config_hash, "detect_config_hash": row["detect_config_hash"]})
+        arrays.write_all(values)
+        arrays.update_attrs(complete=True)
+    except Exception as exc:
+        store.manifest.finish_stage(video_id, STAGE, started, error=f"{video_id}: {exc}")
+        raise
+    store.manifest.finish_stage(video_id, STAGE, started, **_summary(values, detections))
+    return "weighted"
+
+
+def _weights(keypoints: np.ndarray, present: np.ndarray, config: WeightConfig) -> dict:
+    params = WeightParams(**config.model_dump())
+    per_slot = [supervision_weights(keypoints[:, s, :, :2], keypoints[:, s, :, 2], present[:, s],
+                                    params) for s in range(len(SLOTS))]
+    return {key: np.stack([w[key] for w in per_slot], axis=1) for key in SPEC}
+
+
+def _summary(values: dict, detections) -> dict:
+    present = detections.read("present")
+    if not present.any():
+        return {"weight_mean_joint": None, "weight_outlier_fraction": None,
+                "weight_gated_fraction": None}
+    return {
+        "weight_mean_joint": float(values["joint"][present].mean()),
+        "weight_outlier_fraction": float((values["flags"][present] > 0).mean()),
+        "weight_gated_fraction": float((values["sample"][present] == 0).mean()),
+    }
+
+
+@task(name="weight-video", task_run_name="weight {video_id}", retries=1)
+def weight_video_task(store_url: str, video_id: str, config: WeightConfig,
+                      overwrite: bool = False) -> str:
+    return weight_video(DatasetStore(store_url), video_id, config, overwrite)
