@@ -1,9 +1,9 @@
 """Assign detected hands to stable left/right slots over time.
 
 Per frame, each hand goes to the slot that best explains both its handedness label (the
-detector's belief) and its overlap with the box that slot held in the previous frames. A
-label that flickers for a frame on a hand that has not moved therefore keeps its slot, while a
-hand that is labelled consistently wins its slot even when it moves fast.
+detector's belief, as -log p) and its overlap with the boxes the slots held in the previous
+frames (leaving a box it overlaps costs the overlap). An unsure label that flickers on a hand
+that has not moved therefore keeps its slot, while a confident label wins its slot.
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ class SlotTracker:
         if hand.handedness != SLOTS[slot]:
             p_label = 1 - p_label
         cost = -math.log(min(max(p_label, _EPS), 1 - _EPS))
-        if slot in self._last_box:
-            cost += self.overlap_weight * (1.0 - box_iou(hand.box, self._last_box[slot]))
+        for remembered, box in self._last_box.items():
+            overlap = box_iou(hand.box, box)
+            # staying costs what the hand moved away; switching costs the track it leaves
+            cost += self.overlap_weight * ((1.0 - overlap) if remembered == slot else overlap)
         return cost
 
     def assign(self, hands: list[HandDetection]) -> list[HandDetection | None]:

@@ -27,9 +27,10 @@ def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overw
     config_hash = stage_config_hash(STAGE, config)
     row = store.manifest.get(video_id)
     current = store.stage(video_id, STAGE)
+    inputs = _detect_version(row)
     if (not overwrite and current is not None and row["weight_state"] == StageState.DONE
             and current.attrs.get("config_hash") == config_hash
-            and current.attrs.get("detect_config_hash") == row["detect_config_hash"]):
+            and current.attrs.get("detect_version") == inputs):
         return "skipped"
     started = store.manifest.start_stage(video_id, STAGE, config_hash)
     try:
@@ -40,7 +41,7 @@ def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overw
         arrays = store.create_stage(
             video_id, STAGE, n_frames=len(values["joint"]),
             chunk_frames=store.video(video_id).chunk_frames, spec=SPEC,
-            attrs={"config_hash": config_hash, "detect_config_hash": row["detect_config_hash"]})
+            attrs={"config_hash": config_hash, "detect_version": inputs})
         arrays.write_all(values)
         arrays.update_attrs(complete=True)
     except Exception as exc:
@@ -48,6 +49,12 @@ def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overw
         raise
     store.manifest.finish_stage(video_id, STAGE, started, **_summary(values, detections))
     return "weighted"
+
+
+def _detect_version(row: dict) -> str:
+    """What the weights were computed from: detect's config and when it last finished (a
+    resumed or redone detection changes the second)."""
+    return f"{row['detect_config_hash']}@{row['detect_finished']}"
 
 
 def _weights(keypoints: np.ndarray, present: np.ndarray, config: WeightConfig) -> dict:

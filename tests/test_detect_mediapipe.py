@@ -1,0 +1,82 @@
+"""The MediaPipe backend on real labelled images and the sample videos.
+
+Tolerances are set below what was measured (docs/architecture.md, eval-keypoints table):
+detection rate 0.585, PCK@0.2 of detected hands 0.844, handedness accuracy 0.92, Spearman
+(confidence, error) -0.345.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from handlabel.models.detectors.mediapipe import (
+    MediaPipeHandDetector,
+    MediaPipeOptions,
+    ModelNotFoundError,
+)
+from handlabel.storage.labelled import read_labelled_manifest
+from handlabel.storage.video import iter_frames
+from handlabel.tasks.evaluate_keypoints import evaluate_keypoints, summarise
+
+from .conftest import DATA, OFFICE_MP4
+
+
+@pytest.fixture(scope="module")
+def detector():
+    detector = MediaPipeHandDetector()
+    yield detector
+    detector.close()
+
+
+@pytest.fixture(scope="module")
+def labelled_summary(sample, detector):
+    samples = read_labelled_manifest(DATA / "labelled" / "manifest.json")
+    per_sample, per_joint = evaluate_keypoints(samples, detector)
+    return summarise(per_sample, per_joint).set_index("source"), per_sample
+
+
+def test_keypoints_on_labelled_images_are_within_tolerance(labelled_summary):
+    summary, _ = labelled_summary
+    overall = summary.loc["all"]
+    assert overall["samples"] == 53
+    assert overall["detection_rate"] >= 0.5
+    assert overall["pck@0.2"] >= 0.75
+    assert overall["epe_px"] < 25
+    assert summary.loc["freihand", "pck@0.2"] >= 0.7  # 224 px crops of FreiHAND
+
+
+def test_handedness_labels_name_the_true_hand_on_unmirrored_images(labelled_summary):
+    summary, _ = labelled_summary
+    assert summary.loc["all", "handedness_acc"] >= 0.85
+
+
+def test_confidence_ranks_the_errors(labelled_summary):
+    summary, _ = labelled_summary
+    assert summary.loc["all", "conf_error_spearman"] <= -0.2
+
+
+def test_mirrored_input_swaps_labels_back(sample):
+    rgb, _ = next(iter_frames(str(OFFICE_MP4)))
+    plain = MediaPipeHandDetector(MediaPipeOptions(tta=()))
+    mirrored = MediaPipeHandDetector(MediaPipeOptions(tta=(), mirrored_input=True))
+    assert [h.handedness for h in plain.detect_image(rgb)] == ["right"]
+    assert [h.handedness for h in mirrored.detect_image(np.ascontiguousarray(rgb[:, ::-1]))] == [
+        "right"]
+
+
+def test_video_mode_follows_the_right_hand_of_the_sample_clip(sample, detector):
+    frames = [(rgb, t) for (rgb, t), _ in zip(iter_frames(str(OFFICE_MP4)), range(30),
+                                              strict=False)]
+    results = list(detector.detect_video([f for f, _ in frames], [t for _, t in frames]))
+    assert [len(r) for r in results] == [1] * 30
+    for hands in results:
+        hand = hands[0]
+        assert hand.handedness == "right" and hand.keypoints.shape == (21, 2)
+        assert (hand.keypoints >= 0).all() and (hand.keypoints <= [1280, 720]).all()
+        assert ((hand.confidence >= 0) & (hand.confidence <= 1)).all()
+    assert np.median([h[0].confidence for h in results]) > 0.5
+
+
+def test_missing_model_file_is_named(tmp_path):
+    with pytest.raises(ModelNotFoundError, match=r"nope\.task"):
+        MediaPipeHandDetector(MediaPipeOptions(model_path=tmp_path / "nope.task"))
