@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import av
+
+from handlabel.config import CompressionConfig, IngestConfig
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.identify import identify
 from handlabel.tasks.ingest import ingest_one
-
-from handlabel.config import CompressionConfig, IngestConfig
 
 DEFAULT_VIDEO = (
     Path(__file__).resolve().parents[1].parent / "shared/data/videos/right_hand_office.mp4"

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from handlabel.storage.sources import SourceNotFoundError, resolve_sources
-from handlabel.storage.store import DatasetStore, StoreError
 from rich.console import Console
 
 from handlabel.config import ConfigError, HandlabelConfig, load_config
+from handlabel.storage.sources import SourceNotFoundError, resolve_sources
+from handlabel.storage.store import DatasetStore, StoreError
 
 from .reference import config_reference
 from .runner import quiet_dask_logs

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from handlabel.storage.store import DatasetStore
-from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
 
 from .runner import dask_task_runner
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from handlabel.storage.sources import resolve_sources
-from handlabel.storage.store import DatasetStore
-from handlabel.tasks.identify import VideoIdentity, identify_video
-from handlabel.tasks.ingest import IngestResult, ingest_video
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
@@ -13,6 +9,10 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import unmapped
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.sources import resolve_sources
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.identify import VideoIdentity, identify_video
+from handlabel.tasks.ingest import IngestResult, ingest_video
 
 from .prefect_api import shared_prefect_api
 from .runner import dask_task_runner

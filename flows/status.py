@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from handlabel.storage.manifest import STAGES
 from rich import box
 from rich.table import Table
+
+from handlabel.storage.manifest import STAGES
 
 _CELL = {"done": "[green]done[/]", "running": "[yellow]run[/]",
          "failed": "[bold red]FAIL[/]", "pending": "[dim]-[/]"}

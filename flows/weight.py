@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from handlabel.storage.store import DatasetStore
-from handlabel.tasks.weight import weight_video_task
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.weight import weight_video_task
 
 from .detect import videos_done_with
 from .runner import dask_task_runner

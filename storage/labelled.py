@@ -28,7 +28,8 @@ class LabelledSample:
     def source_name(self) -> str:
         """Short dataset name: 'freihand', 'CMUHand', 'coco', ... (a file's folder name)."""
         parts = self.source.split(" (")[0].rstrip("/").split("/")
-        return parts[-2] if "." in parts[-1] and len(parts) > 1 else parts[-1]
+        is_file = Path(parts[-1]).suffix in {".json", ".txt", ".csv", ".xml"}
+        return parts[-2] if is_file and len(parts) > 1 else parts[-1]
 
     def load_rgb(self) -> np.ndarray:
         bgr = cv2.imread(str(self.image_path), cv2.IMREAD_COLOR)

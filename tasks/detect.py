@@ -4,15 +4,15 @@ and square crops (left hands mirrored) with their intrinsics, written to the sto
 from __future__ import annotations
 
 import numpy as np
+from prefect import get_run_logger, task
+
+from handlabel.config import DetectConfig, stage_config_hash
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
 from handlabel.models.tracking import SLOTS, SlotTracker
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
-from prefect import get_run_logger, task
-
-from handlabel.config import DetectConfig, stage_config_hash
 
 STAGE = "detect"
 LEFT = SLOTS.index("left")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
 from handlabel.models.detectors import HandDetection, HandDetector
 from handlabel.models.metrics.keypoints2d import (
     confidence_error_correlation,

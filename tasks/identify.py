@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prefect import task
+
 from handlabel.storage.fs import basename
 from handlabel.storage.hashing import (
     HashCache,
@@ -11,7 +13,6 @@ from handlabel.storage.hashing import (
     video_id_from_hash,
     video_id_from_url,
 )
-from prefect import task
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from prefect import get_run_logger, task
+from prefect.states import Failed
+
+from handlabel.config import CameraConfig, IngestConfig, stage_config_hash
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
 from handlabel.storage.frames import VideoFrames, frame_compressors
 from handlabel.storage.manifest import StageState
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video import VideoDecodeError, VideoInfo, iter_chunks, probe_video
-from prefect import get_run_logger, task
-from prefect.states import Failed
-
-from handlabel.config import CameraConfig, IngestConfig, stage_config_hash
 
 from .identify import VideoIdentity
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from prefect import task
+
+from handlabel.config import WeightConfig, stage_config_hash
 from handlabel.models.detectors import NUM_JOINTS
 from handlabel.models.tracking import SLOTS
 from handlabel.models.weights import WeightParams, supervision_weights
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
-from prefect import task
-
-from handlabel.config import WeightConfig, stage_config_hash
 
 STAGE = "weight"
 SPEC = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from handlabel.flows.cli import app
 from handlabel.flows.reference import config_reference
-from typer.testing import CliRunner
 
 from .conftest import GESTURE_AVI, ROOT
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from handlabel.models.crops import crop_affine, to_crop
-from handlabel.storage.store import DatasetStore
 
 from handlabel.config import HandlabelConfig, IngestConfig
+from handlabel.models.crops import crop_affine, to_crop
+from handlabel.storage.store import DatasetStore
 
 from .conftest import GESTURE_AVI
 

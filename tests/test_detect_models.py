@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import JOINT_NAMES, HandDetection
 from handlabel.models.detectors.augment import Augmentation, apply, crop_transform, invert

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from handlabel.storage.store import DatasetStore
-from handlabel.storage.video import iter_frames
 
 from handlabel.config import CameraConfig
+from handlabel.storage.store import DatasetStore
+from handlabel.storage.video import iter_frames
 
 from .conftest import GESTURE_AVI, OFFICE_MP4, STEREO_CAM0, VFR_PTS_MS
 

@@ -7,14 +7,14 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+
+from handlabel.config import ConfigError, IngestConfig, load_config, stage_config_hash
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
 from handlabel.storage.frames import frame_compressors
 from handlabel.storage.manifest import STAGES
 from handlabel.storage.sources import SourceNotFoundError, resolve_sources
 from handlabel.storage.store import DatasetStore, StoreError
 from handlabel.storage.video import FrameChunk
-
-from handlabel.config import ConfigError, IngestConfig, load_config, stage_config_hash
 
 EXTS = IngestConfig().extensions
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+
 from handlabel.storage.video import VideoDecodeError, iter_chunks, iter_frames, probe_video
 
 from .conftest import GESTURE_AVI, OFFICE_MP4, VFR_PTS_MS

@@ -103,15 +103,22 @@ class MediaPipeHandDetector:
             result = landmarker.detect_for_video(image, timestamp_ms)
         return self._hands(result, rgb.shape[1], rgb.shape[0])
 
-    def view_distances(self, rgb: np.ndarray, hand: HandDetection) -> np.ndarray:
-        """(views, 21) distance of each joint in each augmented view, in hand sizes."""
+    def view_distances(self, rgb: np.ndarray, hand: HandDetection,
+                       trackers: list | None = None, timestamp_ms: int | None = None
+                       ) -> np.ndarray:
+        """(views, 21) distance of each joint in each augmented view, in hand sizes.
+
+        With ``trackers`` (one VIDEO-mode landmarker per view, for one hand of a clip), each
+        view tracks its hand from the previous frame instead of running palm detection.
+        """
         crop = self.options.tta_crop
         center = hand.box.reshape(2, 2).mean(0)
         side = hand.size * self.options.tta_margin
         distances = []
-        for view in self._views:
+        for index, view in enumerate(self._views):
             transform = crop_transform(center, side, crop, view)
-            found = self._detect_raw(self._image, warp(rgb, transform, crop))
+            landmarker = trackers[index] if trackers else self._image
+            found = self._detect_raw(landmarker, warp(rgb, transform, crop), timestamp_ms)
             if not found:
                 distances.append(np.full(NUM_JOINTS, MISSED_VIEW_DISTANCE))
                 continue
@@ -120,11 +127,14 @@ class MediaPipeHandDetector:
             distances.append(min(error, key=np.mean))
         return np.array(distances)
 
-    def _with_confidence(self, rgb: np.ndarray, hands: list[HandDetection]) -> list[HandDetection]:
+    def _with_confidence(self, rgb: np.ndarray, hands: list[HandDetection],
+                         trackers: list[list] | None = None, timestamp_ms: int | None = None
+                         ) -> list[HandDetection]:
         if not self._views:
             return hands
-        for hand in hands:
-            spread = np.median(self.view_distances(rgb, hand), axis=0)
+        for rank, hand in enumerate(hands):
+            views = trackers[rank] if trackers else None
+            spread = np.median(self.view_distances(rgb, hand, views, timestamp_ms), axis=0)
             hand.confidence = hand.score * np.exp(-0.5 * (spread / self.options.tta_sigma) ** 2)
             hand.extras["tta_spread"] = spread
         return hands
@@ -137,14 +147,20 @@ class MediaPipeHandDetector:
     ) -> Iterator[list[HandDetection]]:
         """VIDEO mode: the landmarker tracks hands between frames instead of re-detecting."""
         video = self._landmarker(vision.RunningMode.VIDEO, self.options.max_hands)
+        # one tracking landmarker per (hand rank, view): views follow their hand between frames
+        trackers = [[self._landmarker(vision.RunningMode.VIDEO, 1) for _ in self._views]
+                    for _ in range(self.options.max_hands)]
         last_ms = -1
         try:
             for rgb, seconds in zip(frames, timestamps, strict=True):
                 ms = max(round(seconds * 1000), last_ms + 1)  # strictly increasing, as required
                 last_ms = ms
-                yield self._with_confidence(rgb, self._detect_raw(video, rgb, ms))
+                hands = self._detect_raw(video, rgb, ms)
+                yield self._with_confidence(rgb, hands, trackers, ms)
         finally:
             video.close()
+            for landmarker in (t for per_hand in trackers for t in per_hand):
+                landmarker.close()
 
     def close(self) -> None:
         self._image.close()

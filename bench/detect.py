@@ -1,0 +1,78 @@
+"""Detection speed on CPU: the bare backend against the whole detect stage, same frames.
+
+    .venv/bin/python bench/detect.py [--video PATH] [--frames N]
+
+Rows: the backend alone in video mode (no test-time augmentation), the backend as configured
+(with its TTA confidence), and the detect stage's unit of work (tasks.detect.detect_chunk:
+frames read from the Zarr store, detection, slot tracking, 224 px crops with intrinsics,
+arrays written). The video is ingested into a temporary store first (not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from handlabel.config import DetectConfig, IngestConfig
+from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.detect import detect_chunk, detector_from_config, prepare_detect
+from handlabel.tasks.identify import identify
+from handlabel.tasks.ingest import ingest_one
+
+DEFAULT_VIDEO = (Path(__file__).resolve().parents[1].parent
+                 / "shared/data/videos/right_hand_office.mp4")
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", default=str(DEFAULT_VIDEO))
+    parser.add_argument("--frames", type=int, default=192, help="frames to time (whole chunks)")
+    args = parser.parse_args()
+    config = DetectConfig()
+    with tempfile.TemporaryDirectory() as folder:
+        store = DatasetStore(folder)
+        identity = identify(args.video)
+        ingest_one(store, identity, IngestConfig(), False, logging.getLogger("bench"))
+        video = store.video(identity.video_id)
+        chunks = range(min(-(-args.frames // video.chunk_frames), video.n_chunks))
+        n = min(len(chunks) * video.chunk_frames, video.n_frames)
+        frames, times = video.read(0, n), video.timestamps()[:n]
+
+        bare = MediaPipeHandDetector(MediaPipeOptions(tta=()))
+        with_tta = detector_from_config(config)
+        rows = [
+            ("MediaPipe video mode, no TTA (bare backend)",
+             timed(lambda: list(bare.detect_video(frames, times)))),
+            (f"MediaPipe + TTA confidence ({len(config.tta)} views)",
+             timed(lambda: list(with_tta.detect_video(frames, times)))),
+        ]
+        prepare_detect(store, identity.video_id, config, overwrite=True)
+        stage = timed(lambda: [detect_chunk(store, identity.video_id, c, config, with_tta)
+                               for c in chunks])
+        rows.append(("detect stage unit (store, TTA, tracking, crops, writes)", stage))
+        height, width = frames.shape[1:3]
+
+    base = rows[0][1]
+    print(f"\nDetection on {Path(args.video).name}, {n} frames at {width}x{height}, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| run | frames/s | time vs bare backend |")
+    print("|---|---:|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {n / seconds:.1f} | {seconds / base:.2f}x |")
+    print(f"\nStage overhead over the same backend with TTA: {stage / rows[1][1] - 1:+.0%}")
+    print(f"Reproduce: .venv/bin/python bench/detect.py --frames {args.frames}")
+
+
+if __name__ == "__main__":
+    main()
