@@ -16,3 +16,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python bench/ingest.py
+	.venv/bin/python bench/detect.py
