@@ -7,7 +7,9 @@ setup:
 demo: setup
 	.venv/bin/handlabel demo
 
-test: setup
+# Tests cover the optional OpenPifPaf backend too, so they install it (about 3 min, once).
+test:
+	@HANDLABEL_OPENPIFPAF=1 ./scripts/setup.sh
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
 

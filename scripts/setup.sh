@@ -5,6 +5,7 @@
 #   TORCH_SPEC       torch requirement to install first (default torch==2.13.0: the CPU wheel here)
 #   TORCH_INDEX_URL  index to take torch from, e.g. https://download.pytorch.org/whl/cu128 for CUDA
 #   PYTHON           interpreter for the venv (default python3; needs >= 3.11)
+#   HANDLABEL_OPENPIFPAF=1  also install the optional OpenPifPaf backend (make test does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ stamp=.venv/.handlabel-setup
 want=$(cat pyproject.toml scripts/setup.sh scripts/build_mediapipe_model.py | sha256sum | cut -c1-16)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  [ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ] && exec ./scripts/install_openpifpaf.sh
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
@@ -28,5 +30,6 @@ echo "setup: installing handlabel and its dependencies"
 "${pip[@]}" install --quiet -e ".[dev]"
 # MediaPipe's hand model, built from a registry wheel (the default detector's weights).
 .venv/bin/python scripts/build_mediapipe_model.py
+[ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ] && ./scripts/install_openpifpaf.sh
 echo "$want" > "$stamp"
 echo "setup: done (.venv/bin/handlabel)"

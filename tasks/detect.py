@@ -28,7 +28,12 @@ def detector_from_config(config: DetectConfig) -> HandDetector:
             min_tracking=config.min_tracking, mirrored_input=config.mirrored_input,
             tta=tuple(config.tta), tta_sigma=config.tta_sigma,
         ))
-    raise NotImplementedError(f"detector backend {config.backend!r} is not available yet")
+    if config.backend == "openpifpaf":
+        from handlabel.models.detectors.openpifpaf import OpenPifPafHandDetector, OpenPifPafOptions
+
+        checkpoint = config.model_path or OpenPifPafOptions.checkpoint
+        return OpenPifPafHandDetector(OpenPifPafOptions(checkpoint=checkpoint))
+    raise ValueError(f"unknown detector backend {config.backend!r}")
 
 
 def detect_spec(crop_size: int) -> dict[str, ArraySpec]:
