@@ -132,8 +132,14 @@ class OpenPifPafHandDetector:
                 self.predictor = openpifpaf.Predictor(head_metas=wholebody_head_metas(openpifpaf))
             else:
                 factory.base_name = None
-                with _full_pickle_loading():
-                    self.predictor = openpifpaf.Predictor(checkpoint=self._checkpoint())
+                checkpoint = self._checkpoint()
+                try:
+                    with _full_pickle_loading():
+                        self.predictor = openpifpaf.Predictor(checkpoint=checkpoint)
+                except OSError as exc:  # a named checkpoint that cannot be downloaded
+                    raise FileNotFoundError(
+                        f"{checkpoint}: OpenPifPaf checkpoint could not be downloaded ({exc}); "
+                        "give a local file with detect.model_path") from exc
         finally:
             factory.base_name, factory.checkpoint = saved
         self.predictor.long_edge = self.options.long_edge
