@@ -2,15 +2,17 @@
 
     .venv/bin/python bench/detect.py [--video PATH] [--frames N]
 
-Rows: the backend alone in video mode (no test-time augmentation), the backend as configured
+Rows: MediaPipe alone in video mode (no test-time augmentation), MediaPipe as configured
 (with its TTA confidence), and the detect stage's unit of work (tasks.detect.detect_chunk:
 frames read from the Zarr store, detection, slot tracking, 224 px crops with intrinsics,
-arrays written). The video is ingested into a temporary store first (not timed).
+arrays written), and OpenPifPaf's wholebody network when the extra is installed. The video is
+ingested into a temporary store first (not timed).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import tempfile
@@ -57,6 +59,15 @@ def main() -> None:
             (f"MediaPipe + TTA confidence ({len(config.tta)} views)",
              timed(lambda: list(with_tta.detect_video(frames, times)))),
         ]
+        if importlib.util.find_spec("openpifpaf") is not None:
+            from handlabel.models.detectors.openpifpaf import (
+                OpenPifPafHandDetector,
+                OpenPifPafOptions,
+            )
+
+            pifpaf = OpenPifPafHandDetector(OpenPifPafOptions(random_init_base="shufflenetv2k16"))
+            rows.append(("OpenPifPaf shufflenetv2k16 wholebody, random weights (see note)",
+                         timed(lambda: list(pifpaf.detect_video(frames, times)))))
         prepare_detect(store, identity.video_id, config, overwrite=True)
         stage = timed(lambda: [detect_chunk(store, identity.video_id, c, config, with_tta)
                                for c in chunks])
@@ -71,6 +82,9 @@ def main() -> None:
     for name, seconds in rows:
         print(f"| {name} | {n / seconds:.1f} | {seconds / base:.2f}x |")
     print(f"\nStage overhead over the same backend with TTA: {stage / rows[1][1] - 1:+.0%}")
+    print("Note: no OpenPifPaf checkpoint can be downloaded here; with random weights the "
+          "network's time is real but the decoder finds no people, so decoding is faster "
+          "than with a trained checkpoint.")
     print(f"Reproduce: .venv/bin/python bench/detect.py --frames {args.frames}")
 
 
