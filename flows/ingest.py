@@ -36,7 +36,7 @@ def _result_of(future, identity: VideoIdentity) -> IngestResult:
     return IngestResult(identity.video_id, identity.name, "failed", error=f"{data!r}")
 
 
-@flow(name="ingest", task_runner=dask_task_runner(), log_prints=True)
+@flow(name="ingest", task_runner=dask_task_runner())
 def ingest_flow(
     sources: list[str],
     store: str,

@@ -14,9 +14,9 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
+from .chunked import ChunkedGroup
 from .video import FrameChunk
 
-DONE_CHUNK_BLOCK = 4096
 # zarr-python compares every written chunk with the fill value unless told not to; on video
 # frames (never all-fill) that scan costs more than compressing them (see docs/architecture.md).
 _ARRAY_CONFIG = {"write_empty_chunks": True}
@@ -35,11 +35,8 @@ def frame_compressors(codec: str, level: int) -> list | None:
     raise ValueError(f"unknown frame codec {codec!r}")
 
 
-class VideoFrames:
+class VideoFrames(ChunkedGroup):
     """Frames ``(T, H, W, 3)`` uint8 in chunks of N frames, with timestamps and attributes."""
-
-    def __init__(self, group: zarr.Group):
-        self.group = group
 
     @classmethod
     def create(
@@ -67,18 +64,8 @@ class VideoFrames:
             "timestamps", shape=(0,), chunks=(chunk_frames,), dtype="float64",
             dimension_names=("frame",), fill_value=np.nan,
         )
-        group.create_array(
-            "chunk_done", shape=(0,), chunks=(DONE_CHUNK_BLOCK,), dtype="bool",
-            dimension_names=("chunk",), fill_value=False,
-        )
+        cls.create_done_record(group, 0)
         return cls(group)
-
-    @property
-    def attrs(self) -> dict:
-        return dict(self.group.attrs)
-
-    def update_attrs(self, **values) -> None:
-        self.group.attrs.update(values)
 
     @property
     def chunk_frames(self) -> int:
@@ -91,10 +78,6 @@ class VideoFrames:
     @property
     def n_chunks(self) -> int:
         return -(-self.n_frames // self.chunk_frames)
-
-    def done_chunks(self) -> set[int]:
-        flags = self.group["chunk_done"][:]
-        return {int(i) for i in np.flatnonzero(flags)}
 
     @property
     def frames_array(self) -> zarr.Array:
@@ -111,10 +94,9 @@ class VideoFrames:
         stop = chunk.start + len(chunk.frames)
         self._grow("frames", stop)
         self._grow("timestamps", stop)
-        self._grow("chunk_done", chunk.index + 1)
         self.frames_array[chunk.start : stop] = chunk.frames
         self.group["timestamps"][chunk.start : stop] = chunk.timestamps
-        self.group["chunk_done"][chunk.index] = True
+        self.mark_done(chunk.index)
 
     def write_chunks(
         self,

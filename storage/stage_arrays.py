@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import zarr
 
-from .frames import DONE_CHUNK_BLOCK
+from .chunked import ChunkedGroup
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,7 @@ class ArraySpec:
     fill_value: float | int | bool = 0
 
 
-class StageArrays:
-    def __init__(self, group: zarr.Group):
-        self.group = group
+class StageArrays(ChunkedGroup):
 
     @classmethod
     def create(cls, parent: zarr.Group, name: str, *, n_frames: int, chunk_frames: int,
@@ -35,30 +33,18 @@ class StageArrays:
             group.create_array(key, shape=(n_frames, *item.tail),
                                chunks=(chunk_frames, *item.tail), dtype=item.dtype,
                                fill_value=item.fill_value)
-        n_chunks = -(-n_frames // chunk_frames)
-        group.create_array("chunk_done", shape=(n_chunks,), chunks=(DONE_CHUNK_BLOCK,),
-                           dtype="bool", fill_value=False)
+        cls.create_done_record(group, -(-n_frames // chunk_frames))
         return cls(group)
-
-    @property
-    def attrs(self) -> dict:
-        return dict(self.group.attrs)
-
-    def update_attrs(self, **values) -> None:
-        self.group.attrs.update(values)
 
     @property
     def n_chunks(self) -> int:
         return int(self.group["chunk_done"].shape[0])
 
-    def done_chunks(self) -> set[int]:
-        return {int(i) for i in np.flatnonzero(self.group["chunk_done"][:])}
-
     def write_chunk(self, index: int, start: int, values: dict[str, np.ndarray]) -> None:
         """Store one chunk's values of every array, then record the chunk as done."""
         for key, value in values.items():
             self.group[key][start : start + len(value)] = value
-        self.group["chunk_done"][index] = True
+        self.mark_done(index)
 
     def write_all(self, values: dict[str, np.ndarray]) -> None:
         """Store whole arrays at once (stages that work on a whole video) and mark all done."""

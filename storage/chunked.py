@@ -1,0 +1,38 @@
+"""What every per-video group of the store shares: attributes and the chunk completion record.
+
+A chunk counts as written only once its flag in the group's ``chunk_done`` array is set, and
+writers set the flag after the chunk's data (the completion record comes last).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import zarr
+
+DONE_CHUNK_BLOCK = 4096  # flags per chunk of the chunk_done array
+
+
+class ChunkedGroup:
+    def __init__(self, group: zarr.Group):
+        self.group = group
+
+    @staticmethod
+    def create_done_record(group: zarr.Group, n_chunks: int) -> None:
+        group.create_array("chunk_done", shape=(n_chunks,), chunks=(DONE_CHUNK_BLOCK,),
+                           dtype="bool", dimension_names=("chunk",), fill_value=False)
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.group.attrs)
+
+    def update_attrs(self, **values) -> None:
+        self.group.attrs.update(values)
+
+    def done_chunks(self) -> set[int]:
+        return {int(i) for i in np.flatnonzero(self.group["chunk_done"][:])}
+
+    def mark_done(self, index: int) -> None:
+        done = self.group["chunk_done"]
+        if done.shape[0] <= index:
+            done.resize((index + 1,))
+        done[index] = True
