@@ -157,3 +157,30 @@ def test_unchanged_files_reuse_their_hash_and_rewritten_files_are_hashed_again(t
     renamed.write_bytes(b"other content")
     assert identify(str(renamed), store).video_id == changed.video_id
     assert identify(str(tmp_path / "gone.mp4"), store).error.endswith("file not found")
+
+
+def test_ingest_reads_and_writes_through_fsspec_urls(sample):
+    """memory:// for the source and the store: PyAV reads a file object, zarr uses FsspecStore."""
+    import fsspec
+
+    from handlabel.storage.video import iter_frames
+    from handlabel.tasks.identify import identify
+    from handlabel.tasks.ingest import ingest_one
+
+    from .conftest import GESTURE_AVI
+
+    name = uuid.uuid4().hex
+    source = f"memory://{name}/in/gesture.avi"
+    with fsspec.open(source, "wb") as handle:
+        handle.write(GESTURE_AVI.read_bytes())
+    store = DatasetStore(f"memory://{name}/store")
+    identity = identify(source, store.url)
+    result = ingest_one(store, identity, IngestConfig(chunk_frames=8), False,
+                        __import__("logging").getLogger("test"))
+    assert (result.outcome, result.n_frames) == ("ingested", 20)
+    expected = np.stack([rgb for rgb, _ in iter_frames(str(GESTURE_AVI))])
+    stored = DatasetStore(store.url).video(identity.video_id).read()
+    np.testing.assert_array_equal(stored, expected)
+    assert store.manifest.get(identity.video_id)["source_uri"] == source
+    # memory:// reports no modification time or ETag, so its files are always hashed again
+    assert identify(source, store.url).hashed
