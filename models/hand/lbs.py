@@ -1,0 +1,58 @@
+"""Linear blend skinning with shape and pose blend shapes (the MANO / SMPL formulation).
+
+    v_shaped = v_template + shapedirs . betas
+    J        = J_regressor . v_shaped
+    v_posed  = v_shaped + posedirs . (R_1..R_15 - I)          (pose blend shapes)
+    G_k      = G_parent(k) [R_k | J_k - J_parent(k)]            (kinematic chain)
+    v        = sum_k w_k (G_k - G_k J_k) v_posed                 (skinning)
+"""
+
+from __future__ import annotations
+
+import roma
+import torch
+
+
+def rigid_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: list[int]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World transforms (B, K, 4, 4) of each joint and the posed joint positions (B, K, 3).
+
+    ``parents[k]`` is k's parent index, -1 for the root; parents come before children.
+    """
+    batch, n_joints = rotations.shape[:2]
+    local = torch.zeros((batch, n_joints, 4, 4), dtype=rotations.dtype, device=rotations.device)
+    local[..., :3, :3] = rotations
+    local[..., 3, 3] = 1.0
+    offsets = joints.clone()
+    for k, parent in enumerate(parents):
+        if parent >= 0:
+            offsets[:, k] = joints[:, k] - joints[:, parent]
+    local[..., :3, 3] = offsets
+    world = [local[:, 0]]
+    for k in range(1, n_joints):
+        world.append(world[parents[k]] @ local[:, k])
+    world = torch.stack(world, dim=1)
+    return world, world[..., :3, 3]
+
+
+def blend_skinning(v_template, shapedirs, posedirs, j_regressor, weights, parents, pose, betas):
+    """Vertices (B, V, 3) and posed skeleton joints (B, K, 3).
+
+    v_template (V, 3), shapedirs (V, 3, S), posedirs (P, V*3) with P = (K-1)*9,
+    j_regressor (K, V), weights (V, K), pose (B, K, 3) axis-angle, betas (B, S).
+    """
+    batch = pose.shape[0]
+    v_shaped = v_template + torch.einsum("vcs,bs->bvc", shapedirs, betas)
+    joints = torch.einsum("kv,bvc->bkc", j_regressor, v_shaped)
+    rotations = roma.rotvec_to_rotmat(pose)
+    eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+    pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)
+    v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, -1, 3)
+    world, posed_joints = rigid_transforms(rotations, joints, parents)
+    rest = torch.einsum("bkij,bkj->bki", world[..., :3, :3], joints)
+    skinning = world.clone()
+    skinning[..., :3, 3] = world[..., :3, 3] - rest  # transforms of rest-pose points
+    per_vertex = torch.einsum("vk,bkij->bvij", weights, skinning)
+    vertices = torch.einsum("bvij,bvj->bvi", per_vertex[..., :3, :3], v_posed) + per_vertex[
+        ..., :3, 3]
+    return vertices, posed_joints
