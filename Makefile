@@ -19,3 +19,4 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/ingest.py
 	.venv/bin/python bench/detect.py
+	.venv/bin/python bench/render.py

@@ -1,0 +1,98 @@
+"""Rendering and hand-model speed on CPU: a batch of hand-sized meshes at crop resolution.
+
+    .venv/bin/python bench/render.py [--batch 32] [--size 224] [--repeats 3]
+
+Renderer rows: forward (image, silhouette, depth) and forward + backward of a photometric-style
+loss, for a batch of closed meshes of hand size and vertex count (an icosphere of 642
+vertices, 9 cm across, 0.5 m away, filling a 224 px crop like a hand). Hand model row: linear
+blend skinning at MANO's size (778 vertices, 16 joints, 10 shape and 135 pose blend
+coefficients) with random arrays. Median of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import trimesh
+
+from handlabel.models.hand.lbs import blend_skinning
+from handlabel.models.render import Light
+from handlabel.models.render.deodr_backend import DeodrRenderer
+
+MANO_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14]
+
+
+def median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def hand_sized_batch(batch: int, size: int):
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    rng = np.random.default_rng(0)
+    base = torch.tensor(mesh.vertices) * 0.045
+    offsets = torch.tensor(rng.uniform(-0.01, 0.01, (batch, 1, 3))) + torch.tensor([0, 0, 0.5])
+    vertices = (base[None] + offsets).requires_grad_(True)
+    faces = torch.as_tensor(np.asarray(mesh.faces), dtype=torch.long)
+    colors = torch.full(vertices.shape, 0.6, dtype=torch.float64, requires_grad=True)
+    focal = size * 0.5 / 0.09 * 0.9  # the mesh spans about 90% of the crop
+    K = torch.tensor([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1.0]])
+    return vertices, faces, colors, K.expand(batch, 3, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+
+    vertices, faces, colors, K = hand_sized_batch(args.batch, args.size)
+    light = Light(torch.full((args.batch, 3), 0.4), torch.full((args.batch, 3), 0.6),
+                  torch.nn.functional.normalize(torch.tensor([[0.2, 0.3, 1.0]]), dim=-1)
+                  .expand(args.batch, 3))
+    renderer = DeodrRenderer()
+    target = torch.rand(args.batch, args.size, args.size, 3, dtype=torch.float64)
+
+    def forward():
+        with torch.no_grad():
+            renderer.render(vertices, faces, colors, K, args.size, args.size, light)
+
+    def forward_backward():
+        out = renderer.render(vertices, faces, colors, K, args.size, args.size, light)
+        ((out.image - target).abs() * out.silhouette[..., None]).mean().backward()
+
+    forward()  # builds the cached topology once, as training does
+    rows = [("DEODR forward", median_seconds(forward, args.repeats)),
+            ("DEODR forward + backward", median_seconds(forward_backward, args.repeats))]
+
+    rng = np.random.default_rng(1)
+    tensors = [torch.tensor(rng.normal(0, 0.01, shape), dtype=torch.float32) for shape in
+               [(778, 3), (778, 3, 10), (135, 778 * 3), (16, 778)]]
+    weights = torch.softmax(torch.tensor(rng.normal(size=(778, 16)), dtype=torch.float32), -1)
+    pose = torch.tensor(rng.normal(0, 0.3, (args.batch, 16, 3)), dtype=torch.float32)
+    betas = torch.zeros(args.batch, 10)
+    rows.append(("hand model forward (LBS, MANO size)", median_seconds(
+        lambda: blend_skinning(*tensors, weights, MANO_PARENTS, pose, betas), args.repeats)))
+
+    print(f"\nBatch of {args.batch} at {args.size}x{args.size} px, 642-vertex closed meshes, "
+          f"CPU ({torch.get_num_threads()} threads), median of {args.repeats}\n")
+    print("| run | seconds per batch | ms per item |")
+    print("|---|---:|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.3f} | {seconds / args.batch * 1000:.1f} |")
+    print("\npytorch3d backend: not available on this machine (no Linux package on PyPI).")
+    print(f"Reproduce: .venv/bin/python bench/render.py --batch {args.batch} --size {args.size}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The renderer interface, and the shading every backend shares (computed in torch).
+
+Meshes are in the camera frame (x right, y down, z forward, metres) with outward faces
+counterclockwise (right-hand rule). Shading is Lambertian with METHOD.md's 11-number light:
+ambient intensity, directional intensity, ambient RGB, directional RGB, direction xyz (the
+direction the light travels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+@dataclass
+class Light:
+    ambient: torch.Tensor  # (B, 3) colour x intensity
+    directional: torch.Tensor  # (B, 3) colour x intensity
+    direction: torch.Tensor  # (B, 3) unit vector, the way the light travels
+
+    @classmethod
+    def ambient_only(cls, batch: int, intensity: float = 1.0, device=None) -> Light:
+        zeros = torch.zeros(batch, 3, device=device)
+        direction = torch.tensor([0.0, 0.0, 1.0], device=device).expand(batch, 3)
+        return cls(torch.full((batch, 3), intensity, device=device), zeros, direction)
+
+
+def light_from_params(params: torch.Tensor) -> Light:
+    """(B, 11) network output -> Light (METHOD.md section 1 layout)."""
+    ambient = params[:, 0:1] * params[:, 2:5]
+    directional = params[:, 1:2] * params[:, 5:8]
+    direction = torch.nn.functional.normalize(params[:, 8:11], dim=-1)
+    return Light(ambient, directional, direction)
+
+
+@dataclass
+class RenderOutput:
+    image: torch.Tensor  # (B, H, W, 3)
+    silhouette: torch.Tensor  # (B, H, W) coverage in [0, 1]
+    depth: torch.Tensor  # (B, H, W) camera z where covered, 0 elsewhere
+
+
+class Renderer(Protocol):
+    name: str
+
+    def render(self, vertices: torch.Tensor, faces: torch.Tensor, colors: torch.Tensor,
+               K: torch.Tensor, height: int, width: int, light: Light) -> RenderOutput:
+        """vertices (B, V, 3), faces (F, 3) long, colors (B, V, 3) albedo, K (B, 3, 3)."""
+        ...
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(B, V, 3) area-weighted outward unit normals."""
+    corners = vertices[:, faces]  # (B, F, 3, 3)
+    face_normals = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0],
+                                      corners[:, :, 2] - corners[:, :, 0], dim=-1)
+    normals = torch.zeros_like(vertices)
+    for corner in range(3):
+        normals = normals.index_add(1, faces[:, corner], face_normals)
+    return torch.nn.functional.normalize(normals, dim=-1)
+
+
+def shade(vertices: torch.Tensor, faces: torch.Tensor, colors: torch.Tensor, light: Light
+          ) -> torch.Tensor:
+    """(B, V, 3) lit colours: albedo x (ambient + directional x max(0, n . -direction))."""
+    normals = vertex_normals(vertices, faces)
+    lambert = torch.relu(-(normals * light.direction[:, None]).sum(-1, keepdim=True))
+    return colors * (light.ambient[:, None] + light.directional[:, None] * lambert)

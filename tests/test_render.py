@@ -1,0 +1,86 @@
+"""The DEODR renderer on spheres with known answers, its gradients, and a silhouette fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from handlabel.models.render import Light
+from handlabel.models.render.deodr_backend import DeodrRenderer
+
+F_PX, SIZE, RADIUS, Z = 500.0, 128, 0.05, 0.5
+K = torch.tensor([[[F_PX, 0.0, (SIZE - 1) / 2], [0.0, F_PX, (SIZE - 1) / 2], [0.0, 0.0, 1.0]]])
+
+
+def sphere(center=(0.0, 0.0, Z), radius=RADIUS):
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    vertices = torch.tensor(mesh.vertices, dtype=torch.float64) * radius + torch.tensor(center)
+    return vertices[None], torch.as_tensor(np.asarray(mesh.faces), dtype=torch.long)
+
+
+def render(vertices, faces, albedo=0.6, light=None):
+    colors = torch.full_like(vertices, albedo)
+    light = light or Light.ambient_only(1, 0.8)
+    return DeodrRenderer().render(vertices, faces, colors, K, SIZE, SIZE, light)
+
+
+def test_sphere_silhouette_depth_and_ambient_colour():
+    vertices, faces = sphere()
+    out = render(vertices, faces)
+    radius_px = F_PX * RADIUS / math.sqrt(Z**2 - RADIUS**2)  # tangent cone of the sphere
+    assert out.silhouette.sum().item() == pytest.approx(math.pi * radius_px**2, rel=0.03)
+    centre = SIZE // 2
+    assert out.depth[0, centre, centre].item() == pytest.approx(Z - RADIUS, abs=1e-3)
+    assert out.depth[0, 0, 0].item() == 0 and out.silhouette[0, 0, 0].item() == 0
+    np.testing.assert_allclose(out.image[0, centre, centre].detach(), [0.48] * 3, atol=1e-6)
+
+
+def test_directional_light_brightens_faces_towards_it():
+    vertices, faces = sphere()
+    light = Light(torch.zeros(1, 3), torch.ones(1, 3), torch.tensor([[0.0, 0.0, 1.0]]))
+    image = render(vertices, faces, albedo=1.0, light=light).image[0].detach()
+    centre, rim = image[SIZE // 2, SIZE // 2, 0], image[SIZE // 2, SIZE // 2 + 45, 0]
+    assert centre > 0.95 and rim < 0.6 * centre
+
+
+def test_silhouette_gradient_matches_finite_differences():
+    vertices, faces = sphere()
+    centre = torch.tensor([0.0, 0.0, Z])
+
+    def area(scale):
+        return render((vertices - centre) * scale + centre, faces).silhouette.sum()
+
+    scale = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    area(scale).backward()
+    eps = 0.01
+    numeric = (area(torch.tensor(1 + eps)) - area(torch.tensor(1 - eps))).item() / (2 * eps)
+    assert scale.grad.item() == pytest.approx(numeric, rel=0.05)
+    assert numeric > 0
+
+
+def test_colour_gradient_reaches_every_visible_vertex_colour():
+    vertices, faces = sphere()
+    colors = torch.full_like(vertices, 0.5, requires_grad=True)
+    out = DeodrRenderer().render(vertices, faces, colors, K, SIZE, SIZE, Light.ambient_only(1))
+    out.image.sum().backward()
+    front = vertices[0, :, 2] < Z - 0.02
+    assert (colors.grad[0, front].abs().sum(-1) > 0).all()
+    assert (colors.grad[0, vertices[0, :, 2] > Z + 0.01] == 0).all()  # back faces are hidden
+
+
+def test_silhouette_fit_recovers_a_known_translation():
+    vertices, faces = sphere()
+    truth = torch.tensor([0.012, -0.008, 0.0], dtype=torch.float64)
+    target = render(vertices + truth, faces).silhouette.detach()
+    shift = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.Adam([shift], lr=2e-3)
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = ((render(vertices + shift, faces).silhouette - target) ** 2).sum()
+        loss.backward()
+        optimiser.step()
+    np.testing.assert_allclose(shift[:2].detach(), truth[:2], atol=1e-3)
