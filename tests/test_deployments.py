@@ -23,3 +23,20 @@ def test_deployment_entrypoint_and_parameters(deployment):
     required = {n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty}
     assert required <= set(deployment["parameters"])
     assert deployment["work_pool"]["name"] == "handlabel-process"
+
+
+def test_every_source_package_is_declared_for_installation():
+    """A wheel installs only the packages pyproject lists: every folder with an __init__.py."""
+    import tomllib
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    mapping = {"flows": "handlabel.flows", "tasks": "handlabel.tasks",
+               "models": "handlabel.models", "storage": "handlabel.storage",
+               "handlabel": "handlabel"}
+    found = set()
+    for top, name in mapping.items():
+        for init in (ROOT / top).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / top).parts
+            found.add(".".join([name, *relative]))
+    assert found == declared
