@@ -4,9 +4,9 @@
 
 Renderer rows: forward (image, silhouette, depth) and forward + backward of a photometric-style
 loss, for a batch of closed meshes of hand size and vertex count (an icosphere of 642
-vertices, 9 cm across, 0.5 m away, filling a 224 px crop like a hand). Hand model row: linear
-blend skinning at MANO's size (778 vertices, 16 joints, 10 shape and 135 pose blend
-coefficients) with random arrays. Median of the repeats.
+vertices, 9 cm across, 0.5 m away, filling a 224 px crop like a hand). Hand model row: the
+embedded default hand (801 vertices, 16 joints, 10 shape coefficients) in random poses.
+Median of the repeats.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import numpy as np
 import torch
 import trimesh
 
-from handlabel.models.hand.lbs import blend_skinning
+from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.render import Light
 from handlabel.models.render.deodr_backend import DeodrRenderer
-
-MANO_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14]
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -75,14 +73,13 @@ def main() -> None:
     rows = [("DEODR forward", median_seconds(forward, args.repeats)),
             ("DEODR forward + backward", median_seconds(forward_backward, args.repeats))]
 
+    model = DefaultHandModel()
     rng = np.random.default_rng(1)
-    tensors = [torch.tensor(rng.normal(0, 0.01, shape), dtype=torch.float32) for shape in
-               [(778, 3), (778, 3, 10), (135, 778 * 3), (16, 778)]]
-    weights = torch.softmax(torch.tensor(rng.normal(size=(778, 16)), dtype=torch.float32), -1)
-    pose = torch.tensor(rng.normal(0, 0.3, (args.batch, 16, 3)), dtype=torch.float32)
-    betas = torch.zeros(args.batch, 10)
-    rows.append(("hand model forward (LBS, MANO size)", median_seconds(
-        lambda: blend_skinning(*tensors, weights, MANO_PARENTS, pose, betas), args.repeats)))
+    pose = torch.tensor(rng.normal(0, 0.3, (args.batch, 15, 3)), dtype=torch.float32)
+    orient, betas = torch.zeros(args.batch, 3), torch.zeros(args.batch, model.n_shape)
+    with torch.no_grad():
+        rows.append(("default hand model forward (801 vertices)",
+                     median_seconds(lambda: model(orient, pose, betas), args.repeats)))
 
     print(f"\nBatch of {args.batch} at {args.size}x{args.size} px, 642-vertex closed meshes, "
           f"CPU ({torch.get_num_threads()} threads), median of {args.repeats}\n")

@@ -35,19 +35,22 @@ def rigid_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: lis
     return world, world[..., :3, 3]
 
 
-def blend_skinning(v_template, shapedirs, posedirs, j_regressor, weights, parents, pose, betas):
-    """Vertices (B, V, 3) and posed skeleton joints (B, K, 3).
+def blend_skinning(v_shaped: torch.Tensor, joints: torch.Tensor, posedirs: torch.Tensor | None,
+                   weights: torch.Tensor, parents: list[int], pose: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posed vertices (B, V, 3) and posed skeleton joints (B, K, 3).
 
-    v_template (V, 3), shapedirs (V, 3, S), posedirs (P, V*3) with P = (K-1)*9,
-    j_regressor (K, V), weights (V, K), pose (B, K, 3) axis-angle, betas (B, S).
+    v_shaped (B, V, 3) and joints (B, K, 3) are the shaped rest mesh and skeleton; posedirs
+    (P, V*3) with P = (K-1)*9, or None for no pose blend shapes; weights (V, K); pose
+    (B, K, 3) axis-angle.
     """
     batch = pose.shape[0]
-    v_shaped = v_template + torch.einsum("vcs,bs->bvc", shapedirs, betas)
-    joints = torch.einsum("kv,bvc->bkc", j_regressor, v_shaped)
     rotations = roma.rotvec_to_rotmat(pose)
-    eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
-    pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)
-    v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, -1, 3)
+    v_posed = v_shaped
+    if posedirs is not None:
+        eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+        pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)
+        v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, -1, 3)
     world, posed_joints = rigid_transforms(rotations, joints, parents)
     rest = torch.einsum("bkij,bkj->bki", world[..., :3, :3], joints)
     skinning = world.clone()

@@ -133,9 +133,10 @@ class ManoHandModel(HandModel):
         if self.n_pca is not None:
             hand_pose = self.pose_from_pca(hand_pose)
         pose = torch.cat([global_orient[:, None], hand_pose.reshape(-1, 15, 3)], dim=1)
-        vertices, skeleton = blend_skinning(self.v_template, self.shapedirs, self.posedirs,
-                                            self.j_regressor, self.weights, self.parents, pose,
-                                            betas)
+        v_shaped = self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas)
+        joints = torch.einsum("kv,bvc->bkc", self.j_regressor, v_shaped)
+        vertices, skeleton = blend_skinning(v_shaped, joints, self.posedirs, self.weights,
+                                            self.parents, pose)
         tips = vertices[:, list(FINGERTIP_VERTICES)]
         joints = torch.cat([skeleton, tips], dim=1)[:, list(TO_FILE_ORDER)]
         return HandOutput(vertices, joints)
