@@ -134,3 +134,27 @@ def test_silhouette_fit_recovers_a_known_finger_pose_and_translation(model):
         optimiser.step()
     assert angle.item() == pytest.approx(true_angle, abs=0.1)  # about 6 degrees
     np.testing.assert_allclose(shift[:2].detach(), true_shift[:2], atol=1.5e-3)
+
+
+def test_joint_gradients_match_finite_differences(model):
+    def index_tip(angle, beta):
+        pose = torch.zeros(1, 15, 3, dtype=torch.float64)
+        pose[0, 1] = torch.tensor(flexion_axes()[2]) * angle  # index PIP
+        betas = torch.zeros(1, model.n_shape, dtype=torch.float64)
+        betas[0, 1] = beta  # finger length
+        return model.double()(torch.zeros(1, 3, dtype=torch.float64), pose, betas).joints[
+            0, INDEX_TIP]
+
+    angle = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    direction = torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64)
+    (index_tip(angle, beta) @ direction).backward()
+    eps = 1e-6
+    with torch.no_grad():
+        d_angle = ((index_tip(angle + eps, beta) - index_tip(angle - eps, beta)) @ direction
+                   ) / (2 * eps)
+        d_beta = ((index_tip(angle, beta + eps) - index_tip(angle, beta - eps)) @ direction
+                  ) / (2 * eps)
+    model.float()
+    assert angle.grad.item() == pytest.approx(d_angle.item(), rel=1e-5)
+    assert beta.grad.item() == pytest.approx(d_beta.item(), rel=1e-5)

@@ -73,3 +73,22 @@ def test_chamfer_of_identical_and_shifted_sets():
     assert chamfer_distance(points, shifted).item() == pytest.approx(2 * 0.001**2, rel=1e-6)
     subset = points[:, :100]
     assert chamfer_distance(subset, points).item() > 0  # points has 100 with no partner
+
+
+def test_photometric_loss_is_zero_for_a_match_and_ignores_outside_the_mask():
+    from handlabel.models.losses.photometric import photometric_loss
+
+    rng = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 32, 32, 3, generator=rng)
+    mask = torch.zeros(2, 32, 32)
+    mask[:, 8:24, 8:24] = 1.0
+    weight = torch.ones(2)
+    assert photometric_loss(target, target, mask, weight).item() == pytest.approx(0, abs=1e-6)
+    outside = target.clone()
+    outside[:, :2] = 0.0  # changed only beyond the SSIM window (radius 5) of the mask
+    assert photometric_loss(outside, target, mask, weight).item() == pytest.approx(0, abs=1e-6)
+    noisy = (target + 0.2 * torch.rand(2, 32, 32, 3, generator=rng)).clamp(0, 1)
+    assert photometric_loss(noisy, target, mask, weight) > 0.05
+    gated = photometric_loss(noisy, target, mask, torch.tensor([1.0, 0.0]))
+    single = photometric_loss(noisy[:1], target[:1], mask[:1], torch.ones(1))
+    assert gated.item() == pytest.approx(single.item())
