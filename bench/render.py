@@ -12,6 +12,7 @@ Median of the repeats.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -20,8 +21,7 @@ import torch
 import trimesh
 
 from handlabel.models.hand.default import DefaultHandModel
-from handlabel.models.render import Light
-from handlabel.models.render.deodr_backend import DeodrRenderer
+from handlabel.models.render import Light, make_renderer
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -58,20 +58,25 @@ def main() -> None:
     light = Light(torch.full((args.batch, 3), 0.4), torch.full((args.batch, 3), 0.6),
                   torch.nn.functional.normalize(torch.tensor([[0.2, 0.3, 1.0]]), dim=-1)
                   .expand(args.batch, 3))
-    renderer = DeodrRenderer()
     target = torch.rand(args.batch, args.size, args.size, 3, dtype=torch.float64)
+    rows = []
+    backends = ["deodr"] + (["pytorch3d"] if importlib.util.find_spec("pytorch3d") else [])
+    for backend in backends:
+        renderer = make_renderer(backend)
 
-    def forward():
-        with torch.no_grad():
-            renderer.render(vertices, faces, colors, K, args.size, args.size, light)
+        def forward(renderer=renderer):
+            with torch.no_grad():
+                renderer.render(vertices, faces, colors, K, args.size, args.size, light)
 
-    def forward_backward():
-        out = renderer.render(vertices, faces, colors, K, args.size, args.size, light)
-        ((out.image - target).abs() * out.silhouette[..., None]).mean().backward()
+        def forward_backward(renderer=renderer):
+            out = renderer.render(vertices, faces, colors, K, args.size, args.size, light)
+            ((out.image - target.to(out.image)).abs() * out.silhouette[..., None]).mean(
+            ).backward()
 
-    forward()  # builds the cached topology once, as training does
-    rows = [("DEODR forward", median_seconds(forward, args.repeats)),
-            ("DEODR forward + backward", median_seconds(forward_backward, args.repeats))]
+        forward()  # builds cached topology once, as training does
+        rows += [(f"{backend} forward", median_seconds(forward, args.repeats)),
+                 (f"{backend} forward + backward", median_seconds(forward_backward,
+                                                                  args.repeats))]
 
     model = DefaultHandModel()
     rng = np.random.default_rng(1)
@@ -87,7 +92,8 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.3f} | {seconds / args.batch * 1000:.1f} |")
-    print("\npytorch3d backend: not available on this machine (no Linux package on PyPI).")
+    if "pytorch3d" not in backends:
+        print("\npytorch3d backend: not importable here (no Linux package on PyPI).")
     print(f"Reproduce: .venv/bin/python bench/render.py --batch {args.batch} --size {args.size}")
 
 

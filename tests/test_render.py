@@ -84,3 +84,36 @@ def test_silhouette_fit_recovers_a_known_translation():
         loss.backward()
         optimiser.step()
     np.testing.assert_allclose(shift[:2].detach(), truth[:2], atol=1e-3)
+
+
+def test_make_renderer_picks_an_available_backend():
+    import importlib.util
+
+    from handlabel.models.render import make_renderer
+
+    expected = "pytorch3d" if importlib.util.find_spec("pytorch3d") else "deodr"
+    assert make_renderer().name == expected and make_renderer("deodr").name == "deodr"
+    with pytest.raises(ValueError, match="unknown renderer"):
+        make_renderer("opengl")
+
+
+def test_pytorch3d_matches_deodr():
+    pytest.importorskip("pytorch3d", reason="pytorch3d is not installable here (no PyPI package)")
+    from handlabel.models.render.pytorch3d_backend import Pytorch3dRenderer
+
+    vertices, faces = sphere()
+    colors = torch.full_like(vertices, 0.6)
+    light = Light.ambient_only(1, 0.8)
+    reference = DeodrRenderer().render(vertices, faces, colors, K, SIZE, SIZE, light)
+    out = Pytorch3dRenderer().render(vertices, faces, colors, K, SIZE, SIZE, light)
+    assert out.silhouette.sum().item() == pytest.approx(reference.silhouette.sum().item(),
+                                                        rel=0.03)
+    centre = SIZE // 2
+    assert out.depth[0, centre, centre].item() == pytest.approx(Z - RADIUS, abs=1e-3)
+    np.testing.assert_allclose(out.image[0, centre, centre].detach(), [0.48] * 3, atol=1e-3)
+    shifted = Pytorch3dRenderer().render(vertices + torch.tensor([0.01, 0, 0]), faces, colors,
+                                         K, SIZE, SIZE, light)
+    columns = torch.arange(SIZE, dtype=torch.float64)
+    moved = ((shifted.silhouette[0] * columns).sum() / shifted.silhouette[0].sum()
+             - (out.silhouette[0] * columns).sum() / out.silhouette[0].sum())
+    assert moved.item() == pytest.approx(F_PX * 0.01 / Z, rel=0.1)  # +x is image right
