@@ -104,7 +104,8 @@ class VideoFrames(ChunkedGroup):
         skip: set[int] = frozenset(),
         on_chunk: Callable[[FrameChunk, bool], None] | None = None,
     ) -> int:
-        """Write chunks while the next one is being decoded; returns the number of frames seen.
+        """Write chunks while the next one is being decoded; returns the number of frames seen,
+        which is also the arrays' final length (a longer array from an earlier run is cut).
 
         At most one write is in flight: chunk k's write ends before chunk k+1's starts, and
         the producer refills chunk k's buffer only after that, which is the contract that
@@ -125,7 +126,13 @@ class VideoFrames(ChunkedGroup):
                 pending = pool.submit(self._settle, chunk, written, on_chunk)
             if pending is not None:
                 pending.result()
+        self._truncate(n_frames)
         return n_frames
+
+    def _truncate(self, length: int) -> None:
+        for name in ("frames", "timestamps"):
+            array = self.group[name]
+            array.resize((length, *array.shape[1:]))
 
     def _settle(self, chunk: FrameChunk, written: bool, on_chunk) -> None:
         if written:

@@ -53,9 +53,6 @@ class DatasetStore:
     def videos(self) -> zarr.Group:
         return self.root.require_group("videos")
 
-    def video_ids(self) -> list[str]:
-        return sorted(name for name, _ in self.videos.groups())
-
     def video(self, video_id: str) -> VideoFrames | None:
         """The stored arrays of a video, or None if it was never ingested."""
         group = self.videos.get(video_id)

@@ -162,9 +162,7 @@ def _write(frames: VideoFrames, identity: VideoIdentity, config: IngestConfig, d
 
     chunks = iter_chunks(identity.url, config.chunk_frames, config.max_long_side,
                          config.decoder_threads)
-    total = frames.write_chunks(chunks, skip=done, on_chunk=report)
-    frames.group["frames"].resize((total, *frames.group["frames"].shape[1:]))
-    frames.group["timestamps"].resize((total,))
+    frames.write_chunks(chunks, skip=done, on_chunk=report)
     return counts["written"]
 
 

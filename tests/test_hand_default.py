@@ -95,6 +95,17 @@ def test_gradients_reach_rotation_pose_and_shape(model):
         assert tensor.grad.abs().sum() > 0
 
 
+def test_mirrored_faces_keep_a_mirrored_mesh_outward(model):
+    from handlabel.models.hand.base import mirrored_faces
+
+    right = model(*rest(model))
+    left = mirror(right)
+    volume = trimesh.Trimesh(right.vertices[0].numpy(), model.faces.numpy()).volume
+    flipped = trimesh.Trimesh(left.vertices[0].numpy(), mirrored_faces(model.faces).numpy())
+    same_faces = trimesh.Trimesh(left.vertices[0].numpy(), model.faces.numpy())
+    assert flipped.volume == pytest.approx(volume, rel=1e-5) and same_faces.volume < 0
+
+
 def test_mirror_makes_a_left_hand(model):
     def handedness(joints):
         across = joints[INDEX_MCP] - joints[PINKY_MCP]
