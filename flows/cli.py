@@ -74,19 +74,18 @@ def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: 
 
 
 def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
-              dask_address: str | None) -> bool:
+              dask_address: str | None, **options) -> bool:
     from .pipeline import run_pipeline
 
-    _check_sources(sources, config)
+    if sources:
+        _check_sources(sources, config)
     quiet_dask_logs()
-    return _report(run_pipeline(sources, store, config, overwrite, dask_address))
+    return _report(run_pipeline(sources, store, config, overwrite, dask_address, **options))
 
 
 def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
            dask_address: str | None) -> bool:
-    from .detect import detect_flow
-    from .pipeline import run_stage
-    from .weight import weight_flow
+    from .pipeline import STAGE_FLOWS, run_stage
 
     try:
         DatasetStore(store, create=False)
@@ -94,8 +93,7 @@ def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
     quiet_dask_logs()
-    flow = {"detect": detect_flow, "weight": weight_flow}[name]
-    return _report(run_stage(flow, store, config, overwrite, dask_address))
+    return _report(run_stage(STAGE_FLOWS[name], store, config, overwrite, dask_address))
 
 
 @app.command()
@@ -126,7 +124,8 @@ def run(
     overwrite: OverwriteOption = False,
     dask_address: DaskOption = None,
 ) -> None:
-    """The whole pipeline over SOURCES: ingest, detect, weight (more stages to come)."""
+    """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, export.
+    Work already done with the same inputs and configuration is skipped."""
     ok = _pipeline(sources, store, _config(config), overwrite, dask_address)
     ok = print_status(store) and ok
     raise typer.Exit(0 if ok else 1)
@@ -149,6 +148,90 @@ def weight(store: StoreArgument, config: ConfigOption = None, overwrite: Overwri
 
 
 @app.command()
+def rerun(
+    store: StoreArgument,
+    stage: Annotated[str | None, typer.Option(help="Redo this stage (and what depends on it); "
+                                              "default: finish whatever is missing or "
+                                              "failed.")] = None,
+    failed_only: Annotated[bool, typer.Option(help="Only videos and chunks that failed or "
+                                              "never ran; done work is kept.")] = False,
+    config: ConfigOption = None,
+    dask_address: DaskOption = None,
+) -> None:
+    """Rerun the pipeline on a store's own videos (their recorded sources)."""
+    from .pipeline import STAGE_ORDER
+
+    if stage is not None and stage not in STAGE_ORDER:
+        console.print(f"[red]--stage must be one of {', '.join(STAGE_ORDER)}[/]")
+        raise typer.Exit(2)
+    try:
+        table = DatasetStore(store, create=False).manifest.table()
+    except StoreError as exc:
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    first = stage or "ingest"
+    sources = [u for u in table["source_uri"].dropna()] if first == "ingest" else []
+    ok = _pipeline(sources, store, _config(config), False, dask_address, first_stage=first,
+                   overwrite_stage=None if failed_only else stage)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
+def reconstruct(store: StoreArgument, config: ConfigOption = None,
+                overwrite: OverwriteOption = False, dask_address: DaskOption = None) -> None:
+    """Stage 5 alone: 3D hands for every weighted video with the store's trained model."""
+    ok = _stage("reconstruct", store, _config(config), overwrite, dask_address)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
+def export(
+    store: StoreArgument,
+    format: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="parquet, coco, freihand, overlay, report (repeat the option); "
+        "default: the config's export.formats.")] = None,
+    config: ConfigOption = None,
+    overwrite: OverwriteOption = False,
+    dask_address: DaskOption = None,
+) -> None:
+    """Stage 6 alone: write the dataset files under STORE/export/."""
+    settings = _config(config)
+    if format:
+        try:
+            export_config = settings.export.model_copy(update={"formats": format})
+            settings = settings.model_copy(update={"export": type(settings.export)(
+                **export_config.model_dump())})
+        except ValueError as exc:
+            console.print(f"[red]--format: {exc}[/]", soft_wrap=True)
+            raise typer.Exit(2) from exc
+    ok = _stage("export", store, settings, overwrite, dask_address)
+    print_outputs(store)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+def print_outputs(store: str) -> None:
+    """Where the dataset, overlays and report are (those that exist)."""
+    from handlabel.storage.fs import filesystem, join
+
+    fs, root = filesystem(join(DatasetStore(store, create=False).url, "export"))
+    for label, pattern in (("dataset table", "hands.parquet"),
+                           ("COCO-WholeBody", "coco_wholebody_hands.json"),
+                           ("FreiHAND-style", "freihand"), ("overlay video", "overlays/*.mp4"),
+                           ("report", "report.html")):
+        for path in sorted(fs.glob(f"{root}/{pattern}")):
+            console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def train(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
+          dask_address: DaskOption = None) -> None:
+    """Stage 4 alone: train the S2HAND network on the store's weighted hand crops (resumes an
+    interrupted training from its last checkpoint)."""
+    ok = _stage("train", store, _config(config), overwrite, dask_address)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
 def status(
     store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
     long: Annotated[bool, typer.Option("--long", "-l", help="Add id, size, fps, timings.")] = False,
@@ -163,7 +246,8 @@ def demo(
     store: Annotated[Path, typer.Option(help="Where the dataset goes.")] = DEMO_STORE,
     config: ConfigOption = None,
 ) -> None:
-    """The main job end to end on embedded defaults (for now: ingest, detect, weight)."""
+    """The main job end to end on embedded defaults: the whole pipeline on the sample video,
+    then where the dataset, the overlay video and the report are."""
     if not video.exists():
         console.print(f"[red]{video}: sample video not found; run from the project root "
                       "next to ../shared/data, or pass --video[/]")
@@ -171,6 +255,7 @@ def demo(
     ok = _pipeline([str(video)], str(store), _config(config), False, None)
     ok = print_status(str(store)) and ok
     console.print(f"Dataset store: {store.resolve()}")
+    print_outputs(str(store))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -203,6 +288,44 @@ def eval_keypoints(
                   "summary": summary.to_dict(orient="records"),
                   "samples": per_sample.to_dict(orient="records")}
         out.write_text(json.dumps(report, indent=2, default=float))
+        console.print(f"results: {out}")
+
+
+@app.command("eval")
+def eval_model(
+    manifest: Annotated[Path, typer.Argument(help="Labelled manifest.json (uniform form).")],
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Store whose trained "
+                                              "model to evaluate.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="A checkpoint file instead.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """A trained model's 2D (and 3D, where labelled) accuracy on labelled images, next to the
+    detector's own accuracy on the same detected hands (teacher vs student)."""
+    from handlabel.storage.labelled import LabelledDataError, read_labelled_manifest
+    from handlabel.tasks.detect import detector_from_config
+    from handlabel.tasks.evaluate_model import evaluate_model, summarise_model
+    from handlabel.tasks.trained_model import NoTrainedModel, load_trained_model
+
+    settings = _config(config)
+    try:
+        dataset = DatasetStore(store, create=False) if store else None
+        net, input_size = load_trained_model(dataset, checkpoint)
+        samples = read_labelled_manifest(manifest)
+        detector = detector_from_config(settings.detect)
+        with console.status("evaluating") as status:
+            rows = evaluate_model(samples, detector, net, input_size,
+                                  lambda k, n: status.update(f"detecting {k}/{n}"))
+    except (LabelledDataError, FileNotFoundError, NoTrainedModel, StoreError) as exc:
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    summary = summarise_model(rows)
+    console.print(f"{manifest}: {len(samples)} samples; model from {checkpoint or store}")
+    console.print(summary.to_markdown(index=False, floatfmt=".3f"), soft_wrap=True)
+    if out:
+        out.write_text(json.dumps({"manifest": str(manifest), "model": str(checkpoint or store),
+                                   "summary": summary.to_dict(orient="records")},
+                                  indent=2, default=float))
         console.print(f"results: {out}")
 
 

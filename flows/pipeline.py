@@ -1,55 +1,95 @@
-"""The main flow: ingest -> detect -> weight (later: train -> reconstruct -> export)."""
+"""The main flow: ingest -> detect -> weight -> train -> reconstruct -> export."""
 
 from __future__ import annotations
 
-from prefect import flow
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
+from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import HandlabelConfig
 
 from .detect import detect_flow
+from .export import export_flow
 from .ingest import ingest_flow
 from .prefect_api import shared_prefect_api
+from .reconstruct import reconstruct_flow
 from .runner import dask_scheduler
+from .train import train_flow
 from .weight import weight_flow
+
+STAGE_FLOWS = {"detect": detect_flow, "weight": weight_flow, "train": train_flow,
+               "reconstruct": reconstruct_flow, "export": export_flow}
+STAGE_ORDER = ("ingest", *STAGE_FLOWS)
+_STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)
+
+
+@contextlib.contextmanager
+def stages_on(runner: TaskRunner) -> Iterator[None]:
+    """Run the main flow's stages on ``runner`` instead of a Dask cluster, in this process
+    (debugging, and tests that patch a task to fail)."""
+    token = _STAGE_RUNNER.set(runner)
+    try:
+        yield
+    finally:
+        _STAGE_RUNNER.reset(token)
 
 
 @flow(name="pseudolabel")
 def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | None = None,
-                     overwrite: bool = False, dask_address: str | None = None):
-    """Run every stage in order on one Dask cluster; a stage's failed videos do not stop the
-    others, and the run ends Failed when any stage failed for any video."""
+                     overwrite: bool = False, dask_address: str | None = None,
+                     first_stage: str = "ingest", overwrite_stage: str | None = None):
+    """Run the stages in order on one Dask cluster, from ``first_stage`` on; a stage's failed
+    videos do not stop the others, and the run ends Failed when any stage failed for any
+    video. ``overwrite`` redoes every stage; ``overwrite_stage`` redoes one (the stages after
+    it redo what depends on it by themselves)."""
     config = config or HandlabelConfig()
+    logger = get_run_logger()
+    stages = STAGE_ORDER[STAGE_ORDER.index(first_stage):]
     states = {}
-    with dask_scheduler(config.dask, dask_address) as address:
-        runner = DaskTaskRunner(address=address)
-        states["ingest"] = ingest_flow.with_options(task_runner=runner)(
-            sources, store, config, overwrite, return_state=True)
-        for name, stage in (("detect", detect_flow), ("weight", weight_flow)):
-            states[name] = stage.with_options(task_runner=runner)(
-                store, config, overwrite, return_state=True)
+    with _runner(config, dask_address) as runner:
+        for number, name in enumerate(stages, start=1):
+            logger.info("stage %d/%d: %s", number, len(stages), name)
+            redo = overwrite or name == overwrite_stage
+            if name == "ingest":
+                states[name] = ingest_flow.with_options(task_runner=runner)(
+                    sources, store, config, redo, return_state=True)
+            else:
+                states[name] = STAGE_FLOWS[name].with_options(task_runner=runner)(
+                    store, config, redo, return_state=True)
+            logger.info("stage %s: %s", name, states[name].message)
     failed = {name: s.message for name, s in states.items() if s.is_failed()}
     if failed:
         return Failed(message="; ".join(f"{n}: {m}" for n, m in failed.items()))
-    return Completed(message="all stages done")
+    return Completed(message=f"stages {', '.join(stages)} done")
+
+
+@contextlib.contextmanager
+def _runner(config: HandlabelConfig, address: str | None) -> Iterator[TaskRunner]:
+    if (runner := _STAGE_RUNNER.get()) is not None:
+        yield runner
+        return
+    with dask_scheduler(config.dask, address) as scheduler:
+        yield DaskTaskRunner(address=scheduler)
 
 
 def run_pipeline(sources: list[str], store: str, config: HandlabelConfig | None = None,
-                 overwrite: bool = False, dask_address: str | None = None):
+                 overwrite: bool = False, dask_address: str | None = None, **options):
     """Run the main flow with one Prefect API for the run; returns its final state."""
     with shared_prefect_api():
         return pseudolabel_flow(sources, store, config, overwrite, dask_address,
-                                return_state=True)
+                                return_state=True, **options)
 
 
 def run_stage(stage_flow, store: str, config: HandlabelConfig | None = None,
               overwrite: bool = False, dask_address: str | None = None):
     """Run one stage flow on its own (detect, weight, ...); returns its final state."""
-    from .runner import dask_task_runner
-
     config = config or HandlabelConfig()
-    with shared_prefect_api():
-        runner = dask_task_runner(config.dask, dask_address)
+    with shared_prefect_api(), dask_scheduler(config.dask, dask_address) as scheduler:
+        runner = DaskTaskRunner(address=scheduler)
         return stage_flow.with_options(task_runner=runner)(store, config, overwrite,
                                                            return_state=True)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import DaskConfig
+from handlabel.tasks.devices import local_gpu_count
 
 DASK_ADDRESS_ENV = "HANDLABEL_DASK_ADDRESS"
 
@@ -26,11 +27,39 @@ def dask_task_runner(config: DaskConfig | None = None, address: str | None = Non
     address = configured_address(config, address)
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": config.n_workers,
-                        "threads_per_worker": config.threads_per_worker, "processes": True},
-    )
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs=local_cluster_kwargs(config))
+
+
+def local_cluster_kwargs(config: DaskConfig) -> dict:
+    """LocalCluster settings; its workers advertise this machine's GPUs (if any) under
+    ``config.gpu_resource``, so GPU-annotated tasks find them."""
+    kwargs = {"n_workers": config.n_workers, "threads_per_worker": config.threads_per_worker,
+              "processes": True}
+    gpus = local_gpu_count()
+    if config.gpu_resource and gpus:
+        kwargs["resources"] = {config.gpu_resource: gpus}
+    return kwargs
+
+
+def gpu_annotation(config: DaskConfig) -> contextlib.AbstractContextManager:
+    """Annotate tasks submitted inside it as needing one GPU, but only when some worker of the
+    flow's cluster offers the resource: on a cluster without GPUs, tasks must not wait for
+    one forever, and run on the CPU instead."""
+    name = config.gpu_resource
+    if not name:
+        return contextlib.nullcontext()
+    try:
+        from distributed import get_client
+
+        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+    except (ValueError, OSError, TypeError):
+        return contextlib.nullcontext()
+    if not any(w.get("resources", {}).get(name) for w in workers):
+        return contextlib.nullcontext()
+    import dask
+
+    return dask.annotate(resources={name: 1})
 
 
 @contextlib.contextmanager
@@ -44,8 +73,7 @@ def dask_scheduler(config: DaskConfig | None, address: str | None = None) -> Ite
         return
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=config.n_workers, threads_per_worker=config.threads_per_worker,
-                      processes=True) as cluster:
+    with LocalCluster(**local_cluster_kwargs(config)) as cluster:
         yield cluster.scheduler_address
 
 

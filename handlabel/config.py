@@ -143,6 +143,135 @@ class WeightConfig(Section):
     )
 
 
+class LossWeights(Section):
+    """Weights of the S2HAND losses (METHOD.md section 1; defaults are the public code's
+    end-to-end configuration). 0 switches a loss off."""
+
+    reprojection: float = Field(1e-3, ge=0, description="Robust, confidence-weighted 2D "
+                                "reprojection of the 3D joints vs the detections.")
+    bone_direction: float = Field(0.1, ge=0, description="2D bone directions vs detected.")
+    branch_2d: float = Field(1e-3, ge=0, description="2D heatmap branch vs the detections.")
+    consistency_2d3d: float = Field(2e-4, ge=0, description="Projected 3D joints vs the 2D "
+                                    "branch.")
+    scale: float = Field(0.1, ge=0, description="Middle proximal bone length = 2.82 cm.")
+    joint_angle: float = Field(0.1, ge=0, description="Joint angles inside anatomical limits.")
+    shape: float = Field(1e-2, ge=0, description="Shape coefficients towards 0.")
+    laplacian: float = Field(0.1, ge=0, description="Mesh smoothness.")
+    photometric: float = Field(5e-3, ge=0, description="Rendered vs input colour (L1 + "
+                               "1 - SSIM) under the silhouette, gated per sample.")
+    mean_colour: float = Field(1e-3, ge=0, description="Mean rendered vs input colour.")
+    texture_outliers: float = Field(5e-3, ge=0, description="Face colours beyond 2 sigma.")
+
+
+class TrainPreset(Section):
+    """Values a preset fills in for the train fields left null."""
+
+    epochs: int
+    encoder_width: int
+    input_size: int
+    render_size: int
+    max_samples: int | None
+    lr_milestones: list[int]
+
+
+TRAIN_PRESETS = {
+    "demo": TrainPreset(epochs=4, encoder_width=16, input_size=128, render_size=64,
+                        max_samples=512, lr_milestones=[3]),
+    "full": TrainPreset(epochs=180, encoder_width=64, input_size=224, render_size=224,
+                        max_samples=None, lr_milestones=[30, 60, 90, 120, 150]),
+}
+
+
+class TrainConfig(Section):
+    """Stage 4: self-supervised S2HAND training on the job's own hand crops."""
+
+    preset: Literal["demo", "full"] = Field(
+        "demo", description="demo: minutes on a CPU (small encoder, 128 px, 4 epochs over at "
+        "most 512 hands); full: the paper's schedule (180 epochs, ResNet-18 width, 224 px), "
+        "for a GPU. Fields below left null take the preset's value."
+    )
+    epochs: int | None = Field(None, ge=1, description="Epochs over the training hands.")
+    encoder_width: int | None = Field(
+        None, ge=4, description="ResNet-18 channel width (64 = torchvision's resnet18, which "
+        "loads ImageNet weights from init_checkpoint)."
+    )
+    input_size: int | None = Field(None, ge=32, description="Network input side in pixels.")
+    render_size: int | None = Field(None, ge=16, description="Side of the rendered image for "
+                                    "the photometric losses.")
+    max_samples: int | None = Field(None, ge=1, description="Train on a random sample of at "
+                                    "most this many hands (null: all).")
+    lr_milestones: list[int] | None = Field(None, description="Epochs at which the learning "
+                                            "rate is multiplied by lr_gamma.")
+    batch_size: int = Field(32, ge=2, description="Hands per step.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr_gamma: float = Field(0.5, gt=0, le=1, description="Learning-rate decay factor.")
+    schedule: Literal["end_to_end", "stagewise"] = Field(
+        "end_to_end", description="stagewise: geometry losses for the first third of the "
+        "epochs, + 2D branch for the second, all losses for the last."
+    )
+    seed: int = Field(0, description="Seed of sampling, initialisation and augmentation.")
+    rotation_deg: float = Field(30.0, ge=0, le=180, description="In-plane rotation "
+                                "augmentation range (+-).")
+    colour_jitter: float = Field(0.2, ge=0, le=1, description="Brightness, contrast and "
+                                 "saturation jitter (+-); hue gets a sixth of it.")
+    min_joint_weight: float = Field(0.05, ge=0, description="Hands whose mean joint weight "
+                                    "is below this are left out of training.")
+    losses: LossWeights = Field(default_factory=LossWeights)
+    hand_model: str = Field("default", description="'default' (embedded) or a MANO_RIGHT.pkl "
+                            "path.")
+    renderer: Literal["auto", "deodr", "pytorch3d"] = Field(
+        "auto", description="Differentiable renderer (auto: pytorch3d where installed).")
+    device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
+    amp: bool = Field(True, description="Mixed precision on CUDA.")
+    init_checkpoint: str | None = Field(
+        None, description="Start from this local file: a handlabel checkpoint, or a "
+        "torchvision-named ResNet state dict (ImageNet weights) for the encoder."
+    )
+
+    def resolved(self, name: str) -> object:
+        """A field's value, or the preset's where the field is null."""
+        value = getattr(self, name)
+        return getattr(TRAIN_PRESETS[self.preset], name) if value is None else value
+
+
+class ReconstructConfig(Section):
+    """Stage 5: the trained model on every hand crop, mapped back to the frame's camera."""
+
+    batch_size: int = Field(64, ge=1, description="Crops per forward pass.")
+    refine_steps: int = Field(
+        0, ge=0, description="Test-time refinement: optimisation steps of pose, shape and "
+        "camera against the weighted 2D keypoints with the training priors (0: off)."
+    )
+    refine_lr: float = Field(0.01, gt=0, description="Adam step size of the refinement.")
+    quality_scale: float = Field(
+        0.1, gt=0, description="Reprojection error (in hand sizes, weighted by the joint "
+        "weights) at which the quality score falls to exp(-1)."
+    )
+    device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
+
+
+class ExportConfig(Section):
+    """Stage 6: the dataset files users take away."""
+
+    formats: list[Literal["parquet", "coco", "freihand", "overlay", "report"]] = Field(
+        default_factory=lambda: ["parquet", "coco", "freihand", "overlay", "report"],
+        description="What to write under STORE/export/."
+    )
+    min_quality: float = Field(
+        0.0, ge=0, le=1, description="Hands below this quality score are left out of the COCO "
+        "and FreiHAND files (the Parquet tables keep every hand, with its score)."
+    )
+    images: bool = Field(
+        True, description="Write the frames with hands as JPEG files for the COCO file."
+    )
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of those frames.")
+    overlay_codec: str = Field("libx264", description="Video codec of the overlay videos "
+                               "(mpeg4 where libx264 is missing).")
+    overlay_max_side: int = Field(960, ge=64, description="Overlay videos are scaled so the "
+                                  "longer side is at most this.")
+    report_samples: int = Field(6, ge=0, description="Overlay frames shown in the report.")
+
+
 class DaskConfig(Section):
     """Where tasks run: a local cluster by default, or an existing scheduler."""
 
@@ -151,6 +280,11 @@ class DaskConfig(Section):
         "a LocalCluster."
     )
     n_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
+    gpu_resource: str | None = Field(
+        "GPU", description="Dask resource name that GPU tasks (train, reconstruct) ask for "
+        "when GPU workers exist: a LocalCluster advertises its CUDA devices under it; with an "
+        "address, workers started with --resources GPU=1 get these tasks. Null: never ask."
+    )
     threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
 
 
@@ -160,14 +294,20 @@ class HandlabelConfig(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     weight: WeightConfig = Field(default_factory=WeightConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    reconstruct: ReconstructConfig = Field(default_factory=ReconstructConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
 
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
-STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 1, "weight": 1}
+STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 1, "weight": 1, "train": 1,
+                                       "reconstruct": 1, "export": 1}
 
 # Fields of a stage section that do not change what the stage writes.
-_NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"}}
+_NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},
+                                           "train": {"device"},
+                                           "reconstruct": {"device", "batch_size"}}
 
 
 def stage_config_hash(stage: str, section: BaseModel) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import roma
 import torch
 
+from .geometry import project
 from .hand.base import HandModel
 from .hand.limits import joint_frames, limits_deg
 from .render import Light, Renderer
@@ -36,14 +37,10 @@ class SyntheticBatch:
     betas: torch.Tensor  # (B, n_shape)
 
 
-def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    uvw = torch.einsum("bij,bnj->bni", K, points)
-    return uvw[..., :2] / uvw[..., 2:]
-
-
 class SyntheticHands:
     def __init__(self, model: HandModel, renderer: Renderer, backgrounds: list[np.ndarray],
-                 rest_joints: np.ndarray, size: int = 224, seed: int = 0):
+                 rest_joints: np.ndarray, size: int = 224, seed: int = 0,
+                 max_tilt_deg: float | None = None):
         if not backgrounds:
             raise ValueError("SyntheticHands needs at least one background image")
         self.model, self.renderer, self.size = model, renderer, size
@@ -51,6 +48,7 @@ class SyntheticHands:
         self.frames = torch.tensor(joint_frames(rest_joints), dtype=torch.float32)
         self.limits = np.radians(limits_deg())
         self.rng = np.random.default_rng(seed)
+        self.max_tilt_deg = max_tilt_deg
 
     def _poses(self, n: int) -> torch.Tensor:
         low, high = self.limits[1:, :, 0], self.limits[1:, :, 1]
@@ -88,9 +86,28 @@ class SyntheticHands:
                                                mode="bilinear", align_corners=False)
         return crop[0].permute(1, 2, 0)
 
+    def _orientations(self, n: int) -> torch.Tensor:
+        """Uniform rotations; or, with ``max_tilt_deg``, palm or back towards the camera,
+        any in-plane angle, tilted out of the image plane by at most that angle (the spread
+        of hands filmed from the front)."""
+        if self.max_tilt_deg is None:
+            quaternions = torch.tensor(self.rng.normal(size=(n, 4)), dtype=torch.float32)
+            return roma.unitquat_to_rotvec(roma.quat_normalize(quaternions))
+        # the model's fingers point along +y, its palm along +z: turn the palm or the back
+        # towards the camera (which looks along +z) with the fingers up
+        palm = torch.tensor([np.pi, 0.0, 0.0])
+        back = torch.tensor([0.0, 0.0, np.pi])
+        facing = torch.stack([palm if flip else back for flip in self.rng.random(n) < 0.5])
+        axis_angle = self.rng.uniform(0, 2 * np.pi, n)
+        tilt = np.radians(self.rng.uniform(0, self.max_tilt_deg, n))
+        tilts = np.stack([np.cos(axis_angle), np.sin(axis_angle), np.zeros(n)], -1) * tilt[:, None]
+        spin = np.stack([np.zeros(n), np.zeros(n), self.rng.uniform(-np.pi, np.pi, n)], -1)
+        rotation = roma.rotvec_composition([torch.tensor(spin, dtype=torch.float32),
+                                            torch.tensor(tilts, dtype=torch.float32), facing])
+        return rotation
+
     def sample(self, n: int) -> SyntheticBatch:
-        quaternions = torch.tensor(self.rng.normal(size=(n, 4)), dtype=torch.float32)
-        orient = roma.unitquat_to_rotvec(roma.quat_normalize(quaternions))  # uniform rotations
+        orient = self._orientations(n)
         pose = self._poses(n)
         betas = torch.tensor(np.clip(self.rng.normal(size=(n, self.model.n_shape)), -2, 2),
                              dtype=torch.float32)

@@ -76,6 +76,11 @@ class VideoFrames(ChunkedGroup):
         return int(self.group["frames"].shape[0])
 
     @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(height, width, 3) of the stored frames."""
+        return tuple(self.frames_array.shape[1:])
+
+    @property
     def n_chunks(self) -> int:
         return -(-self.n_frames // self.chunk_frames)
 

@@ -23,6 +23,8 @@ class LabelledSample:
     keypoints: np.ndarray  # (21, 2) pixels
     visible: np.ndarray  # (21,) bool
     synthetic: bool
+    K: np.ndarray | None = None  # (3, 3) where the manifest gives it
+    keypoints_3d: np.ndarray | None = None  # (21, 3) camera frame, metres, where given
 
     @property
     def source_name(self) -> str:
@@ -57,7 +59,24 @@ def read_labelled_manifest(path: str | Path) -> list[LabelledSample]:
                 image_path=path.parent / sample["image"], hand_side=sample.get("hand_side"),
                 keypoints=keypoints[:, :2], visible=keypoints[:, 2] > 0,
                 synthetic=bool(sample.get("synthetic", False)),
+                K=np.asarray(sample["K"], dtype=np.float64) if sample.get("K") else None,
+                keypoints_3d=_joints_3d_metres(sample),
             ))
         except (KeyError, ValueError) as exc:
             raise LabelledDataError(f"{path}: sample {index} is malformed ({exc})") from exc
     return result
+
+
+_UNITS = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
+
+
+def _joints_3d_metres(sample: dict) -> np.ndarray | None:
+    if not sample.get("keypoints_3d"):
+        return None
+    unit = sample.get("keypoints_3d_unit", "m")
+    if unit not in _UNITS:
+        raise ValueError(f"keypoints_3d_unit {unit!r} is not one of {sorted(_UNITS)}")
+    joints = np.asarray(sample["keypoints_3d"], dtype=np.float64)[:, :3] * _UNITS[unit]
+    if joints.shape != (21, 3):
+        raise ValueError(f"keypoints_3d has shape {joints.shape}, not (21, 3)")
+    return joints

@@ -46,6 +46,9 @@ _VIDEO_FIELDS = [
     pa.field("weight_mean_joint", pa.float64()),
     pa.field("weight_outlier_fraction", pa.float64()),
     pa.field("weight_gated_fraction", pa.float64()),
+    pa.field("reconstruct_mean_quality", pa.float64()),
+    pa.field("reconstruct_median_reprojection_px", pa.float64()),
+    pa.field("export_hands", pa.int64()),
 ]
 
 

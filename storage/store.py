@@ -6,6 +6,8 @@ Layout (documented in docs/architecture.md)::
     STORE/videos/<video_id>/           one group per video (id = content-hash prefix)
         frames (T, H, W, 3) uint8, timestamps (T,) s, chunk_done (n_chunks,) bool
         <stage>/ per-frame arrays of a stage (detect, weight) + chunk_done
+    STORE/models/<name>/              a trained model: checkpoint array, attrs
+    STORE/metrics/<name>.parquet       its metrics per epoch
     STORE/manifest/<video_id>.parquet  one manifest row per video
 """
 
@@ -17,6 +19,7 @@ import zarr.storage
 from .frames import VideoFrames
 from .fs import is_local, normalise_url
 from .manifest import Manifest
+from .model_store import ModelStore
 from .stage_arrays import StageArrays
 
 LAYOUT_VERSION = 1
@@ -68,3 +71,10 @@ class DatasetStore:
 
     def create_stage(self, video_id: str, stage: str, **kwargs) -> StageArrays:
         return StageArrays.create(self.videos[video_id], stage, **kwargs)
+
+    def model(self, name: str = "s2hand") -> ModelStore:
+        """A trained model's checkpoints and metrics (created empty when new)."""
+        return ModelStore(self.root, self.url, name)
+
+    def has_model(self, name: str = "s2hand") -> bool:
+        return isinstance(self.root.get(f"models/{name}"), zarr.Group)

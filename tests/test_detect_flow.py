@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlabel.config import HandlabelConfig, IngestConfig
+from handlabel.config import HandlabelConfig, IngestConfig, TrainConfig
 from handlabel.models.crops import crop_affine, to_crop
 from handlabel.storage.store import DatasetStore
 
 from .conftest import GESTURE_AVI
+
+# a tiny network, so that the pipeline's train stage takes seconds
+SMALL_TRAIN = TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32)
 
 
 @pytest.fixture
@@ -17,7 +20,7 @@ def pipeline(dask_cluster):
     from handlabel.flows.pipeline import run_pipeline
 
     def run(sources, store, overwrite=False):
-        config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8))
+        config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8), train=SMALL_TRAIN)
         return run_pipeline([str(s) for s in sources], str(store), config, overwrite,
                             dask_address=dask_cluster.scheduler_address)
 
@@ -61,6 +64,11 @@ def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(pipeline, sample,
     np.testing.assert_array_equal(joint[~present], 0)
     assert np.allclose(joint[present] <= keypoints[present][..., 2] ** 2 + 1e-6, True)
     assert 0 < row["weight_mean_joint"] <= 1
+
+    assert row["train_state"] == "done"
+    model = dataset.model()
+    assert model.attrs["complete"] and model.attrs["samples"] == present.sum()
+    assert list(model.read_metrics()["epoch"]) == [0, 1]
 
 
 def test_detect_resumes_only_missing_chunks_and_reruns_skip(pipeline, sample, tmp_path):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from handlabel.models.geometry import project
 from handlabel.models.hand.anatomy import rest_skeleton
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import joint_limit_penalty, limits_deg
 from handlabel.models.render.deodr_backend import DeodrRenderer
-from handlabel.models.synthetic import SyntheticHands, project
+from handlabel.models.synthetic import SyntheticHands
 from handlabel.storage.backgrounds import background_frames
 
 from .conftest import GESTURE_AVI

@@ -65,3 +65,16 @@ def joint_limit_penalty(hand_pose: torch.Tensor, frames: torch.Tensor,
     low, high = limits_rad[1:, :, 0].to(angles), limits_rad[1:, :, 1].to(angles)
     excess = torch.relu(angles - high) + torch.relu(low - angles)
     return (excess**2).sum(dim=(1, 2))
+
+
+def model_limit_frames(model: torch.nn.Module) -> torch.Tensor:
+    """(16, 3, 3) joint frames of a hand model, from its own rest skeleton (zero pose and
+    shape), for the joint-angle prior."""
+    from .mano import TO_FILE_ORDER
+
+    with torch.no_grad():
+        joints = model(torch.zeros(1, 3), torch.zeros(1, 15, 3),
+                       torch.zeros(1, model.n_shape)).joints[0].double().cpu().numpy()
+    mano_order = np.empty_like(joints)
+    mano_order[list(TO_FILE_ORDER)] = joints
+    return torch.tensor(joint_frames(mano_order), dtype=torch.float32)

@@ -7,11 +7,16 @@ shading is done beforehand in torch (``shade``), and DEODR's own lighting is lef
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from deodr.pytorch import CameraPytorch, ColoredTriMeshPytorch, Scene3DPytorch
 
 from .base import Light, RenderOutput, shade
+
+# DEODR 0.2.3 calls torch APIs that torch now marks deprecated; the results are unaffected.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"deodr\.")
 
 _IDENTITY_EXTRINSIC = np.hstack([np.eye(3), np.zeros((3, 1))])
 

@@ -1,0 +1,33 @@
+"""The reconstruct flow: the trained model over every weighted video, chunk by chunk, on GPU
+workers where the cluster has them."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import Failed
+
+from handlabel.config import HandlabelConfig
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.reconstruct import (
+    finish_reconstruct_task,
+    prepare_reconstruct_task,
+    reconstruct_chunk_task,
+)
+
+from .chunked import run_chunked_stage
+from .detect import videos_done_with
+from .runner import dask_task_runner, gpu_annotation
+
+
+@flow(name="reconstruct", task_runner=dask_task_runner())
+def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
+    """3D hands for every weighted video; chunks done with the same model and config are
+    skipped."""
+    config = config or HandlabelConfig()
+    dataset = DatasetStore(store, create=False)
+    if not dataset.has_model() or not dataset.model().attrs.get("complete"):
+        return Failed(message="reconstruct: no trained model in the store; run train first")
+    return run_chunked_stage("reconstruct", dataset.url, videos_done_with(dataset, "weight"),
+                             config.reconstruct, overwrite, prepare_reconstruct_task,
+                             reconstruct_chunk_task, finish_reconstruct_task,
+                             lambda: gpu_annotation(config.dask))

@@ -1,0 +1,35 @@
+"""Pinhole geometry in torch, for a general 3x3 projection matrix K (an augmented crop's K is
+a rotation of the crop's pixels after the camera's intrinsics, so it need not be triangular)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) camera-frame points -> (B, N, 2) pixels."""
+    uvw = torch.einsum("bij,bnj->bni", K, points)
+    return uvw[..., :2] / uvw[..., 2:].clamp_min(1e-6)
+
+
+def backproject(pixels: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """(B, 2) pixels at camera depth (B,) -> (B, 3) camera-frame points."""
+    homogeneous = torch.cat([pixels, torch.ones_like(pixels[:, :1])], -1)
+    ray = torch.linalg.solve(K, homogeneous.unsqueeze(-1)).squeeze(-1)
+    return ray / ray[:, 2:3] * depth[:, None]
+
+
+def focal_length(K: torch.Tensor) -> torch.Tensor:
+    """(B,) the focal length in pixels, unchanged by in-plane rotations of the image."""
+    return torch.linalg.det(K[:, :2, :2]).abs().sqrt()
+
+
+def rotation_about(center: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) pixel transform rotating images by ``angle`` (B,) radians about ``center``
+    (B, 2); the new K of a rotated crop is ``rotation_about(...) @ K``."""
+    cos, sin = angle.cos(), angle.sin()
+    matrix = torch.zeros(angle.shape[0], 3, 3, dtype=angle.dtype, device=angle.device)
+    matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1] = cos, -sin, sin, cos
+    matrix[:, :2, 2] = center - torch.einsum("bij,bj->bi", matrix[:, :2, :2], center)
+    matrix[:, 2, 2] = 1.0
+    return matrix

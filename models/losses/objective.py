@@ -1,0 +1,114 @@
+"""The S2HAND training objective: every loss of METHOD.md section 1, weighted and switchable.
+
+``weights`` maps a loss name of ``DEFAULT_WEIGHTS`` to its weight; a loss that is missing or
+weighted 0 is not computed (the photometric and mean-colour losses then skip rendering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..hand.limits import joint_limit_penalty, limits_deg
+from ..network import S2HandPrediction
+from ..render import Renderer, light_from_params
+from . import s2hand
+from .mesh import laplacian_loss
+from .photometric import photometric_loss
+
+RENDERED_LOSSES = ("photometric", "mean_colour")
+
+
+@dataclass
+class Supervision:
+    """One batch's targets: the crop, the weighted detections and the crop's camera."""
+
+    images: torch.Tensor  # (B, S, S, 3) in [0, 1]
+    keypoints: torch.Tensor  # (B, 21, 2) detected, pixels of the images
+    confidence: torch.Tensor  # (B, 21) effective joint confidence (its square is the weight)
+    sample_weight: torch.Tensor  # (B,) photometric gate of the weight stage
+    K: torch.Tensor  # (B, 3, 3)
+
+
+class S2HandObjective:
+    def __init__(self, faces: torch.Tensor, limit_frames: torch.Tensor, weights: dict[str, float],
+                 renderer: Renderer | None = None, render_size: int | None = None):
+        unknown = set(weights) - set(s2hand.DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown losses {sorted(unknown)}; known: "
+                             f"{sorted(s2hand.DEFAULT_WEIGHTS)}")
+        self.faces, self.frames = faces, limit_frames
+        self.limits = torch.tensor(np.radians(limits_deg()), dtype=torch.float32)
+        self.weights = {k: float(v) for k, v in weights.items() if v}
+        self.renderer, self.render_size = renderer, render_size
+        if self.renders and renderer is None:
+            raise ValueError("the photometric and mean-colour losses need a renderer")
+
+    @property
+    def renders(self) -> bool:
+        return any(name in self.weights for name in RENDERED_LOSSES)
+
+    def __call__(self, pred: S2HandPrediction, target: Supervision) -> dict[str, torch.Tensor]:
+        """Unweighted terms by name, plus ``total``: the weighted sum."""
+        terms = self._geometry_terms(pred, target)
+        if self.renders:
+            terms.update(self._rendered_terms(pred, target))
+        terms = {k: v for k, v in terms.items() if k in self.weights}
+        terms["total"] = sum(self.weights[k] * v for k, v in terms.items())
+        return terms
+
+    def _geometry_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
+        w = self.weights
+        terms = {}
+        if "reprojection" in w:
+            terms["reprojection"] = s2hand.reprojection_loss(pred.joints_2d, t.keypoints,
+                                                             t.confidence)
+        if "bone_direction" in w:
+            terms["bone_direction"] = s2hand.bone_direction_loss(pred.joints_2d, t.keypoints,
+                                                                 t.confidence)
+        if "branch_2d" in w:
+            terms["branch_2d"] = s2hand.branch_2d_loss(pred.branch_2d, t.keypoints, t.confidence)
+        if "consistency_2d3d" in w:
+            terms["consistency_2d3d"] = s2hand.consistency_2d3d_loss(pred.joints_2d,
+                                                                     pred.branch_2d)
+        if "scale" in w:
+            terms["scale"] = s2hand.scale_prior_loss(pred.joints_3d)
+        if "joint_angle" in w:
+            terms["joint_angle"] = joint_limit_penalty(
+                pred.hand_pose, self.frames.to(pred.hand_pose), self.limits).mean()
+        if "shape" in w:
+            terms["shape"] = s2hand.shape_prior_loss(pred.betas)
+        if "laplacian" in w:
+            terms["laplacian"] = laplacian_loss(pred.vertices, self.faces)
+        if "texture_outliers" in w:
+            terms["texture_outliers"] = s2hand.texture_outlier_loss(
+                pred.albedo[:, self.faces].mean(2))
+        return terms
+
+    def _rendered_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
+        size = self.render_size or t.images.shape[1]
+        K, images = t.K, t.images
+        if size != images.shape[1]:
+            K = rescale_projection(K, size / images.shape[1])
+            images = F.interpolate(images.permute(0, 3, 1, 2), size=size, mode="area"
+                                   ).permute(0, 2, 3, 1)
+        out = self.renderer.render(pred.vertices, self.faces, pred.albedo, K, size, size,
+                                   light_from_params(pred.light))
+        rendered, mask = out.image.float().clamp(0, 1), out.silhouette.float()
+        terms = {}
+        if "photometric" in self.weights:
+            terms["photometric"] = photometric_loss(rendered, images, mask, t.sample_weight)
+        if "mean_colour" in self.weights:
+            terms["mean_colour"] = s2hand.mean_colour_loss(rendered, images, mask,
+                                                           t.sample_weight)
+        return terms
+
+
+def rescale_projection(K: torch.Tensor, factor: float) -> torch.Tensor:
+    """K for the same view resampled by ``factor`` (pixel centres at integers)."""
+    scale = torch.tensor([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5],
+                          [0.0, 0.0, 1.0]], dtype=K.dtype, device=K.device)
+    return scale @ K

@@ -1,0 +1,59 @@
+"""Drawing reconstructions on frames: the shaded mesh (rendered in the hand's crop, then
+warped into the frame) and the 2D skeleton, coloured by finger."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from .crops import crop_affine
+from .detectors.schema import BONES
+from .render import Renderer, light_from_params
+
+# BGR-free: RGB colours of the wrist and the five fingers' bones
+FINGER_COLOURS = np.array([[255, 255, 255], [230, 60, 60], [240, 200, 40], [60, 200, 80],
+                           [60, 140, 240], [200, 80, 220]], dtype=np.uint8)
+MESH_OPACITY = 0.55
+# The mesh is drawn in one light-blue albedo under a light from the camera, not in its learned
+# skin colour: a skin-coloured mesh on skin hides the very misfits the overlay is for.
+MESH_ALBEDO = (0.45, 0.7, 1.0)
+MESH_LIGHT = (0.45, 0.65, 1, 1, 1, 1, 1, 1, 0.0, 0.3, 1.0)
+
+
+def _finger_of(joint: int) -> int:
+    return 0 if joint == 0 else 1 + (joint - 1) // 4
+
+
+def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, thickness: int = 2) -> None:
+    """Bones and joints of one hand (21 x 2 frame pixels) drawn in place."""
+    points = np.round(keypoints).astype(np.int32)
+    for parent, child in BONES:
+        colour = FINGER_COLOURS[_finger_of(child)].tolist()
+        cv2.line(image, tuple(points[parent]), tuple(points[child]), colour, thickness,
+                 cv2.LINE_AA)
+    for joint, point in enumerate(points):
+        cv2.circle(image, tuple(point), thickness + 1, FINGER_COLOURS[_finger_of(joint)].tolist(),
+                   -1, cv2.LINE_AA)
+
+
+def draw_mesh(image: np.ndarray, renderer: Renderer, faces: torch.Tensor, vertices: np.ndarray,
+              box: np.ndarray, frame_K: np.ndarray, mirrored: bool, size: int = 224) -> None:
+    """Render one hand (frame camera, metres) in its crop and blend it into ``image``."""
+    center, side = (box[:2] + box[2:]) / 2, float(box[2] - box[0])
+    affine = crop_affine(center, side, size, mirrored)
+    full = np.vstack([affine, [0.0, 0.0, 1.0]]) @ frame_K
+    flip = np.array([-1.0, 1.0, 1.0]) if mirrored else np.ones(3)
+    if mirrored:  # the crop shows the mirrored scene: render the right hand there
+        full[:, 0] = -full[:, 0]
+    albedo = torch.tensor(MESH_ALBEDO).expand(1, vertices.shape[0], 3)
+    out = renderer.render(torch.tensor(vertices * flip, dtype=torch.float32)[None], faces,
+                          albedo, torch.tensor(full, dtype=torch.float32)[None], size, size,
+                          light_from_params(torch.tensor([MESH_LIGHT])))
+    rgb = (out.image[0].clamp(0, 1).numpy() * 255).astype(np.float32)
+    alpha = out.silhouette[0].clamp(0, 1).numpy().astype(np.float32) * MESH_OPACITY
+    inverse = cv2.invertAffineTransform(affine)
+    height, width = image.shape[:2]
+    rgb = cv2.warpAffine(rgb, inverse, (width, height), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(alpha, inverse, (width, height), flags=cv2.INTER_LINEAR)[..., None]
+    image[:] = (image * (1 - alpha) + rgb * alpha).astype(np.uint8)

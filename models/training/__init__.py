@@ -1,0 +1,1 @@
+"""Training the S2HAND network: batches and augmentation, the loop, checkpoints, prediction."""

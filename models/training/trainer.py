@@ -1,0 +1,138 @@
+"""The S2HAND training loop: Adam with step decay, the end-to-end or stage-wise loss schedule,
+mixed precision on CUDA, and deterministic epochs.
+
+Every epoch draws its sample order and augmentation from a generator seeded by (seed, epoch),
+so resuming from the checkpoint written after epoch k gives the same parameters as a run
+that never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..losses.objective import S2HandObjective, Supervision
+from ..losses.s2hand import DEFAULT_WEIGHTS
+from ..network import S2HandNet
+from ..render import Renderer
+from .batches import Augmentation, HandCrops, make_batch
+
+GEOMETRY_LOSSES = ("reprojection", "bone_direction", "scale", "joint_angle", "shape", "laplacian")
+STAGE_LOSSES = (GEOMETRY_LOSSES, (*GEOMETRY_LOSSES, "branch_2d"), tuple(DEFAULT_WEIGHTS))
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 180
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    lr_milestones: tuple[int, ...] = (30, 60, 90, 120, 150)
+    lr_gamma: float = 0.5
+    seed: int = 0
+    input_size: int = 224
+    render_size: int = 224
+    schedule: str = "end_to_end"  # or "stagewise"
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    augmentation: Augmentation | None = field(default_factory=Augmentation)
+    amp: bool = True  # only on CUDA
+    max_steps_per_epoch: int | None = None
+
+
+def epoch_weights(settings: TrainSettings, epoch: int) -> dict[str, float]:
+    """The loss weights in force at ``epoch`` (stage-wise: thirds of the run add losses)."""
+    if settings.schedule == "end_to_end":
+        return settings.weights
+    stage = min(3 * epoch // max(settings.epochs, 1), 2)
+    return {k: v for k, v in settings.weights.items() if k in STAGE_LOSSES[stage]}
+
+
+class Trainer:
+    def __init__(self, net: S2HandNet, settings: TrainSettings, limit_frames: torch.Tensor,
+                 renderer: Renderer | None = None, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.net = net.to(self.device)
+        self.settings, self.renderer, self.frames = settings, renderer, limit_frames
+        self.optimizer = torch.optim.Adam(
+            [p for p in net.parameters() if p.requires_grad], lr=settings.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, list(settings.lr_milestones), settings.lr_gamma)
+        self.amp = settings.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch = 0  # epochs completed
+
+    def objective(self, epoch: int) -> S2HandObjective:
+        return S2HandObjective(self.net.hand_model.faces, self.frames,
+                               epoch_weights(self.settings, epoch), self.renderer,
+                               self.settings.render_size)
+
+    def train_epoch(self, data: HandCrops,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+        """One pass over ``data``; returns the epoch's mean terms, pixel errors and timing."""
+        s, epoch = self.settings, self.epoch
+        generator = torch.Generator().manual_seed(s.seed * 1_000_003 + epoch)
+        torch.manual_seed(s.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(data), generator=generator)
+        batches = list(order.split(s.batch_size))
+        if len(batches) > 1 and len(batches[-1]) < 2:
+            batches = batches[:-1]  # batch norm needs two samples
+        batches = batches[: s.max_steps_per_epoch]
+        objective, sums, started = self.objective(epoch), {}, time.perf_counter()
+        self.net.train()
+        for step, indices in enumerate(batches):
+            batch = make_batch(data, indices, s.input_size, self.device, s.augmentation, generator)
+            for key, value in self.step(objective, batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+            if progress:
+                progress(step + 1, len(batches))
+        self.scheduler.step()
+        self.epoch += 1
+        metrics = {key: value / len(batches) for key, value in sums.items()}
+        return {"epoch": epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
+                "steps": len(batches), "seconds": time.perf_counter() - started}
+
+    def step(self, objective: S2HandObjective, batch: Supervision) -> dict[str, float]:
+        prediction = self.net(batch.images, batch.K, amp=self.amp)
+        terms = objective(prediction, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        weight = batch.confidence**2
+        values = {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
+        values["reprojection_px"] = _weighted_px(prediction.joints_2d, batch.keypoints, weight)
+        values["branch_px"] = _weighted_px(prediction.branch_2d, batch.keypoints, weight)
+        return values
+
+    def state_dict(self) -> dict:
+        return {"net": network_state(self.net), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "epoch": self.epoch, "spec": asdict(self.net.spec),
+                "input_size": self.settings.input_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        load_network_state(self.net, state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+
+
+def _weighted_px(predicted: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> float:
+    distance = (predicted.detach() - target).norm(dim=-1)
+    return float((distance * weight).sum() / weight.sum().clamp_min(1e-8))
+
+
+def network_state(net: S2HandNet) -> dict[str, torch.Tensor]:
+    """The learned state only: the hand model's fixed arrays are not saved with it."""
+    return {k: v for k, v in net.state_dict().items() if not k.startswith("hand_model.")}
+
+
+def load_network_state(net: S2HandNet, state: dict[str, torch.Tensor]) -> None:
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("hand_model.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"checkpoint does not fit the network: missing {missing[:5]}, "
+                         f"unexpected {result.unexpected_keys[:5]}")

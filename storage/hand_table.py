@@ -1,0 +1,65 @@
+"""The reconstructed hands as one table: a row per frame and hand, array columns as lists
+(Parquet list columns, numpy arrays in pandas)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .store import DatasetStore
+
+SIDES = ("left", "right")  # the slots of the detect stage
+_PER_HAND = {  # table column -> (stage, array)
+    "keypoints_detected": ("detect", "keypoints"),
+    "detection_score": ("detect", "score"),
+    "box": ("detect", "box"),
+    "joint_weight": ("weight", "joint"),
+    "keypoints_2d": ("reconstruct", "keypoints_2d"),
+    "joints_3d": ("reconstruct", "joints_3d"),
+    "global_orient": ("reconstruct", "global_orient"),
+    "hand_pose": ("reconstruct", "hand_pose"),
+    "betas": ("reconstruct", "betas"),
+    "translation": ("reconstruct", "translation"),
+    "scale": ("reconstruct", "scale"),
+    "light": ("reconstruct", "light"),
+    "reprojection_px": ("reconstruct", "reprojection_px"),
+    "quality": ("reconstruct", "quality"),
+}
+
+
+def video_hand_table(store: DatasetStore, video_id: str) -> pd.DataFrame:
+    """Every reconstructed hand of a video: ids, time, side, detection, weights and the 3D
+    reconstruction (joints in the video's camera frame, metres; 2D in frame pixels)."""
+    present = store.stage(video_id, "reconstruct").read("present")
+    frames, slots = np.nonzero(present)
+    video = store.video(video_id)
+    row = store.manifest.get(video_id)
+    table = pd.DataFrame({
+        "video_id": video_id, "video_name": row["name"], "frame": frames,
+        "time_s": video.timestamps()[frames], "side": np.array(SIDES)[slots],
+    })
+    cache: dict[tuple[str, str], np.ndarray] = {}
+    for column, (stage, key) in _PER_HAND.items():
+        if (stage, key) not in cache:
+            cache[stage, key] = store.stage(video_id, stage).read(key)
+        values = cache[stage, key][frames, slots]
+        if column == "keypoints_detected":
+            table["confidence"] = list(values[..., 2].astype(np.float32))
+            values = values[..., :2]
+        table[column] = list(values.reshape(len(values), -1)) if values.ndim > 1 else values
+    return table
+
+
+def video_summary(table: pd.DataFrame, n_frames: int) -> dict:
+    """One row of the per-video summary table."""
+    return {
+        "frames": n_frames, "hands": len(table),
+        "frames_with_hands": int(table["frame"].nunique()),
+        "left_hands": int((table["side"] == "left").sum()),
+        "right_hands": int((table["side"] == "right").sum()),
+        "mean_confidence": float(np.mean([c.mean() for c in table["confidence"]]))
+        if len(table) else None,
+        "median_reprojection_px": float(table["reprojection_px"].median()) if len(table)
+        else None,
+        "mean_quality": float(table["quality"].mean()) if len(table) else None,
+    }

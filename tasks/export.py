@@ -1,0 +1,229 @@
+"""Export stage: per video, the hand table, frame images and the overlay video; then, for the
+whole store, the dataset files (Parquet, COCO-WholeBody, FreiHAND-style) and the report.
+
+Everything goes under ``STORE/export/`` (any fsspec URL)::
+
+    hands.parquet  videos.parquet  coco_wholebody_hands.json  freihand/{K,xyz,verts,mano,index}.json
+    report.html  overlays/<video>.mp4  images/<video>/<frame>.jpg  videos/<id>/...
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import PurePosixPath
+
+import cv2
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+
+from handlabel.config import ExportConfig, stage_config_hash
+from handlabel.models.overlay import draw_mesh, draw_skeleton
+from handlabel.models.render import make_renderer
+from handlabel.models.training.setup import make_hand_model
+from handlabel.storage.coco import coco_wholebody
+from handlabel.storage.freihand import freihand_lists
+from handlabel.storage.fs import atomic_write, filesystem, join
+from handlabel.storage.hand_table import video_hand_table, video_summary
+from handlabel.storage.manifest import StageState
+from handlabel.storage.report import render_report, timeline_plot
+from handlabel.storage.store import DatasetStore
+from handlabel.storage.video_writer import write_video
+
+STAGE = "export"
+
+
+def video_folder(row: dict) -> str:
+    """A readable, unique folder name per video: file stem and id prefix."""
+    return f"{PurePosixPath(row['name'] or 'video').stem}-{row['video_id'][:8]}"
+
+
+def _write(store: DatasetStore, relative: str, data: bytes) -> str:
+    url = join(store.url, "export", relative)
+    fs, path = filesystem(url)
+    atomic_write(fs, path, data)
+    return url
+
+
+def _parquet_bytes(table: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _read_parquet(store: DatasetStore, relative: str) -> pd.DataFrame:
+    fs, path = filesystem(join(store.url, "export", relative))
+    with fs.open(path, "rb") as handle:
+        return pd.read_parquet(handle)
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
+                 overwrite: bool = False) -> str:
+    """Per-video exports; returns 'exported' or 'skipped' (up to date)."""
+    row = store.manifest.get(video_id)
+    config_hash = stage_config_hash(STAGE, config)
+    inputs = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
+    if (not overwrite and row["export_state"] == StageState.DONE
+            and row["export_config_hash"] == config_hash
+            and store.root.attrs.get(f"export_inputs_{video_id}") == inputs):
+        return "skipped"
+    started = store.manifest.start_stage(video_id, STAGE, config_hash)
+    try:
+        hands = video_hand_table(store, video_id)
+        folder = video_folder(row)
+        _write(store, f"videos/{video_id}/hands.parquet", _parquet_bytes(hands))
+        if config.images:
+            _write_images(store, video_id, folder, hands, config)
+        if "overlay" in config.formats:
+            _write_overlay(store, video_id, folder, hands, config)
+    except Exception as exc:
+        store.manifest.finish_stage(video_id, STAGE, started, error=f"{video_id}: {exc}")
+        raise
+    store.root.attrs[f"export_inputs_{video_id}"] = inputs
+    store.manifest.finish_stage(video_id, STAGE, started, export_hands=len(hands))
+    return "exported"
+
+
+def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):
+    """(index, RGB frame) for the wanted frame indices, read chunk by chunk."""
+    video = store.video(video_id)
+    for start in range(0, video.n_frames, video.chunk_frames):
+        stop = min(start + video.chunk_frames, video.n_frames)
+        picks = wanted[(wanted >= start) & (wanted < stop)]
+        if len(picks):
+            chunk = video.read(start, stop)
+            for index in picks:
+                yield int(index), chunk[index - start]
+
+
+def _write_images(store, video_id, folder, hands, config: ExportConfig) -> None:
+    for index, rgb in _frames_of(store, video_id, np.unique(hands["frame"].to_numpy())):
+        _write(store, f"images/{folder}/{index:06d}.jpg", _jpeg(rgb, config.jpeg_quality))
+
+
+def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None:
+    video, arrays = store.video(video_id), store.stage(video_id, "reconstruct")
+    detect = store.stage(video_id, "detect")
+    K = np.asarray(video.attrs["K"])
+    hand_model = make_hand_model(store.model().attrs.get("hand_model", "default"))
+    renderer, faces = make_renderer("deodr"), hand_model.faces
+    height, width = video.frame_shape[:2]
+    factor = min(1.0, config.overlay_max_side / max(height, width))
+    size = (int(width * factor) // 2 * 2, int(height * factor) // 2 * 2)
+    with_hands = np.unique(hands["frame"].to_numpy())
+    samples = set(with_hands[np.linspace(0, len(with_hands) - 1, config.report_samples)
+                             .round().astype(int)].tolist()) if len(with_hands) else set()
+
+    def drawn():
+        keys = ("present", "vertices", "keypoints_2d")
+        for start in range(0, video.n_frames, video.chunk_frames):
+            stop = min(start + video.chunk_frames, video.n_frames)
+            frames = video.read(start, stop)
+            values = {k: arrays.read(k, start, stop) for k in keys}
+            boxes, mirrored = detect.read("box", start, stop), detect.read("mirrored", start, stop)
+            for offset, rgb in enumerate(frames):
+                image = rgb.copy()
+                for slot in np.flatnonzero(values["present"][offset]):
+                    draw_mesh(image, renderer, faces, values["vertices"][offset, slot],
+                              boxes[offset, slot], K, bool(mirrored[offset, slot]))
+                    draw_skeleton(image, values["keypoints_2d"][offset, slot],
+                                  max(2, round(2 / factor)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                if start + offset in samples:
+                    _write(store, f"videos/{video_id}/samples/{start + offset:06d}.jpg",
+                           _jpeg(image, 85))
+                yield image
+
+    url = join(store.url, "export", "overlays", f"{folder}.mp4")
+    write_video(url, drawn(), float(video.attrs.get("fps") or 30.0), config.overlay_codec)
+
+
+def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig) -> dict:
+    """The dataset-wide files from the per-video exports; returns their URLs by name."""
+    rows = {v: store.manifest.get(v) for v in videos}
+    tables = [_read_parquet(store, f"videos/{v}/hands.parquet") for v in videos]
+    hands = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    summary = pd.DataFrame([{"video_id": v, "name": rows[v]["name"],
+                             **video_summary(t, rows[v]["n_frames"])}
+                            for v, t in zip(videos, tables, strict=True)])
+    written = {}
+    if "parquet" in config.formats:
+        written["hands"] = _write(store, "hands.parquet", _parquet_bytes(hands))
+        written["videos"] = _write(store, "videos.parquet", _parquet_bytes(summary))
+    kept = hands[hands["quality"] >= config.min_quality] if len(hands) else hands
+    if "coco" in config.formats:
+        images = _image_records(store, rows, kept)
+        coco = coco_wholebody(kept, images)
+        written["coco"] = _write(store, "coco_wholebody_hands.json", json.dumps(coco).encode())
+    if "freihand" in config.formats:
+        written["freihand"] = _write_freihand(store, kept)
+    if "report" in config.formats:
+        written["report"] = _write_report(store, videos, rows, hands, summary, config)
+    return written
+
+
+def _image_records(store, rows, hands) -> dict:
+    records = {}
+    for (video_id, frame), _ in hands.groupby(["video_id", "frame"]):
+        height, width = store.video(video_id).frame_shape[:2]
+        records[video_id, int(frame)] = {
+            "file_name": f"images/{video_folder(rows[video_id])}/{int(frame):06d}.jpg",
+            "width": int(width), "height": int(height)}
+    return records
+
+
+def _write_freihand(store, hands: pd.DataFrame) -> str:
+    vertices = []
+    for video_id, part in hands.groupby("video_id", sort=False):
+        stored = store.stage(video_id, "reconstruct").read("vertices")
+        slots = (part["side"] == "right").astype(int).to_numpy()
+        vertices += list(stored[part["frame"].to_numpy(), slots])
+    ordered = pd.concat([p for _, p in hands.groupby("video_id", sort=False)]) if len(hands) \
+        else hands
+    K = {v: np.asarray(store.video(v).attrs["K"]) for v in ordered["video_id"].unique()} \
+        if len(hands) else {}
+    files = freihand_lists(ordered, vertices, K)
+    for name, content in files.items():
+        _write(store, f"freihand/{name}.json", json.dumps(content).encode())
+    return join(store.url, "export", "freihand")
+
+
+def _write_report(store, videos, rows, hands, summary, config) -> str:
+    timelines = [timeline_plot(hands[hands["video_id"] == v], rows[v]["n_frames"],
+                               rows[v]["name"]) for v in videos]
+    samples = []
+    for v in videos:
+        fs, path = filesystem(join(store.url, "export", "videos", v, "samples"))
+        for file in sorted(fs.glob(f"{path}/*.jpg")) if fs.exists(path) else []:
+            samples.append((f"{rows[v]['name']} frame {int(PurePosixPath(file).stem)}",
+                            fs.cat_file(file)))
+    metrics = store.model().read_metrics() if store.has_model() else pd.DataFrame()
+    notes = [f"Store: {store.url}", f"{len(hands)} hands in {len(videos)} videos.",
+             "Quality = exp(-(weighted reprojection error / hand size) / "
+             "reconstruct.quality_scale); the COCO and FreiHAND files keep hands with quality "
+             f">= {config.min_quality}."]
+    page = render_report("handlabel quality report", summary, hands, timelines, metrics,
+                         samples, notes)
+    return _write(store, "report.html", page.encode())
+
+
+@task(name="export-video", task_run_name="export {video_id}", retries=1, retry_delay_seconds=1)
+def export_video_task(store_url: str, video_id: str, config: ExportConfig,
+                      overwrite: bool = False) -> str:
+    return export_video(DatasetStore(store_url), video_id, config, overwrite)
+
+
+@task(name="export-dataset", task_run_name="export dataset files")
+def export_dataset_task(store_url: str, videos: list[str], config: ExportConfig) -> dict:
+    written = export_dataset(DatasetStore(store_url), videos, config)
+    get_run_logger().info("exported %s", ", ".join(written))
+    return written

@@ -1,0 +1,145 @@
+"""Train stage: the S2HAND network trained on the job's own hand crops, supervised by the
+weighted detections; checkpoint after every epoch, resumable, metrics in the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from handlabel.config import TrainConfig, stage_config_hash
+from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.network import NetworkSpec, S2HandNet
+from handlabel.models.render import make_renderer
+from handlabel.models.training.batches import Augmentation, HandCrops
+from handlabel.models.training.setup import (
+    checkpoint_bytes,
+    checkpoint_from_bytes,
+    initialise_from_file,
+    make_hand_model,
+    pick_device,
+)
+from handlabel.models.training.trainer import Trainer, TrainSettings
+from handlabel.storage.hand_crops import StoredHands, hand_index, read_hands, sample_index
+from handlabel.storage.store import DatasetStore
+
+STAGE = "train"
+EpochCallback = Callable[[dict, list[dict]], None]
+
+
+def settings_from_config(config: TrainConfig) -> TrainSettings:
+    jitter = config.colour_jitter
+    return TrainSettings(
+        epochs=config.resolved("epochs"), batch_size=config.batch_size,
+        learning_rate=config.learning_rate, lr_milestones=tuple(config.resolved("lr_milestones")),
+        lr_gamma=config.lr_gamma, seed=config.seed, input_size=config.resolved("input_size"),
+        render_size=config.resolved("render_size"), schedule=config.schedule,
+        weights=config.losses.model_dump(),
+        augmentation=Augmentation(config.rotation_deg, jitter, jitter, jitter, jitter / 6),
+        amp=config.amp)
+
+
+def crops_from_stored(hands: StoredHands) -> HandCrops:
+    """Stored hands as tensors; the loss's confidence is sqrt(joint weight), so that its
+    square (the reprojection weight of METHOD.md) is the weight stage's joint weight."""
+    return HandCrops(torch.from_numpy(hands.images), torch.from_numpy(hands.keypoints).float(),
+                     torch.from_numpy(np.sqrt(np.clip(hands.joint_weight, 0, None))).float(),
+                     torch.from_numpy(hands.sample_weight).float(),
+                     torch.from_numpy(hands.K).float())
+
+
+def _inputs_version(store: DatasetStore, videos: list[str]) -> str:
+    """What the training data was made from: each video's weights and when they were made."""
+    table = store.manifest.table().set_index("video_id")
+    return ";".join(f"{v}@{table.loc[v, 'weight_config_hash']}@{table.loc[v, 'weight_finished']}"
+                    for v in sorted(videos))
+
+
+def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
+                overwrite: bool = False, on_epoch: EpochCallback | None = None,
+                logger: logging.Logger | None = None) -> str:
+    """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
+    log = logger or logging.getLogger(__name__)
+    config_hash, inputs = stage_config_hash(STAGE, config), _inputs_version(store, videos)
+    models = store.model()
+    same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
+    if same and models.attrs.get("complete") and not overwrite:
+        return "skipped"
+    started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
+    try:
+        _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log)
+    except Exception as exc:
+        for v, t in started.items():
+            store.manifest.finish_stage(v, STAGE, t, error=f"train: {exc}")
+        raise
+    for v, t in started.items():
+        store.manifest.finish_stage(v, STAGE, t)
+    return "trained"
+
+
+def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -> None:
+    models = store.model()
+    settings = settings_from_config(config)
+    index = sample_index(hand_index(store, videos, config.min_joint_weight),
+                         config.resolved("max_samples"), config.seed)
+    if len(index) < 2:
+        raise ValueError(f"{len(index)} usable hands in {len(videos)} videos: too few to train")
+    data = crops_from_stored(read_hands(store, index))
+    hand_model = make_hand_model(config.hand_model)
+    torch.manual_seed(config.seed)
+    net = S2HandNet(hand_model, NetworkSpec(encoder_width=config.resolved("encoder_width")))
+    renderer = make_renderer(config.renderer) if _renders(settings) else None
+    trainer = Trainer(net, settings, model_limit_frames(hand_model), renderer,
+                      pick_device(config.device))
+    payload = None if restart else models.latest_checkpoint()
+    if payload is None:
+        models.reset(config_hash=config_hash, inputs=inputs, samples=len(data),
+                     videos=sorted(videos), hand_model=config.hand_model)
+        if config.init_checkpoint:
+            log.info("initialised from %s", initialise_from_file(net, config.init_checkpoint))
+    else:
+        trainer.load_state_dict(checkpoint_from_bytes(payload))
+        log.info("resuming after epoch %d", trainer.epoch)
+    rows = models.read_metrics().to_dict(orient="records")[: trainer.epoch]
+    log.info("training on %d hands of %d videos, %d epochs, device %s", len(data), len(videos),
+             settings.epochs, trainer.device)
+    while trainer.epoch < settings.epochs:
+        metrics = trainer.train_epoch(data, _progress_logger(log, trainer.epoch))
+        models.write_checkpoint(metrics["epoch"], checkpoint_bytes(trainer.state_dict()))
+        rows.append(metrics)
+        models.write_metrics(rows)
+        log.info("epoch %d/%d: reprojection %.1f px, 2D branch %.1f px, %.0f s",
+                 metrics["epoch"] + 1, settings.epochs, metrics["reprojection_px"],
+                 metrics["branch_px"], metrics["seconds"])
+        if on_epoch:
+            on_epoch(metrics, rows)
+    models.update_attrs(complete=True, input_size=settings.input_size)
+
+
+def _renders(settings: TrainSettings) -> bool:
+    return any(settings.weights.get(k) for k in ("photometric", "mean_colour"))
+
+
+def _progress_logger(log: logging.Logger, epoch: int) -> Callable[[int, int], None]:
+    def report(step: int, steps: int) -> None:
+        if step == steps or step % 10 == 0:
+            log.info("epoch %d: step %d/%d", epoch + 1, step, steps)
+    return report
+
+
+def _metrics_artifact(metrics: dict, rows: list[dict]) -> None:
+    table = [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+             for row in rows]
+    create_table_artifact(table=table, key="train-metrics",
+                          description=f"S2HAND training, {len(rows)} epochs so far")
+
+
+@task(name="train", task_run_name="train s2hand")
+def train_task(store_url: str, videos: list[str], config: TrainConfig,
+               overwrite: bool = False) -> str:
+    return train_store(DatasetStore(store_url), videos, config, overwrite,
+                       on_epoch=_metrics_artifact, logger=get_run_logger())

@@ -1,0 +1,80 @@
+"""The train stage on a real clip's crops: checkpoints and metrics in the store, an interrupted
+training resumes to the same network, and a finished one is skipped."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from handlabel.config import HandlabelConfig, IngestConfig, TrainConfig
+from handlabel.models.training.setup import checkpoint_from_bytes
+from handlabel.storage.store import DatasetStore
+from handlabel.tasks.train import train_store
+from handlabel.tasks.trained_model import NoTrainedModel, load_trained_model
+
+from .conftest import GESTURE_AVI
+
+TRAIN = TrainConfig(epochs=3, encoder_width=4, input_size=64, render_size=32, batch_size=8)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def weighted_store(dask_cluster, tmp_path_factory, sample):
+    from handlabel.flows.detect import detect_flow
+    from handlabel.flows.ingest import run_ingest
+    from handlabel.flows.pipeline import run_stage
+    from handlabel.flows.weight import weight_flow
+
+    store = str(tmp_path_factory.mktemp("train") / "store")
+    config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8))
+    run_ingest([str(GESTURE_AVI)], store, config, dask_address=dask_cluster.scheduler_address)
+    for stage in (detect_flow, weight_flow):
+        assert run_stage(stage, store, config, dask_address=dask_cluster.scheduler_address
+                         ).is_completed()
+    return DatasetStore(store)
+
+
+def network_state(store: DatasetStore) -> dict:
+    return checkpoint_from_bytes(store.model().latest_checkpoint())["net"]
+
+
+def test_interrupted_training_resumes_to_the_same_network(weighted_store):
+    store = weighted_store
+    videos = list(store.manifest.table()["video_id"])
+    assert train_store(store, videos, TRAIN, overwrite=True) == "trained"
+    uninterrupted = network_state(store)
+
+    def stop_after_first_epoch(metrics, rows):
+        if metrics["epoch"] == 0:
+            raise Interrupted("worker lost")
+
+    with pytest.raises(Interrupted):
+        train_store(store, videos, TRAIN, overwrite=True, on_epoch=stop_after_first_epoch)
+    row = store.manifest.get(videos[0])
+    assert row["train_state"] == "failed" and "worker lost" in row["train_error"]
+    assert store.model().attrs["epochs_done"] == 1 and not store.model().attrs["complete"]
+
+    assert train_store(store, videos, TRAIN) == "trained"
+    resumed = network_state(store)
+    for name, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[name], value, rtol=0, atol=0, msg=name)
+    metrics = store.model().read_metrics()
+    assert list(metrics["epoch"]) == [0, 1, 2]
+    assert store.manifest.get(videos[0])["train_state"] == "done"
+
+    assert train_store(store, videos, TRAIN) == "skipped"
+    changed = TRAIN.model_copy(update={"seed": 1})
+    assert train_store(store, videos, changed) == "trained", "a config change retrains"
+
+
+def test_trained_model_loads_for_prediction_and_a_missing_one_is_named(weighted_store,
+                                                                        tmp_path):
+    videos = list(weighted_store.manifest.table()["video_id"])
+    train_store(weighted_store, videos, TRAIN)
+    net, input_size = load_trained_model(weighted_store)
+    assert input_size == 64 and not net.training
+    with pytest.raises(NoTrainedModel, match="no trained model"):
+        load_trained_model(DatasetStore(str(tmp_path / "empty")))
