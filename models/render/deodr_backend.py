@@ -21,29 +21,51 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"deodr\.")
 _IDENTITY_EXTRINSIC = np.hstack([np.eye(3), np.zeros((3, 1))])
 
 
+# DEODR rasterises without clipping: a vertex at or behind the camera, or projected far outside
+# the image, makes its C code write out of bounds (a segmentation fault, seen with untrained
+# networks). Such meshes are not rendered (empty image, no gradient) instead.
+NEAR_PLANE_M = 0.01
+MAX_PROJECTED_EXTENT = 20.0  # image sizes
+
+
+def _renderable(vertices: torch.Tensor, K: torch.Tensor, height: int, width: int) -> bool:
+    if not torch.isfinite(vertices).all() or vertices[:, 2].min() <= NEAR_PLANE_M:
+        return False
+    uvw = vertices.detach().double() @ K.detach().double().T
+    uv = uvw[:, :2] / uvw[:, 2:]
+    limit = MAX_PROJECTED_EXTENT * max(height, width)
+    return bool(uv.abs().max() < limit)
+
+
+class _UnlitScene(Scene3DPytorch):
+    """A DEODR scene that takes the vertex colours as they are (shading is done in torch
+    beforehand). DEODR's own lighting would also compute vertex normals through a torch
+    sparse product whose backward, multithreaded, corrupted memory in training runs
+    (segmentation faults that came and went with the data and the thread count)."""
+
+    def _compute_vertices_colors_with_illumination(self) -> torch.Tensor:
+        return self.mesh.vertices_colors
+
+
 class DeodrRenderer:
     name = "deodr"
 
     def __init__(self, sigma: float = 1.0):
         self.sigma = sigma
-        self._meshes: dict[bytes, ColoredTriMeshPytorch] = {}  # adjacency is costly: per topology
 
-    def _mesh(self, faces: torch.Tensor, vertices: torch.Tensor, channels: torch.Tensor):
-        key = faces.cpu().numpy().tobytes()
-        mesh = self._meshes.get(key)
-        if mesh is None:
-            mesh = ColoredTriMeshPytorch(faces.cpu().numpy(), vertices=vertices, colors=channels)
-            self._meshes[key] = mesh
-        else:
-            mesh.set_vertices(vertices)
-            mesh.set_vertices_colors(channels)
-        return mesh
+    @staticmethod
+    def _mesh(faces: torch.Tensor, vertices: torch.Tensor, channels: torch.Tensor):
+        """A new DEODR mesh per item and call (4 ms for a hand): nothing is shared between
+        the renders whose backward passes are still to come."""
+        return ColoredTriMeshPytorch(faces.cpu().numpy(), vertices=vertices, colors=channels)
 
     def _render_one(self, vertices, faces, lit, K, height, width) -> torch.Tensor:
+        if not _renderable(vertices.cpu(), K.cpu(), height, width):
+            return torch.zeros(height, width, 5, dtype=torch.float64)
         vertices = vertices.double().cpu()
         channels = torch.cat([lit.double().cpu(), torch.ones_like(vertices[:, :1]),
                               vertices[:, 2:3]], dim=1)
-        scene = Scene3DPytorch()
+        scene = _UnlitScene()
         scene.sigma = self.sigma
         scene.set_mesh(self._mesh(faces, vertices, channels))
         scene.set_light(torch.zeros(3, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
@@ -72,4 +94,5 @@ class RenderGradFix(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.double().contiguous()
+        # a buffer of its own: the incoming gradient can be a view into the whole batch's
+        return grad.to(torch.float64, memory_format=torch.contiguous_format, copy=True)

@@ -1,0 +1,187 @@
+"""The six-stage pipeline end to end on real clips, in this process (so that tests can make a
+task fail): exports readable by standard tools, a failing video, retries, an interrupted run,
+and a configuration change that invalidates only what it affects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
+
+import handlabel.tasks.export as export_task
+import handlabel.tasks.reconstruct as reconstruct_task
+from handlabel.config import (
+    ExportConfig,
+    HandlabelConfig,
+    IngestConfig,
+    ReconstructConfig,
+    TrainConfig,
+)
+from handlabel.storage.store import DatasetStore
+
+from .conftest import GESTURE_AVI
+from .media import write_clip
+
+CONFIG = HandlabelConfig(
+    ingest=IngestConfig(chunk_frames=8),
+    train=TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32),
+    export=ExportConfig(report_samples=2))
+STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
+
+
+def run(sources, store, config=CONFIG, **options):
+    from handlabel.flows.pipeline import run_pipeline, stages_on
+
+    with stages_on(ThreadPoolTaskRunner(max_workers=1)):
+        return run_pipeline([str(s) for s in sources], str(store), config, **options)
+
+
+@pytest.fixture(scope="module")
+def mirrored_clip(tmp_path_factory, sample):
+    """A second real clip with other content: the gesture clip mirrored (a left hand)."""
+    with av.open(str(GESTURE_AVI)) as container:
+        frames = [f.to_ndarray(format="rgb24")[:, ::-1].copy() for f in container.decode(video=0)]
+    return write_clip(tmp_path_factory.mktemp("mirrored") / "mirrored.mp4", frames[:12])
+
+
+@pytest.fixture(scope="module")
+def complete_store(prefect_api, tmp_path_factory, sample):
+    store = tmp_path_factory.mktemp("complete") / "store"
+    state = run([GESTURE_AVI], store)
+    assert state.is_completed(), state.message
+    return DatasetStore(str(store))
+
+
+def exported(store: DatasetStore, name: str) -> str:
+    return f"{store.url}/export/{name}"
+
+
+def test_exports_read_back_with_standard_tools(complete_store):
+    from pycocotools.coco import COCO
+
+    store = complete_store
+    row = store.manifest.table().iloc[0]
+    assert all(row[f"{s}_state"] == "done" for s in STAGES)
+    hands = pd.read_parquet(exported(store, "hands.parquet"))
+    present = store.stage(row["video_id"], "detect").read("present")
+    assert len(hands) == present.sum() > 0
+    first = hands.iloc[0]
+    assert len(first["keypoints_2d"]) == 42 and len(first["joints_3d"]) == 63
+    assert (hands["quality"].between(0, 1)).all()
+    assert np.isfinite(np.stack(hands["joints_3d"])).all()
+
+    coco = COCO(exported(store, "coco_wholebody_hands.json"))
+    annotations = coco.loadAnns(coco.getAnnIds())
+    assert len(coco.getImgIds()) == len(annotations) == hands["frame"].nunique()
+    image = coco.loadImgs(annotations[0]["image_id"])[0]
+    assert (store.url + "/export/" + image["file_name"]).endswith(".jpg")
+    side = "right" if annotations[0]["righthand_valid"] else "left"
+    match = hands[(hands["frame"] == image["frame_index"]) & (hands["side"] == side)].iloc[0]
+    kpts = np.asarray(annotations[0][f"{side}hand_kpts"]).reshape(21, 3)
+    np.testing.assert_allclose(kpts[:, :2], np.asarray(match["keypoints_2d"]).reshape(21, 2),
+                               atol=1e-3)
+
+    freihand = {name: json.loads(Path(exported(store, f"freihand/{name}.json")).read_text())
+                for name in ("K", "xyz", "verts", "mano", "index")}
+    assert len({len(v) for v in freihand.values()}) == 1
+    assert np.asarray(freihand["xyz"][0]).shape == (21, 3)
+    assert np.asarray(freihand["mano"][0]).shape == (1, 61)
+
+    overlay = exported(store, f"overlays/{GESTURE_AVI.stem}-{row['video_id'][:8]}.mp4")
+    with av.open(overlay) as container:
+        stream = container.streams.video[0]
+        assert sum(1 for _ in container.decode(stream)) == row["n_frames"]
+        assert abs(float(stream.average_rate) - row["fps"]) < 0.5
+    report = Path(exported(store, "report.html")).read_text()
+    assert report.count("data:image/png;base64,") >= 3 and "data:image/jpeg" in report
+
+
+def test_a_failing_video_leaves_the_others_complete_and_a_rerun_completes_it(
+        prefect_api, mirrored_clip, monkeypatch, tmp_path):
+    store = tmp_path / "store"
+    real = reconstruct_task.reconstruct_chunk
+    broken = {}
+
+    def fail_for_mirrored(dataset, video_id, chunk, config):
+        row = dataset.manifest.get(video_id)
+        if row["name"] == mirrored_clip.name:
+            broken[video_id] = True
+            raise OSError("disk full")
+        return real(dataset, video_id, chunk, config)
+
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", fail_for_mirrored)
+    state = run([GESTURE_AVI, mirrored_clip], store)
+    assert state.is_failed() and "disk full" in state.message
+    table = DatasetStore(str(store)).manifest.table().set_index("name")
+    assert table.loc[GESTURE_AVI.name, "export_state"] == "done"
+    assert table.loc[mirrored_clip.name, "reconstruct_state"] == "failed"
+    assert "disk full" in table.loc[mirrored_clip.name, "reconstruct_error"]
+
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", real)
+    state = run([GESTURE_AVI, mirrored_clip], store)
+    assert state.is_completed(), state.message
+    table = DatasetStore(str(store)).manifest.table()
+    assert (table["export_state"] == "done").all()
+    hands = pd.read_parquet(f"{store}/export/hands.parquet")
+    assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
+
+
+def test_a_task_that_fails_once_is_retried(complete_store, monkeypatch):
+    real, calls = export_task.export_video, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("object store hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_task, "export_video", flaky)
+    state = run([GESTURE_AVI], complete_store.url, first_stage="export",
+                overwrite_stage="export")
+    assert state.is_completed(), state.message
+    assert len(calls) == 2
+
+
+def test_an_interrupted_run_resumes_to_the_same_dataset(complete_store, monkeypatch, tmp_path):
+    store = tmp_path / "store"
+    real, seen = reconstruct_task.reconstruct_chunk, []
+
+    def die_after_first_chunk(dataset, video_id, chunk, config):
+        seen.append(chunk)
+        if chunk != 0:
+            raise RuntimeError("worker killed")
+        return real(dataset, video_id, chunk, config)
+
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", die_after_first_chunk)
+    assert run([GESTURE_AVI], store).is_failed()
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", real)
+    resumed_chunks = []
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk",
+                        lambda d, v, c, cfg: resumed_chunks.append(c) or real(d, v, c, cfg))
+    assert run([GESTURE_AVI], store).is_completed()
+    assert 0 not in resumed_chunks, "the chunk done before the interruption is kept"
+
+    expected = pd.read_parquet(exported(complete_store, "hands.parquet"))
+    got = pd.read_parquet(f"{store}/export/hands.parquet")
+    assert list(got.columns) == list(expected.columns) and len(got) == len(expected)
+    for column in ("keypoints_2d", "joints_3d", "quality", "hand_pose", "betas"):
+        np.testing.assert_allclose(np.stack(got[column]).astype(float),
+                                   np.stack(expected[column]).astype(float), atol=1e-4,
+                                   err_msg=column)
+
+
+def test_a_config_change_invalidates_only_the_stages_it_affects(complete_store):
+    store = complete_store
+    before = store.manifest.table().iloc[0]
+    changed = CONFIG.model_copy(update={"reconstruct": ReconstructConfig(quality_scale=0.2)})
+    assert run([GESTURE_AVI], store.url, changed).is_completed()
+    after = store.manifest.table().iloc[0]
+    for stage in ("ingest", "detect", "weight", "train"):
+        assert after[f"{stage}_finished"] == before[f"{stage}_finished"], stage
+    for stage in ("reconstruct", "export"):
+        assert after[f"{stage}_finished"] > before[f"{stage}_finished"], stage
