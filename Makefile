@@ -20,3 +20,5 @@ bench: setup
 	.venv/bin/python bench/ingest.py
 	.venv/bin/python bench/detect.py
 	.venv/bin/python bench/render.py
+	.venv/bin/python bench/train.py
+	.venv/bin/python bench/pipeline.py
