@@ -195,15 +195,18 @@ def export(
     dask_address: DaskOption = None,
 ) -> None:
     """Stage 6 alone: write the dataset files under STORE/export/."""
+    from pydantic import ValidationError
+
+    from handlabel.config import ExportConfig
+
     settings = _config(config)
     if format:
         try:
-            export_config = settings.export.model_copy(update={"formats": format})
-            settings = settings.model_copy(update={"export": type(settings.export)(
-                **export_config.model_dump())})
-        except ValueError as exc:
-            console.print(f"[red]--format: {exc}[/]", soft_wrap=True)
+            chosen = ExportConfig(**{**settings.export.model_dump(), "formats": format})
+        except ValidationError as exc:
+            console.print(f"[red]--format: {exc.errors()[0]['msg']}[/]", soft_wrap=True)
             raise typer.Exit(2) from exc
+        settings = settings.model_copy(update={"export": chosen})
     ok = _stage("export", store, settings, overwrite, dask_address)
     print_outputs(store)
     raise typer.Exit(0 if print_status(store) and ok else 1)
@@ -274,9 +277,12 @@ def eval_keypoints(
     try:
         samples = read_labelled_manifest(manifest)
         detector = detector_from_config(settings.detect)
-        with console.status("detecting") as status:
-            per_sample, per_joint = evaluate_keypoints(
-                samples, detector, lambda k, n: status.update(f"detecting {k}/{n}"))
+        try:
+            with console.status("detecting") as status:
+                per_sample, per_joint = evaluate_keypoints(
+                    samples, detector, lambda k, n: status.update(f"detecting {k}/{n}"))
+        finally:
+            detector.close()
     except (LabelledDataError, FileNotFoundError) as exc:
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -298,6 +304,8 @@ def eval_model(
                                               "model to evaluate.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="A checkpoint file instead.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    refine_steps: Annotated[int, typer.Option(help="Test-time refinement steps against the "
+                                              "detections (0: the network alone).")] = 0,
     config: ConfigOption = None,
 ) -> None:
     """A trained model's 2D (and 3D, where labelled) accuracy on labelled images, next to the
@@ -313,9 +321,13 @@ def eval_model(
         net, input_size = load_trained_model(dataset, checkpoint)
         samples = read_labelled_manifest(manifest)
         detector = detector_from_config(settings.detect)
-        with console.status("evaluating") as status:
-            rows = evaluate_model(samples, detector, net, input_size,
-                                  lambda k, n: status.update(f"detecting {k}/{n}"))
+        try:
+            with console.status("evaluating") as status:
+                rows = evaluate_model(samples, detector, net, input_size,
+                                      lambda k, n: status.update(f"detecting {k}/{n}"),
+                                      refine_steps=refine_steps)
+        finally:
+            detector.close()
     except (LabelledDataError, FileNotFoundError, NoTrainedModel, StoreError) as exc:
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc

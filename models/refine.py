@@ -14,7 +14,7 @@ import torch
 
 from .geometry import project
 from .hand.base import HandModel
-from .hand.limits import joint_limit_penalty, limits_deg
+from .hand.limits import joint_limit_penalty, limits_deg, rest_middle_proximal_length
 from .losses import s2hand
 from .network import S2HandPrediction
 from .network.s2hand import place_hand
@@ -32,6 +32,7 @@ def refine(hand_model: HandModel, pred: S2HandPrediction, keypoints: torch.Tenso
     optimizer = torch.optim.Adam(params.values(), lr=learning_rate)
     limits = torch.tensor(np.radians(limits_deg()), dtype=torch.float32)
     weights = s2hand.DEFAULT_WEIGHTS
+    reference = rest_middle_proximal_length(hand_model)
     for _ in range(steps):
         vertices, joints = place_hand(hand_model, params["global_orient"], params["hand_pose"],
                                       params["betas"], params["translation"], params["scale"])
@@ -43,7 +44,7 @@ def refine(hand_model: HandModel, pred: S2HandPrediction, keypoints: torch.Tenso
                 + weights["joint_angle"] * joint_limit_penalty(params["hand_pose"], limit_frames,
                                                                limits).mean()
                 + weights["shape"] * s2hand.shape_prior_loss(params["betas"])
-                + weights["scale"] * s2hand.scale_prior_loss(joints))
+                + weights["scale"] * s2hand.scale_prior_loss(joints, reference))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

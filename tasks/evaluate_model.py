@@ -16,11 +16,13 @@ import pandas as pd
 import torch
 
 from handlabel.models.camera import intrinsics_from_fov
-from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box
+from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import HandDetector
+from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.metrics.keypoints2d import hand_size, joint_errors, pck, pck_auc
 from handlabel.models.metrics.keypoints3d import procrustes_errors, root_relative_errors
 from handlabel.models.network import S2HandNet
+from handlabel.models.refine import refine
 from handlabel.models.training.prediction import predict_crops
 from handlabel.storage.labelled import LabelledSample
 
@@ -43,8 +45,8 @@ def _to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 
 def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S2HandNet,
-                   input_size: int, progress: Callable[[int, int], None] | None = None
-                   ) -> pd.DataFrame:
+                   input_size: int, progress: Callable[[int, int], None] | None = None,
+                   refine_steps: int = 0) -> pd.DataFrame:
     """One row per labelled joint of each detected hand: teacher and student errors (px and
     hand sizes), and 3D errors (mm) where the sample has 3D."""
     crops, records = [], []
@@ -54,7 +56,7 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
         if hand is not None:
             left = hand.handedness == "left"
             image, K, affine = _crop(sample, rgb, hand.keypoints, left)
-            crops.append((image, K))
+            crops.append((image, K, to_crop(hand.keypoints, affine), hand.confidence))
             records.append((sample, hand, affine, left))
         if progress:
             progress(index + 1, len(samples))
@@ -63,6 +65,11 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
     images = torch.from_numpy(np.stack([c[0] for c in crops]))
     Ks = torch.from_numpy(np.stack([c[1] for c in crops])).float()
     prediction = predict_crops(net, images, Ks, input_size)
+    if refine_steps:
+        keypoints = torch.from_numpy(np.stack([c[2] for c in crops])).float()
+        confidence = torch.from_numpy(np.stack([c[3] for c in crops])).float()
+        prediction = refine(net.hand_model, prediction, keypoints, confidence, Ks,
+                            model_limit_frames(net.hand_model), refine_steps)
     rows = []
     for i, (sample, hand, affine, left) in enumerate(records):
         student = _to_image(prediction.joints_2d[i].numpy(), affine)

@@ -9,6 +9,7 @@ Everything goes under ``STORE/export/`` (any fsspec URL)::
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import PurePosixPath
@@ -70,13 +71,11 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
                  overwrite: bool = False) -> str:
     """Per-video exports; returns 'exported' or 'skipped' (up to date)."""
     row = store.manifest.get(video_id)
-    config_hash = stage_config_hash(STAGE, config)
-    inputs = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
-    if (not overwrite and row["export_state"] == StageState.DONE
-            and row["export_config_hash"] == config_hash
-            and store.root.attrs.get(f"export_inputs_{video_id}") == inputs):
+    version = _export_version(config, row)
+    if not overwrite and row["export_state"] == StageState.DONE and \
+            row["export_config_hash"] == version:
         return "skipped"
-    started = store.manifest.start_stage(video_id, STAGE, config_hash)
+    started = store.manifest.start_stage(video_id, STAGE, version)
     try:
         hands = video_hand_table(store, video_id)
         folder = video_folder(row)
@@ -88,9 +87,16 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
     except Exception as exc:
         store.manifest.finish_stage(video_id, STAGE, started, error=f"{video_id}: {exc}")
         raise
-    store.root.attrs[f"export_inputs_{video_id}"] = inputs
     store.manifest.finish_stage(video_id, STAGE, started, export_hands=len(hands))
     return "exported"
+
+
+def _export_version(config: ExportConfig, row: dict) -> str:
+    """The export's cache key: its config and the reconstruction it was made from (recorded
+    as the manifest's export config hash)."""
+    inputs = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
+    key = f"{stage_config_hash(STAGE, config)}|{inputs}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):

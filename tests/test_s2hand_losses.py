@@ -91,3 +91,18 @@ def test_mean_colour_and_texture_outliers():
     spotted = uniform.clone()
     spotted[0, 7] = torch.tensor([1.0, 0.0, 1.0])
     assert texture_outlier_loss(spotted) > 100 * texture_outlier_loss(uniform)
+
+
+def test_scale_prior_reference_is_the_hand_models_own_mean_hand():
+    import torch
+
+    from handlabel.models.hand.default import DefaultHandModel
+    from handlabel.models.hand.limits import rest_middle_proximal_length
+
+    hand = DefaultHandModel()
+    reference = rest_middle_proximal_length(hand)
+    joints = hand(torch.zeros(1, 3), torch.zeros(1, 15, 3), torch.zeros(1, 10)).joints
+    assert 0.04 < reference < 0.06  # an anatomical middle proximal phalanx, not MANO's 2.82 cm
+    assert scale_prior_loss(joints, reference).item() == pytest.approx(0, abs=1e-7)
+    assert scale_prior_loss(joints * 0.5, reference).item() == pytest.approx(reference / 2,
+                                                                            rel=1e-5)

@@ -67,7 +67,6 @@ def test_short_training_on_synthetic_hands_lowers_the_3d_error(synthetic):
     for _ in range(39):
         last = trainer.train_epoch(crops)
     after = mpjpe(trainer, crops, batch)
-    print(before, after, first["reprojection_px"], last["reprojection_px"])
     assert last["reprojection_px"] < 0.75 * first["reprojection_px"]
     assert after < 0.8 * before, (before, after)
 

@@ -78,3 +78,13 @@ def model_limit_frames(model: torch.nn.Module) -> torch.Tensor:
     mano_order = np.empty_like(joints)
     mano_order[list(TO_FILE_ORDER)] = joints
     return torch.tensor(joint_frames(mano_order), dtype=torch.float32)
+
+
+def rest_middle_proximal_length(model: torch.nn.Module) -> float:
+    """The hand model's middle MCP-PIP length at its mean shape (metres): the scale prior's
+    reference. MANO's is METHOD.md's 2.82 cm; the embedded hand's anatomical skeleton has
+    5.2 cm, and holding it to 2.82 cm would shrink every hand (and its depth) to 54%."""
+    with torch.no_grad():
+        joints = model(torch.zeros(1, 3), torch.zeros(1, 15, 3),
+                       torch.zeros(1, model.n_shape)).joints[0]
+    return float((joints[10] - joints[9]).norm())

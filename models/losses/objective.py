@@ -35,7 +35,8 @@ class Supervision:
 
 class S2HandObjective:
     def __init__(self, faces: torch.Tensor, limit_frames: torch.Tensor, weights: dict[str, float],
-                 renderer: Renderer | None = None, render_size: int | None = None):
+                 renderer: Renderer | None = None, render_size: int | None = None,
+                 scale_reference: float = s2hand.MIDDLE_PROXIMAL_LENGTH):
         unknown = set(weights) - set(s2hand.DEFAULT_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown losses {sorted(unknown)}; known: "
@@ -44,6 +45,7 @@ class S2HandObjective:
         self.limits = torch.tensor(np.radians(limits_deg()), dtype=torch.float32)
         self.weights = {k: float(v) for k, v in weights.items() if v}
         self.renderer, self.render_size = renderer, render_size
+        self.scale_reference = scale_reference
         if self.renders and renderer is None:
             raise ValueError("the photometric and mean-colour losses need a renderer")
 
@@ -75,7 +77,7 @@ class S2HandObjective:
             terms["consistency_2d3d"] = s2hand.consistency_2d3d_loss(pred.joints_2d,
                                                                      pred.branch_2d)
         if "scale" in w:
-            terms["scale"] = s2hand.scale_prior_loss(pred.joints_3d)
+            terms["scale"] = s2hand.scale_prior_loss(pred.joints_3d, self.scale_reference)
         if "joint_angle" in w:
             terms["joint_angle"] = joint_limit_penalty(
                 pred.hand_pose, self.frames.to(pred.hand_pose), self.limits).mean()

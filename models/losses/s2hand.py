@@ -20,7 +20,7 @@ ROBUST_KNEE_PX = 5.0
 # wrist 2, fingertips 1.5, others 1 (METHOD's joint weights)
 JOINT_WEIGHTS = torch.tensor([2.0] + [1.0, 1.0, 1.0, 1.5] * 5)
 MIDDLE_MCP, MIDDLE_PIP = 9, 10
-MIDDLE_PROXIMAL_LENGTH = 0.0282  # metres: the scale prior
+MIDDLE_PROXIMAL_LENGTH = 0.0282  # metres: the scale prior for MANO's skeleton (METHOD.md)
 _PARENTS = torch.tensor([p for p, _ in BONES])
 _CHILDREN = torch.tensor([c for _, c in BONES])
 
@@ -65,10 +65,13 @@ def consistency_2d3d_loss(projected: torch.Tensor, branch: torch.Tensor) -> torc
     return robust_distance((projected - branch).norm(dim=-1)).mean()
 
 
-def scale_prior_loss(joints_3d: torch.Tensor) -> torch.Tensor:
-    """L1 between the middle finger's MCP-PIP bone length and 2.82 cm."""
+def scale_prior_loss(joints_3d: torch.Tensor, reference: float = MIDDLE_PROXIMAL_LENGTH
+                     ) -> torch.Tensor:
+    """L1 between the middle finger's MCP-PIP bone length and ``reference`` (2.82 cm for
+    MANO; another hand model's skeleton needs its own mean-shape length, see
+    ``hand.limits.rest_middle_proximal_length``)."""
     length = (joints_3d[:, MIDDLE_PIP] - joints_3d[:, MIDDLE_MCP]).norm(dim=-1)
-    return (length - MIDDLE_PROXIMAL_LENGTH).abs().mean()
+    return (length - reference).abs().mean()
 
 
 def shape_prior_loss(betas: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..hand.limits import rest_middle_proximal_length
 from ..losses.objective import S2HandObjective, Supervision
 from ..losses.s2hand import DEFAULT_WEIGHTS
 from ..network import S2HandNet
@@ -63,11 +64,12 @@ class Trainer:
         self.amp = settings.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch = 0  # epochs completed
+        self.scale_reference = rest_middle_proximal_length(net.hand_model)
 
     def objective(self, epoch: int) -> S2HandObjective:
         return S2HandObjective(self.net.hand_model.faces, self.frames,
                                epoch_weights(self.settings, epoch), self.renderer,
-                               self.settings.render_size)
+                               self.settings.render_size, self.scale_reference)
 
     def train_epoch(self, data: HandCrops,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
