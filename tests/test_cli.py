@@ -57,3 +57,16 @@ def test_config_command_prints_valid_yaml_defaults(tmp_path):
     path = Path(tmp_path / "defaults.yaml")
     path.write_text(result.output)
     assert runner.invoke(app, ["config", "-c", str(path)]).output == result.output
+
+
+def test_rerun_export_and_eval_refuse_bad_arguments_by_name(tmp_path):
+    bad_stage = runner.invoke(app, ["rerun", str(tmp_path), "--stage", "paint"])
+    assert bad_stage.exit_code == 2 and "--stage must be one of" in bad_stage.output
+    no_store = runner.invoke(app, ["rerun", str(tmp_path / "nostore")])
+    assert no_store.exit_code == 2 and "no handlabel store" in no_store.output
+    bad_format = runner.invoke(app, ["export", str(tmp_path), "--format", "gif"])
+    assert bad_format.exit_code == 2 and "--format" in bad_format.output
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"samples": []}')
+    no_model = runner.invoke(app, ["eval", str(manifest), "--store", str(tmp_path / "none")])
+    assert no_model.exit_code == 2 and "no handlabel store" in no_model.output
