@@ -113,6 +113,8 @@ def run_synthetic(args) -> None:
     variants = [(name, weights, True) for name, weights in ABLATION.items()]
     variants.append(("all losses, no confidence weighting", ABLATION[
         "+ photometric (all losses)"], False))
+    if args.only:
+        variants = [v for v in variants if args.only in v[0]]
     for name, weights, weighted in variants:
         data = train if weighted else HandCrops(train.images, train.keypoints,
                                                 torch.ones_like(train.confidence),
@@ -176,6 +178,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="network input size")
     parser.add_argument("--width", type=int, default=16, help="encoder width")
     parser.add_argument("--store", default="bench-accuracy-store")
+    parser.add_argument("--only", help="synthetic: run only the variants whose name contains this")
     args = parser.parse_args()
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     (run_synthetic if args.part == "synthetic" else run_real)(args)
