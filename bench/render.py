@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
-import time
 
 import numpy as np
 import torch
 import trimesh
+from timing import median_seconds
 
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.render import Light, make_renderer
-
-
-def median_seconds(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def hand_sized_batch(batch: int, size: int):

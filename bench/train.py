@@ -12,11 +12,10 @@ whole optimiser steps with every loss on. Median of the repeats.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import pandas as pd
 import torch
+from timing import median_seconds
 
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
@@ -31,14 +30,6 @@ GEOMETRY_WEIGHTS = {k: v for k, v in DEFAULT_WEIGHTS.items()
                     if k not in ("photometric", "mean_colour")}
 
 
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def batch(n: int, size: int) -> Supervision:
@@ -90,10 +81,10 @@ def part_times(net: S2HandNet, target: Supervision, repeats: int, render_size: i
          + mean_colour_loss(rendered, images, mask, target.sample_weight)).backward()
 
     geometry = S2HandObjective(hand.faces, model_limit_frames(hand), GEOMETRY_WEIGHTS)
-    return {"encoder + heads + 2D branch": median_seconds(encoder, repeats),
-            "hand model": median_seconds(hand_model, repeats),
-            f"renderer (DEODR, {render_size} px)": median_seconds(render, repeats),
-            "losses (all, on a given render)": median_seconds(losses, repeats)}
+    return {"encoder + heads + 2D branch": median_seconds(encoder, repeats, warmup=True),
+            "hand model": median_seconds(hand_model, repeats, warmup=True),
+            f"renderer (DEODR, {render_size} px)": median_seconds(render, repeats, warmup=True),
+            "losses (all, on a given render)": median_seconds(losses, repeats, warmup=True)}
 
 
 def step_time(net: S2HandNet, target: Supervision, repeats: int, render_size: int,
@@ -102,7 +93,7 @@ def step_time(net: S2HandNet, target: Supervision, repeats: int, render_size: in
                              input_size=target.images.shape[1])
     trainer = Trainer(net, settings, model_limit_frames(net.hand_model), make_renderer("deodr"))
     objective = trainer.objective(0)
-    return median_seconds(lambda: trainer.step(objective, target), repeats)
+    return median_seconds(lambda: trainer.step(objective, target), repeats, warmup=True)
 
 
 def main() -> None:

@@ -21,9 +21,10 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"deodr\.")
 _IDENTITY_EXTRINSIC = np.hstack([np.eye(3), np.zeros((3, 1))])
 
 
-# DEODR rasterises without clipping: a vertex at or behind the camera, or projected far outside
-# the image, makes its C code write out of bounds (a segmentation fault, seen with untrained
-# networks). Such meshes are not rendered (empty image, no gradient) instead.
+# DEODR does no clipping: a mesh with a vertex at or behind the camera, non-finite, or projected
+# far outside the image has no meaningful render, and is skipped (empty image, no gradient).
+# A guard only: the training crash of docs/architecture.md ("DEODR and threads") was not
+# caused by such meshes.
 NEAR_PLANE_M = 0.01
 MAX_PROJECTED_EXTENT = 20.0  # image sizes
 
@@ -38,10 +39,8 @@ def _renderable(vertices: torch.Tensor, K: torch.Tensor, height: int, width: int
 
 
 class _UnlitScene(Scene3DPytorch):
-    """A DEODR scene that takes the vertex colours as they are (shading is done in torch
-    beforehand). DEODR's own lighting would also compute vertex normals through a torch
-    sparse product whose backward, multithreaded, corrupted memory in training runs
-    (segmentation faults that came and went with the data and the thread count)."""
+    """A DEODR scene that takes the vertex colours as they are: shading is done in torch
+    beforehand (``shade``), so DEODR's own lighting would only compute normals again."""
 
     def _compute_vertices_colors_with_illumination(self) -> torch.Tensor:
         return self.mesh.vertices_colors
