@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from handlabel.config import CameraConfig, DetectConfig
 from handlabel.models.camera import intrinsics_from_fov
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import HandDetector
@@ -28,7 +29,9 @@ from handlabel.storage.labelled import LabelledSample
 
 from .evaluate_keypoints import match
 
-CROP_SIZE, CROP_MARGIN, ASSUMED_FOV = 224, 1.6, 60.0
+# the pipeline's own crop geometry and fallback camera (their configured defaults)
+CROP_SIZE, CROP_MARGIN = DetectConfig().crop_size, DetectConfig().crop_margin
+ASSUMED_FOV = CameraConfig().assumed_fov_deg
 
 
 def _crop(sample: LabelledSample, rgb: np.ndarray, keypoints: np.ndarray, left: bool):
