@@ -1,5 +1,6 @@
 """The per-chunk pattern shared by the detect and reconstruct flows: prepare each video
-(which chunks are still to do), submit its chunks to the Dask workers, record the outcome."""
+(which chunks are still to do), submit its chunks to the Dask workers, run the video's own
+step after them where the stage has one (reconstruct's sequence fit), record the outcome."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ def _error(result) -> str | None:
 
 def run_chunked_stage(stage: str, store_url: str, videos: list[str], config, overwrite: bool,
                       prepare, chunk, finish,
-                      annotation: Callable[[], contextlib.AbstractContextManager] | None = None):
-    """Run ``chunk`` on every chunk still to do; a video's failure does not stop the others.
-    ``annotation`` makes the context the chunk tasks are submitted in (a Dask resource)."""
+                      annotation: Callable[[], contextlib.AbstractContextManager] | None = None,
+                      after=None):
+    """Run ``chunk`` on every chunk still to do, then ``after`` (a per-video task) once a
+    video's chunks all succeeded; a video's failure does not stop the others. ``annotation``
+    makes the context the chunk and ``after`` tasks are submitted in (a Dask resource)."""
     logger = get_run_logger()
     prepared = {v: prepare.submit(store_url, v, config, overwrite) for v in videos}
     chunks, errors, skipped = {}, {}, []
@@ -42,6 +45,11 @@ def run_chunked_stage(stage: str, store_url: str, videos: list[str], config, ove
             if (error := _error(future.result(raise_on_failure=False))) is not None:
                 errors.setdefault(video, f"chunk {futures[future]}: {error}")
             logger.info("%s: [%d/%d] chunks done", stage, done, total)
+        if after is not None and video not in errors:
+            with annotation() if annotation else contextlib.nullcontext():
+                result = after.submit(store_url, video, config).result(raise_on_failure=False)
+            if (error := _error(result)) is not None:
+                errors[video] = error
         finish.submit(store_url, video, errors.get(video)).wait()
     if errors:
         return Failed(message=f"{stage} failed for {len(errors)} of {len(videos)} videos: "

@@ -1,5 +1,5 @@
-"""The reconstruct flow: the trained model over every weighted video, chunk by chunk, on GPU
-workers where the cluster has them."""
+"""The reconstruct flow: the trained model over every weighted video, chunk by chunk, then the
+sequence fit of each video's tracked hands, on GPU workers where the cluster has them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from handlabel.config import HandlabelConfig
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.reconstruct import (
     finish_reconstruct_task,
+    fit_reconstruct_task,
     prepare_reconstruct_task,
     reconstruct_chunk_task,
 )
@@ -30,4 +31,4 @@ def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrit
     return run_chunked_stage("reconstruct", dataset.url, videos_done_with(dataset, "weight"),
                              config.reconstruct, overwrite, prepare_reconstruct_task,
                              reconstruct_chunk_task, finish_reconstruct_task,
-                             lambda: gpu_annotation(config.dask))
+                             lambda: gpu_annotation(config.dask), after=fit_reconstruct_task)

@@ -234,8 +234,44 @@ class TrainConfig(Section):
         return getattr(TRAIN_PRESETS[self.preset], name) if value is None else value
 
 
+class FitWeightsConfig(Section):
+    """Weights of the sequence fit's terms (docs/architecture.md#sequence-fit); 0 = off."""
+
+    reprojection: float = Field(1.0, ge=0, description="Robust reprojection of the joints "
+                                "onto the 2D detections (hand sizes, relative joint weights).")
+    teacher_3d: float = Field(0.3, ge=0, description="Agreement with the detector's 3D joints: "
+                              "centred, unit size, best rotation (the articulation only).")
+    joint_angle: float = Field(1.0, ge=0, description="Joint angles inside anatomical limits.")
+    shape: float = Field(1e-3, ge=0, description="The track's shape coefficients towards 0.")
+    teacher_size: float = Field(1.0, ge=0, description="The track's size towards the "
+                                "detector's metric 3D size (squared log ratio).")
+    rotation_acceleration: float = Field(1.0, ge=0, description="S2HAND(V)'s quaternion "
+                                         "motion term: change of each joint's frame-to-frame "
+                                         "rotation.")
+    translation_acceleration: float = Field(10.0, ge=0, description="Acceleration of the "
+                                            "hand's position, relative to its depth.")
+
+
+class FitConfig(Section):
+    """The sequence fit of every tracked hand (reconstruct's second step)."""
+
+    enabled: bool = Field(True, description="Fit each track of each slot; false: the labels "
+                          "are the network's per-crop predictions.")
+    steps: int = Field(200, ge=1, description="Adam steps per track window.")
+    learning_rate: float = Field(0.02, gt=0, description="Adam step size for rotations and "
+                                 "shape (the position's is a tenth of it, in metres).")
+    max_gap_s: float = Field(0.5, ge=0, description="Frames without a detection inside a "
+                             "track are filled (and flagged interpolated) for gaps up to this "
+                             "long; a longer gap starts a new track.")
+    window_frames: int = Field(1800, ge=8, description="Longer tracks are fitted in windows of "
+                               "this many frames, each starting from the shape and size of "
+                               "the one before.")
+    weights: FitWeightsConfig = Field(default_factory=FitWeightsConfig)
+
+
 class ReconstructConfig(Section):
-    """Stage 5: the trained model on every hand crop, mapped back to the frame's camera."""
+    """Stage 5: the trained model on every hand crop, mapped back to the frame's camera, then
+    the sequence fit of every tracked hand."""
 
     batch_size: int = Field(64, ge=1, description="Crops per forward pass.")
     refine_steps: int = Field(
@@ -245,8 +281,13 @@ class ReconstructConfig(Section):
     refine_lr: float = Field(0.01, gt=0, description="Adam step size of the refinement.")
     quality_scale: float = Field(
         0.1, gt=0, description="Reprojection error (in hand sizes, weighted by the joint "
-        "weights) at which the quality score falls to exp(-1)."
+        "weights) at which the quality score's reprojection factor falls to exp(-1)."
     )
+    quality_teacher_scale: float = Field(
+        0.05, gt=0, description="Disagreement with the detector's 3D (the fit's teacher-3D "
+        "term) at which the quality score's 3D factor falls to exp(-1)."
+    )
+    fit: FitConfig = Field(default_factory=FitConfig)
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
 
 
@@ -260,6 +301,10 @@ class ExportConfig(Section):
     min_quality: float = Field(
         0.0, ge=0, le=1, description="Hands below this quality score are left out of the COCO "
         "and FreiHAND files (the Parquet tables keep every hand, with its score)."
+    )
+    flag_below: float = Field(
+        0.1, ge=0, le=1, description="Hands below this quality score are flagged low_quality "
+        "in every export (kept, not dropped)."
     )
     images: bool = Field(
         True, description="Write the frames with hands as JPEG files for the COCO file."
@@ -301,8 +346,8 @@ class HandlabelConfig(Section):
 
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
-STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 1, "weight": 1, "train": 1,
-                                       "reconstruct": 1, "export": 1}
+STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 2, "weight": 1, "train": 1,
+                                       "reconstruct": 2, "export": 2}
 
 # Fields of a stage section that do not change what the stage writes.
 _NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},

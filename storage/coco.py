@@ -1,7 +1,8 @@
 """COCO-WholeBody-style hand keypoints: one image per frame with hands, one person
 annotation per image carrying ``lefthand_kpts`` / ``righthand_kpts`` (21 x [x, y, score]),
-their boxes and ``*_valid`` flags; body, face and foot fields are present and empty, as in
-COCO-WholeBody files for people whose body is not annotated."""
+their boxes, ``*_valid`` flags and handlabel's ``*_low_quality`` flags; body, face and foot
+fields are present and empty, as in COCO-WholeBody files for people whose body is not
+annotated."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def coco_wholebody(hands: pd.DataFrame, images: dict[tuple[str, int], dict]) -> 
                 annotation[f"{side}hand_kpts"] = [0.0] * 63
                 annotation[f"{side}hand_box"] = [0.0] * 4
                 annotation[f"{side}hand_valid"] = False
+                annotation[f"{side}hand_low_quality"] = False
                 continue
             row = row.iloc[0]
             points = np.asarray(row["keypoints_2d"], dtype=float).reshape(21, 2)
@@ -57,6 +59,7 @@ def coco_wholebody(hands: pd.DataFrame, images: dict[tuple[str, int], dict]) -> 
             annotation[f"{side}hand_kpts"] = np.column_stack([points, score]).ravel().tolist()
             annotation[f"{side}hand_box"] = _box(points)
             annotation[f"{side}hand_valid"] = True
+            annotation[f"{side}hand_low_quality"] = bool(row["low_quality"])
             boxes.append(_box(points))
         annotation["bbox"] = _union(boxes)
         annotation["area"] = annotation["bbox"][2] * annotation["bbox"][3]

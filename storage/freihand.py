@@ -27,5 +27,6 @@ def freihand_lists(hands: pd.DataFrame, vertices: list[np.ndarray], K: dict[str,
         files["mano"].append([params.tolist()])
         files["index"].append({"video_id": row["video_id"], "frame": int(row["frame"]),
                                "side": row["side"], "scale": float(row["scale"]),
-                               "quality": float(row["quality"])})
+                               "quality": float(row["quality"]),
+                               "low_quality": bool(row["low_quality"])})
     return files

@@ -23,13 +23,19 @@ _PER_HAND = {  # table column -> (stage, array)
     "scale": ("reconstruct", "scale"),
     "light": ("reconstruct", "light"),
     "reprojection_px": ("reconstruct", "reprojection_px"),
+    "teacher_residual": ("reconstruct", "teacher_residual"),
     "quality": ("reconstruct", "quality"),
+    "interpolated": ("reconstruct", "interpolated"),
 }
 
 
-def video_hand_table(store: DatasetStore, video_id: str) -> pd.DataFrame:
+def video_hand_table(store: DatasetStore, video_id: str, flag_below: float = 0.0
+                     ) -> pd.DataFrame:
     """Every reconstructed hand of a video: ids, time, side, detection, weights and the 3D
-    reconstruction (joints in the video's camera frame, metres; 2D in frame pixels)."""
+    reconstruction (joints in the video's camera frame, metres; 2D in frame pixels).
+
+    Hands the fit filled between detections have ``interpolated`` set (and no detection);
+    hands whose quality score is under ``flag_below`` have ``low_quality`` set."""
     present = store.stage(video_id, "reconstruct").read("present")
     frames, slots = np.nonzero(present)
     video = store.video(video_id)
@@ -47,18 +53,22 @@ def video_hand_table(store: DatasetStore, video_id: str) -> pd.DataFrame:
             table["confidence"] = list(values[..., 2].astype(np.float32))
             values = values[..., :2]
         table[column] = list(values.reshape(len(values), -1)) if values.ndim > 1 else values
+    table["low_quality"] = table["quality"] < flag_below
     return table
 
 
 def video_summary(table: pd.DataFrame, n_frames: int) -> dict:
     """One row of the per-video summary table."""
+    detected = table[~table["interpolated"]] if len(table) else table
     return {
-        "frames": n_frames, "hands": len(table),
+        "frames": n_frames, "hands": len(detected),
+        "interpolated_hands": len(table) - len(detected),
+        "low_quality_hands": int(table["low_quality"].sum()) if len(table) else 0,
         "frames_with_hands": int(table["frame"].nunique()),
         "left_hands": int((table["side"] == "left").sum()),
         "right_hands": int((table["side"] == "right").sum()),
-        "mean_confidence": float(np.mean([c.mean() for c in table["confidence"]]))
-        if len(table) else None,
+        "mean_confidence": float(np.mean([c.mean() for c in detected["confidence"]]))
+        if len(detected) else None,
         "median_reprojection_px": float(table["reprojection_px"].median()) if len(table)
         else None,
         "mean_quality": float(table["quality"].mean()) if len(table) else None,

@@ -48,6 +48,7 @@ _VIDEO_FIELDS = [
     pa.field("weight_gated_fraction", pa.float64()),
     pa.field("reconstruct_mean_quality", pa.float64()),
     pa.field("reconstruct_median_reprojection_px", pa.float64()),
+    pa.field("reconstruct_interpolated", pa.int64()),
     pa.field("export_hands", pa.int64()),
 ]
 

@@ -1,5 +1,6 @@
 """Detect stage: per chunk, hands tracked into left/right slots, 21 keypoints with confidence,
-and square crops (left hands mirrored) with their intrinsics, written to the store."""
+the detector's 3D joints with their confidence where it gives them, and square crops (left
+hands mirrored) with their intrinsics, written to the store."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def detect_spec(crop_size: int) -> dict[str, ArraySpec]:
     return {
         "present": ArraySpec((slots,), "bool", False),
         "keypoints": ArraySpec((slots, NUM_JOINTS, 3), "float32", np.nan),  # x, y, confidence
+        # the detector's 3D (MediaPipe's world landmarks: metres, hand-centred, image axes)
+        "world": ArraySpec((slots, NUM_JOINTS, 3), "float32", np.nan),
+        "world_confidence": ArraySpec((slots, NUM_JOINTS), "float32", 0.0),
         "score": ArraySpec((slots,), "float32", 0.0),
         "box": ArraySpec((slots, 4), "float32", np.nan),  # crop square in the frame, x0 y0 x1 y1
         "crop_keypoints": ArraySpec((slots, NUM_JOINTS, 2), "float32", np.nan),
@@ -108,6 +112,9 @@ def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
     out["present"][i, slot] = True
     out["keypoints"][i, slot] = np.column_stack([hand.keypoints, hand.confidence])
     out["score"][i, slot] = hand.score
+    if hand.world is not None:
+        out["world"][i, slot] = hand.world
+        out["world_confidence"][i, slot] = hand.world_confidence
     out["box"][i, slot] = np.concatenate([center - side / 2, center + side / 2])
     out["crop_keypoints"][i, slot] = to_crop(hand.keypoints, affine)
     out["crop_K"][i, slot] = crop_intrinsics(K, affine, mirror)

@@ -77,7 +77,7 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
         return "skipped"
     started = store.manifest.start_stage(video_id, STAGE, version)
     try:
-        hands = video_hand_table(store, video_id)
+        hands = video_hand_table(store, video_id, config.flag_below)
         folder = video_folder(row)
         _write(store, f"videos/{video_id}/hands.parquet", _parquet_bytes(hands))
         if config.images:
@@ -112,7 +112,8 @@ def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):
 
 
 def _write_images(store, video_id, folder, hands, config: ExportConfig) -> None:
-    for index, rgb in _frames_of(store, video_id, np.unique(hands["frame"].to_numpy())):
+    detected = hands[~hands["interpolated"]]
+    for index, rgb in _frames_of(store, video_id, np.unique(detected["frame"].to_numpy())):
         _write(store, f"images/{folder}/{index:06d}.jpg", _jpeg(rgb, config.jpeg_quality))
 
 
@@ -165,7 +166,9 @@ def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig)
     if "parquet" in config.formats:
         written["hands"] = _write(store, "hands.parquet", _parquet_bytes(hands))
         written["videos"] = _write(store, "videos.parquet", _parquet_bytes(summary))
-    kept = hands[hands["quality"] >= config.min_quality] if len(hands) else hands
+    # the COCO and FreiHAND files hold detected hands only; hands.parquet has every hand
+    kept = hands[~hands["interpolated"] & (hands["quality"] >= config.min_quality)] \
+        if len(hands) else hands
     if "coco" in config.formats:
         images = _image_records(store, rows, kept)
         coco = coco_wholebody(kept, images)
@@ -213,10 +216,15 @@ def _write_report(store, videos, rows, hands, summary, config) -> str:
             samples.append((f"{rows[v]['name']} frame {int(PurePosixPath(file).stem)}",
                             fs.cat_file(file)))
     metrics = store.model().read_metrics() if store.has_model() else pd.DataFrame()
-    notes = [f"Store: {store.url}", f"{len(hands)} hands in {len(videos)} videos.",
-             "Quality = exp(-(weighted reprojection error / hand size) / "
-             "reconstruct.quality_scale); the COCO and FreiHAND files keep hands with quality "
-             f">= {config.min_quality}."]
+    interpolated = int(hands["interpolated"].sum()) if len(hands) else 0
+    notes = [f"Store: {store.url}",
+             f"{len(hands)} hands in {len(videos)} videos, {interpolated} of them "
+             "interpolated between detections by the sequence fit.",
+             "Quality = evidence x exp(-(weighted reprojection error / hand size) / "
+             "reconstruct.quality_scale) x exp(-(disagreement with the detector's 3D) / "
+             "reconstruct.quality_teacher_scale); hands under export.flag_below "
+             f"({config.flag_below}) are flagged low_quality. The COCO and FreiHAND files keep "
+             f"detected hands with quality >= {config.min_quality}."]
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,
                          samples, notes)
     return _write(store, "report.html", page.encode())

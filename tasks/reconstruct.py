@@ -1,9 +1,20 @@
-"""Reconstruct stage: per chunk, the trained network on every hand crop, results mapped back
-to the frame's camera (left hands un-mirrored) and written per frame and hand."""
+"""Reconstruct stage, in two steps per video:
+
+1. per chunk, the trained network on every hand crop, results mapped back to the frame's
+   camera (left hands un-mirrored): ``videos/<id>/network/``;
+2. per video, the sequence fit of every tracked hand (``hand_fit``), which writes the labels:
+   ``videos/<id>/reconstruct/`` (with ``reconstruct.fit.enabled: false``, the network's
+   predictions themselves).
+
+The network step's chunks are kept across fit changes: a new fit configuration refits
+without running the network again.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 
 import numpy as np
 import torch
@@ -21,13 +32,13 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
+from .hand_fit import MIRROR, MIRROR_ROTVEC, fit_video
 from .trained_model import load_trained_model
 
 STAGE = "reconstruct"
+NETWORK = "network"  # the network step's arrays
+NETWORK_STEP_VERSION = 1  # bumped when the network step's output changes
 SLOTS = 2
-MIRROR = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
-# axis-angle of the mirrored rotation M R M (M = diag(-1, 1, 1)): the left-hand convention
-MIRROR_ROTVEC = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 
 
 def reconstruct_spec(n_vertices: int, n_shape: int) -> dict[str, ArraySpec]:
@@ -47,6 +58,9 @@ def reconstruct_spec(n_vertices: int, n_shape: int) -> dict[str, ArraySpec]:
         "keypoints_2d": ArraySpec((SLOTS, 21, 2), "float32", nan),
         "reprojection_px": ArraySpec((SLOTS,), "float32", nan),
         "quality": ArraySpec((SLOTS,), "float32", 0.0),
+        # frames without a detection inside a track, filled by the fit's temporal terms
+        "interpolated": ArraySpec((SLOTS,), "bool", False),
+        "teacher_residual": ArraySpec((SLOTS,), "float32", nan),  # fit vs the detector's 3D
     }
 
 
@@ -62,28 +76,41 @@ def _inputs(store: DatasetStore, video_id: str) -> str:
     return f"{row['weight_config_hash']}@{row['weight_finished']}|model {model_version(store)}"
 
 
+def _network_key(config: ReconstructConfig) -> str:
+    """What decides the network step's output, besides its inputs."""
+    fields = config.model_dump(mode="json", include={"refine_steps", "refine_lr"})
+    text = json.dumps({"version": NETWORK_STEP_VERSION, **fields}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig,
                         overwrite: bool) -> list[int] | None:
-    """Chunks still to reconstruct; None when the video is done with this config, these
-    weights and this model."""
+    """Network chunks still to do (possibly none, when only the fit is to redo); None when
+    the video's labels are done with this config, these weights and this model."""
     config_hash, inputs = stage_config_hash(STAGE, config), _inputs(store, video_id)
-    arrays, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
-    if (arrays is not None and not overwrite and arrays.attrs.get("config_hash") == config_hash
-            and arrays.attrs.get("inputs") == inputs):
-        todo = sorted(set(range(arrays.n_chunks)) - arrays.done_chunks())
-        if not todo and row["reconstruct_state"] == StageState.DONE:
-            return None
+    labels, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
+    if (labels is not None and not overwrite and labels.attrs.get("config_hash") == config_hash
+            and labels.attrs.get("inputs") == inputs and labels.attrs.get("complete")
+            and row["reconstruct_state"] == StageState.DONE):
+        return None
+    network = store.stage(video_id, NETWORK)
+    if (network is not None and not overwrite and network.attrs.get("inputs") == inputs
+            and network.attrs.get("config_hash") == _network_key(config)):
+        todo = sorted(set(range(network.n_chunks)) - network.done_chunks())
     else:
-        net, _ = _network(store.url, model_version(store))
-        video = store.video(video_id)
-        n_vertices = int(net.appearance.n_vertices)
-        arrays = store.create_stage(
-            video_id, STAGE, n_frames=video.n_frames, chunk_frames=video.chunk_frames,
-            spec=reconstruct_spec(n_vertices, net.hand_model.n_shape),
-            attrs={"config_hash": config_hash, "inputs": inputs})
-        todo = list(range(arrays.n_chunks))
+        _create_arrays(store, video_id, NETWORK, {"config_hash": _network_key(config),
+                                                  "inputs": inputs})
+        todo = list(range(store.stage(video_id, NETWORK).n_chunks))
     store.manifest.start_stage(video_id, STAGE, config_hash)
     return todo
+
+
+def _create_arrays(store: DatasetStore, video_id: str, name: str, attrs: dict):
+    net, _ = _network(store.url, model_version(store))
+    video = store.video(video_id)
+    spec = reconstruct_spec(int(net.appearance.n_vertices), net.hand_model.n_shape)
+    return store.create_stage(video_id, name, n_frames=video.n_frames,
+                              chunk_frames=video.chunk_frames, spec=spec, attrs=attrs)
 
 
 @functools.lru_cache(maxsize=2)
@@ -94,12 +121,12 @@ def _network(store_url: str, version: str) -> tuple[S2HandNet, int]:
 
 def reconstruct_chunk(store: DatasetStore, video_id: str, chunk: int,
                       config: ReconstructConfig) -> int:
-    """Reconstruct the hands of one chunk; returns how many."""
+    """The network step on the hands of one chunk; returns how many."""
     net, input_size = _network(store.url, model_version(store))
     video, detect = store.video(video_id), store.stage(video_id, "detect")
     start = chunk * video.chunk_frames
     stop = min(start + video.chunk_frames, video.n_frames)
-    arrays = store.stage(video_id, STAGE)
+    arrays = store.stage(video_id, NETWORK)
     spec = reconstruct_spec(arrays.group["vertices"].shape[2], arrays.group["betas"].shape[2])
     out = {k: np.full((stop - start, *s.tail), s.fill_value, s.dtype) for k, s in spec.items()}
     present = detect.read("present", start, stop)
@@ -113,6 +140,28 @@ def reconstruct_chunk(store: DatasetStore, video_id: str, chunk: int,
                      np.asarray(video.attrs["K"], dtype=np.float32), config)
     arrays.write_chunk(chunk, start, out)
     return len(frames)
+
+
+def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig) -> int:
+    """The labels of a video from its network step: the sequence fit of every track, or the
+    network's predictions themselves when the fit is off. Returns the hands written."""
+    network = store.stage(video_id, NETWORK)
+    if network is None or network.done_chunks() != set(range(network.n_chunks)):
+        raise RuntimeError(f"{video_id}: the network step is incomplete; rerun reconstruct")
+    labels = _create_arrays(store, video_id, STAGE, {
+        "config_hash": stage_config_hash(STAGE, config), "inputs": _inputs(store, video_id)})
+    keys = list(reconstruct_spec(1, 1)) if not config.fit.enabled else ["albedo", "light"]
+    video = store.video(video_id)
+    for start in range(0, video.n_frames, video.chunk_frames):
+        stop = min(start + video.chunk_frames, video.n_frames)
+        for key in keys:
+            labels.group[key][start:stop] = network.read(key, start, stop)
+    written = int(network.read("present").sum())
+    if config.fit.enabled:
+        net, _ = _network(store.url, model_version(store))
+        written = fit_video(store, video_id, net.hand_model, config, labels)
+    labels.group["chunk_done"][:] = True
+    return written
 
 
 def _predict(net, input_size, pick, weights, config) -> S2HandPrediction:
@@ -157,10 +206,12 @@ def finish_reconstruct(store: DatasetStore, video_id: str, error: str | None = N
         arrays = store.stage(video_id, STAGE)
         arrays.update_attrs(complete=True)
         present = arrays.read("present")
+        detected = present & ~arrays.read("interpolated")
         if present.any():
             stats = {"reconstruct_mean_quality": float(arrays.read("quality")[present].mean()),
                      "reconstruct_median_reprojection_px": float(
-                         np.median(arrays.read("reprojection_px")[present]))}
+                         np.median(arrays.read("reprojection_px")[detected])),
+                     "reconstruct_interpolated": int((present & ~detected).sum())}
     return store.manifest.finish_stage(video_id, STAGE, row["reconstruct_started"], error,
                                        **stats)
 
@@ -178,6 +229,14 @@ def reconstruct_chunk_task(store_url: str, video_id: str, chunk: int,
     found = reconstruct_chunk(DatasetStore(store_url), video_id, chunk, config)
     get_run_logger().info("%s: chunk %d, %d hands reconstructed", video_id, chunk, found)
     return found
+
+
+@task(name="reconstruct-fit", task_run_name="reconstruct-fit {video_id}", retries=1,
+      retry_delay_seconds=1)
+def fit_reconstruct_task(store_url: str, video_id: str, config: ReconstructConfig) -> int:
+    written = fit_reconstruct(DatasetStore(store_url), video_id, config)
+    get_run_logger().info("%s: %d hands labelled", video_id, written)
+    return written
 
 
 @task(name="reconstruct-finish", task_run_name="reconstruct-finish {video_id}")

@@ -58,3 +58,14 @@ def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def invert(transform: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(transform)
+
+
+def unrotate_world(transform: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """(21, 3) 3D joints a detector found in a view made by ``transform`` -> the image's axes.
+
+    A view rotates (and maybe mirrors) the image in its plane, and a detector's image-aligned
+    3D turns with it about the viewing axis: undo the view's normalised 2x2 part on x, y (which
+    un-mirrors x for a flipped view); depth is unchanged.
+    """
+    linear = transform[:, :2] / np.sqrt(abs(np.linalg.det(transform[:, :2])))
+    return np.column_stack([world[:, :2] @ np.linalg.inv(linear).T, world[:, 2]])

@@ -8,6 +8,12 @@ back, and a joint that moves by d (as a fraction of the hand size, median over v
 ``exp(-0.5 (d / sigma)^2)``. bench/ and ``handlabel eval-keypoints`` measure how well this
 ranks the real errors.
 
+3D: MediaPipe's world landmarks (metres, hand-centred, axes along the image's) are kept as the
+teacher 3D. Each view's landmarks are brought back to the image's axes (rotation undone,
+flipped view un-mirrored), centred, and averaged with the main view's; a joint's 3D
+confidence is the hand score times the agreement of the views, measured the same way as in
+2D (distance to the average, in 3D hand sizes).
+
 Handedness: on unmirrored images, the labels of mediapipe 1.2's Tasks API already name the
 true hand (measured on the labelled images: tests/test_detect_mediapipe.py). For mirrored
 (selfie) footage, set ``mirrored_input`` and the labels are swapped.
@@ -25,7 +31,7 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from .augment import Augmentation, apply, crop_transform, invert, warp
+from .augment import Augmentation, apply, crop_transform, invert, unrotate_world, warp
 from .schema import NUM_JOINTS, HandDetection
 
 MODEL_ENV = "HANDLABEL_MEDIAPIPE_MODEL"
@@ -86,13 +92,18 @@ class MediaPipeHandDetector:
 
     def _hands(self, result, width: int, height: int) -> list[HandDetection]:
         hands = []
-        for landmarks, categories in zip(result.hand_landmarks, result.handedness, strict=True):
+        for landmarks, world, categories in zip(result.hand_landmarks,
+                                                result.hand_world_landmarks, result.handedness,
+                                                strict=True):
             keypoints = np.array([[p.x * width, p.y * height] for p in landmarks])
             label = categories[0].category_name.lower()
             if self.options.mirrored_input:
                 label = "left" if label == "right" else "right"
             score = float(categories[0].score)
-            hands.append(HandDetection(keypoints, np.full(NUM_JOINTS, score), label, score, score))
+            hands.append(HandDetection(
+                keypoints, np.full(NUM_JOINTS, score), label, score, score,
+                world=np.array([[p.x, p.y, p.z] for p in world]),
+                world_confidence=np.full(NUM_JOINTS, score)))
         return sorted(hands, key=lambda h: -h.score)
 
     def _detect_raw(self, landmarker, rgb: np.ndarray, timestamp_ms: int | None = None):
@@ -103,10 +114,10 @@ class MediaPipeHandDetector:
             result = landmarker.detect_for_video(image, timestamp_ms)
         return self._hands(result, rgb.shape[1], rgb.shape[0])
 
-    def view_distances(self, rgb: np.ndarray, hand: HandDetection,
-                       trackers: list | None = None, timestamp_ms: int | None = None
-                       ) -> np.ndarray:
-        """(views, 21) distance of each joint in each augmented view, in hand sizes.
+    def views_back(self, rgb: np.ndarray, hand: HandDetection, trackers: list | None = None,
+                   timestamp_ms: int | None = None) -> list[HandDetection | None]:
+        """The hand as each augmented view sees it, mapped back to the image (keypoints in its
+        pixels, world landmarks along its axes); None where a view lost the hand.
 
         With ``trackers`` (one VIDEO-mode landmarker per view, for one hand of a clip), each
         view tracks its hand from the previous frame instead of running palm detection.
@@ -114,18 +125,17 @@ class MediaPipeHandDetector:
         crop = self.options.tta_crop
         center = hand.box.reshape(2, 2).mean(0)
         side = hand.size * self.options.tta_margin
-        distances = []
+        views = []
         for index, view in enumerate(self._views):
             transform = crop_transform(center, side, crop, view)
             landmarker = trackers[index] if trackers else self._image
             found = self._detect_raw(landmarker, warp(rgb, transform, crop), timestamp_ms)
-            if not found:
-                distances.append(np.full(NUM_JOINTS, MISSED_VIEW_DISTANCE))
-                continue
-            back = [apply(invert(transform), h.keypoints) for h in found]
-            error = [np.linalg.norm(b - hand.keypoints, axis=1) / hand.size for b in back]
-            distances.append(min(error, key=np.mean))
-        return np.array(distances)
+            for h in found:
+                h.keypoints = apply(invert(transform), h.keypoints)
+                h.world = unrotate_world(transform, h.world)
+            views.append(min(found, key=lambda h: np.mean(np.linalg.norm(
+                h.keypoints - hand.keypoints, axis=1))) if found else None)
+        return views
 
     def _with_confidence(self, rgb: np.ndarray, hands: list[HandDetection],
                          trackers: list[list] | None = None, timestamp_ms: int | None = None
@@ -133,10 +143,14 @@ class MediaPipeHandDetector:
         if not self._views:
             return hands
         for rank, hand in enumerate(hands):
-            views = trackers[rank] if trackers else None
-            spread = np.median(self.view_distances(rgb, hand, views, timestamp_ms), axis=0)
+            views = self.views_back(rgb, hand, trackers[rank] if trackers else None,
+                                    timestamp_ms)
+            spread = np.median(keypoint_distances(hand, views), axis=0)
             hand.confidence = hand.score * np.exp(-0.5 * (spread / self.options.tta_sigma) ** 2)
             hand.extras["tta_spread"] = spread
+            hand.world, spread_3d = average_world(hand, views)
+            hand.world_confidence = hand.score * np.exp(
+                -0.5 * (spread_3d / self.options.tta_sigma) ** 2)
         return hands
 
     def detect_image(self, rgb: np.ndarray) -> list[HandDetection]:
@@ -164,3 +178,24 @@ class MediaPipeHandDetector:
 
     def close(self) -> None:
         self._image.close()
+
+
+def keypoint_distances(hand: HandDetection, views: list[HandDetection | None]) -> np.ndarray:
+    """(views, 21) each view's 2D joint distance from the main view, in hand sizes."""
+    return np.array([np.full(NUM_JOINTS, MISSED_VIEW_DISTANCE) if view is None else
+                     np.linalg.norm(view.keypoints - hand.keypoints, axis=1) / hand.size
+                     for view in views])
+
+
+def average_world(hand: HandDetection, views: list[HandDetection | None]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The main and found views' world landmarks, centred and averaged: (21, 3) metres, and
+    (21,) the median over views of each joint's distance from that average, in 3D hand sizes
+    (a missed view counts as a hand size off)."""
+    found = [hand.world] + [view.world for view in views if view is not None]
+    centred = np.stack([w - w.mean(0) for w in found])
+    average = centred.mean(0)
+    size = max(float(np.ptp(average, axis=0).max()), 1e-6)
+    distances = [np.linalg.norm(w - average, axis=1) / size for w in centred[1:]]
+    distances += [np.full(NUM_JOINTS, MISSED_VIEW_DISTANCE)] * (len(views) + 1 - len(found))
+    return average + hand.world.mean(0), np.median(distances, axis=0)

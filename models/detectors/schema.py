@@ -38,6 +38,11 @@ class HandDetection:
     handedness_score: float  # the detector's belief in ``handedness``, in [0.5, 1]
     score: float  # the hand's presence score in [0, 1]
     extras: dict = field(default_factory=dict)
+    # The detector's own 3D joints, where it gives them (MediaPipe's world landmarks): (21, 3)
+    # metres in a hand-centred frame whose axes follow the image's (x right, y down, z away
+    # from the camera), origin near the hand's centre; not in the camera frame.
+    world: np.ndarray | None = None
+    world_confidence: np.ndarray | None = None  # (21,) agreement of the 3D across views
 
     @property
     def box(self) -> np.ndarray:

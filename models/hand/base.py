@@ -31,6 +31,11 @@ class HandModel(torch.nn.Module):
                 betas: torch.Tensor) -> HandOutput:
         raise NotImplementedError
 
+    def joints_only(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                    betas: torch.Tensor) -> torch.Tensor:
+        """(B, 21, 3) the joints of ``forward``; a model may compute them without the mesh."""
+        return self.forward(global_orient, hand_pose, betas).joints
+
 
 def pose_from_quaternions(quaternions: torch.Tensor) -> torch.Tensor:
     """(..., 4) unit quaternions (xyzw) -> (..., 3) axis-angle."""

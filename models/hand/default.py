@@ -40,10 +40,22 @@ class DefaultHandModel(HandModel):
 
     def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
                 betas: torch.Tensor) -> HandOutput:
-        pose = torch.cat([global_orient[:, None], hand_pose.reshape(-1, 15, 3)], dim=1)
-        v_shaped = self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas)
-        joints = self.joints + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas)
-        vertices, skeleton = blend_skinning(v_shaped, joints, None, self.weights, self.parents,
-                                            pose)
+        vertices, skeleton = self._skin(global_orient, hand_pose, betas, slice(None))
         tips = vertices[:, self.tip_vertices]
         return HandOutput(vertices, torch.cat([skeleton, tips], dim=1)[:, list(TO_FILE_ORDER)])
+
+    def joints_only(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                    betas: torch.Tensor) -> torch.Tensor:
+        """The joints with only the five fingertip vertices skinned (no pose blend shapes
+        here, so a vertex depends on nothing but its own weights): the same values as
+        ``forward``, for a fraction of the cost."""
+        tips, skeleton = self._skin(global_orient, hand_pose, betas, self.tip_vertices)
+        return torch.cat([skeleton, tips], dim=1)[:, list(TO_FILE_ORDER)]
+
+    def _skin(self, global_orient, hand_pose, betas, vertices):
+        pose = torch.cat([global_orient[:, None], hand_pose.reshape(-1, 15, 3)], dim=1)
+        v_shaped = self.v_template[vertices] + torch.einsum(
+            "vcs,bs->bvc", self.shapedirs[vertices], betas)
+        joints = self.joints + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas)
+        return blend_skinning(v_shaped, joints, None, self.weights[vertices], self.parents,
+                              pose)

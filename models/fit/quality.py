@@ -1,0 +1,44 @@
+"""The per-hand quality score of the labels: how far to trust each fitted hand.
+
+quality = evidence x reprojection factor x 3D factor, each in [0, 1]:
+
+- evidence: the root of the hand's mean joint weight (confidence, after the weight stage's
+  outlier down-weighting);
+- reprojection: exp(-e / s2), e the weighted distance of the fitted joints to the detections
+  in hand sizes: a fit that cannot explain its detections is suspect, and so are they;
+- 3D: exp(-r / s3), r the fit's disagreement with the detector's 3D (``terms.teacher_3d``):
+  where the 2D and the detector's 3D tell different stories, one of them is wrong.
+
+A frame filled between detections (interpolated) takes the score of its nearer detected
+neighbour, halved for every ``half_life`` frames away from it. bench/accuracy.py reports how
+well the score ranks the real errors (Spearman).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def hand_quality(evidence: np.ndarray, reprojection: np.ndarray, teacher_residual: np.ndarray,
+                 interpolated: np.ndarray, reprojection_scale: float, teacher_scale: float,
+                 half_life: float = 3.0) -> np.ndarray:
+    """(T,) quality of one track's frames from (T,) evidence, reprojection error (hand
+    sizes), teacher-3D residual and the interpolated flag.
+
+    >>> q = hand_quality(np.array([1.0, 0, 0.81]), np.array([0.0, np.nan, 0.1]),
+    ...                  np.zeros(3), np.array([False, True, False]), 0.1, 0.05, 1.0)
+    >>> np.round(q, 3).tolist()
+    [1.0, 0.5, 0.331]
+    """
+    detected = ~interpolated
+    quality = np.zeros(len(evidence))
+    quality[detected] = (np.sqrt(np.clip(evidence[detected], 0, 1))
+                         * np.exp(-reprojection[detected] / reprojection_scale)
+                         * np.exp(-teacher_residual[detected] / teacher_scale))
+    if detected.any() and interpolated.any():
+        frames = np.arange(len(evidence))
+        known = frames[detected]
+        nearest = known[np.abs(frames[:, None] - known[None]).argmin(1)]
+        decay = 0.5 ** (np.abs(frames - nearest) / half_life)
+        quality[interpolated] = (quality[nearest] * decay)[interpolated]
+    return quality

@@ -1,0 +1,219 @@
+"""The sequence fit: one tracked hand over T consecutive frames, solved together.
+
+Unknowns: per frame the global rotation, the 15 joint rotations and the anchor (the middle
+MCP's camera position); per track one shape (S2HAND(V)'s shape consistency) and one size.
+Evidence and priors (``terms.py``), each weighted by ``FitWeights``:
+
+- robust, confidence-weighted reprojection of the joints onto the 2D detections (frame K);
+- agreement with the teacher's 3D joints, root-relative and scale-free;
+- the joint-angle limits, a shape prior and the teacher's metric size for the track's size;
+- S2HAND(V)'s quaternion motion term and the anchor's acceleration, from the timestamps.
+
+Frames without a detection (inside a track) have no data terms: the temporal terms fill them.
+Everything is batched over the frames, on whatever device the observations are on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import roma
+import torch
+
+from ..geometry import project
+from ..hand.base import HandModel
+from ..hand.limits import joint_limit_penalty, limits_deg
+from ..network.s2hand import ANCHOR_JOINT, place_hand
+from . import terms
+
+PALM = [0, 1, 5, 9, 13, 17]  # wrist, thumb CMC and the four MCPs: rigid in the palm
+
+
+@dataclass
+class TrackObservations:
+    """One hand track's evidence over T frames, in the fit's camera (a left hand's is the
+    mirror image, with ``K @ diag(-1, 1, 1)``, so the right-hand model fits it)."""
+
+    keypoints: torch.Tensor  # (T, 21, 2) detections, frame pixels (anything where unobserved)
+    weights: torch.Tensor  # (T, 21) joint weights of the weight stage; 0 where unobserved
+    teacher: torch.Tensor  # (T, 21, 3) the detector's 3D (hand-centred), right-hand
+    teacher_confidence: torch.Tensor  # (T, 21), 0 where there is no teacher 3D
+    hand_size: torch.Tensor  # (T,) detected hand size in pixels
+    times: torch.Tensor  # (T,) seconds
+    K: torch.Tensor  # (3, 3)
+
+    @property
+    def observed(self) -> torch.Tensor:
+        return self.weights.sum(-1) > 0
+
+    def __len__(self) -> int:
+        return self.keypoints.shape[0]
+
+
+@dataclass
+class FitParameters:
+    global_orient: torch.Tensor  # (T, 3) axis-angle
+    hand_pose: torch.Tensor  # (T, 15, 3) axis-angle
+    anchor: torch.Tensor  # (T, 3) metres, camera frame
+    betas: torch.Tensor  # (S,) one shape for the track
+    log_scale: torch.Tensor  # () one size for the track
+
+    def detach(self) -> FitParameters:
+        return FitParameters(*(getattr(self, f.name).detach().clone() for f in fields(self)))
+
+    def select(self, frames: torch.Tensor, other: FitParameters) -> FitParameters:
+        """Per frame, this start where ``frames`` (T,) is True, else ``other``'s (the track's
+        shape and size are this one's)."""
+        def pick(a, b):
+            return torch.where(frames.view(-1, *[1] * (a.dim() - 1)), a, b)
+        return replace(self, global_orient=pick(self.global_orient, other.global_orient),
+                       hand_pose=pick(self.hand_pose, other.hand_pose),
+                       anchor=pick(self.anchor, other.anchor))
+
+
+@dataclass(frozen=True)
+class FitWeights:
+    """Weights of the fit's terms (the config's ``reconstruct.fit.weights``); 0 = off."""
+
+    reprojection: float = 1.0
+    teacher_3d: float = 0.3
+    joint_angle: float = 1.0
+    shape: float = 1e-3
+    teacher_size: float = 1.0
+    rotation_acceleration: float = 1.0
+    translation_acceleration: float = 10.0
+
+
+@dataclass
+class FitResult:
+    parameters: FitParameters
+    joints: torch.Tensor  # (T, 21, 3) camera frame, metres
+    vertices: torch.Tensor  # (T, V, 3)
+    projected: torch.Tensor  # (T, 21, 2) frame pixels
+    teacher_residual: torch.Tensor  # (T,) the teacher-3D term at the solution
+    interpolated: torch.Tensor  # (T,) bool: frames without a detection
+
+
+def pose_hand(hand_model: HandModel, p: FitParameters) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vertices (T, V, 3) and joints (T, 21, 3) of the parameters, in the camera frame."""
+    frames = p.global_orient.shape[0]
+    betas = p.betas.expand(frames, -1)
+    scale = p.log_scale.exp().expand(frames)
+    return place_hand(hand_model, p.global_orient, p.hand_pose, betas, p.anchor, scale)
+
+
+def pose_joints(hand_model: HandModel, p: FitParameters) -> torch.Tensor:
+    """(T, 21, 3) the joints of ``pose_hand`` without the mesh (what the fit's steps need)."""
+    frames = p.global_orient.shape[0]
+    joints = hand_model.joints_only(p.global_orient, p.hand_pose, p.betas.expand(frames, -1))
+    origin = joints[:, ANCHOR_JOINT : ANCHOR_JOINT + 1]
+    return p.anchor[:, None] + p.log_scale.exp() * (joints - origin)
+
+
+def frame_terms(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
+                limit_frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every per-frame term (T,) of the objective at ``p``."""
+    joints = pose_joints(hand_model, p)
+    limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
+    rotations = torch.cat([p.global_orient[:, None], p.hand_pose], dim=1)
+    return {
+        "reprojection": terms.reprojection(project(joints, obs.K.expand(len(obs), 3, 3)),
+                                           obs.keypoints, obs.weights, obs.hand_size),
+        "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence),
+        "joint_angle": joint_limit_penalty(p.hand_pose, limit_frames, limits),
+        "rotation_acceleration": terms.rotation_acceleration(rotations, obs.times),
+        "translation_acceleration": terms.translation_acceleration(p.anchor, obs.times),
+    }
+
+
+def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
+              limit_frames: torch.Tensor, weights: FitWeights, size_prior: torch.Tensor
+              ) -> torch.Tensor:
+    """The weighted sum: data terms averaged with each frame's evidence, priors per frame."""
+    per_frame = frame_terms(hand_model, p, obs, limit_frames)
+    evidence = terms.frame_factor(obs.weights)
+    teacher = obs.teacher_confidence.mean(-1)
+    total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
+             + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
+             + weights.shape * (p.betas**2).mean()
+             + weights.teacher_size * (p.log_scale - size_prior) ** 2)
+    for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
+        total = total + getattr(weights, name) * per_frame[name].mean()
+    return total
+
+
+def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (values * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameters,
+              limit_frames: torch.Tensor, weights: FitWeights = FitWeights(),
+              size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02
+              ) -> FitResult:
+    """Solve one track from ``start`` with Adam (rotations and shape at ``lr``, the anchor
+    at a tenth of it in metres); ``size_prior`` is the log size the track is pulled to
+    (default: the start's)."""
+    size_prior = start.log_scale.detach() if size_prior is None else size_prior
+    p = start.detach()
+    for tensor in fields(p):
+        getattr(p, tensor.name).requires_grad_(True)
+    optimizer = torch.optim.Adam([
+        {"params": [p.global_orient, p.hand_pose, p.betas, p.log_scale], "lr": lr},
+        {"params": [p.anchor], "lr": lr / 10}])
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
+                                                          eta_min=lr / 20)
+    for _ in range(steps):
+        loss = objective(hand_model, p, obs, limit_frames, weights, size_prior)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    p = p.detach()
+    with torch.no_grad():
+        vertices, joints = pose_hand(hand_model, p)
+        residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence)
+        projected = project(joints, obs.K.expand(len(obs), 3, 3))
+    return FitResult(p, joints, vertices, projected, residual, ~obs.observed)
+
+
+def teacher_start(hand_model: HandModel, placed: torch.Tensor, betas: torch.Tensor,
+                  log_scale: torch.Tensor) -> FitParameters:
+    """A start from the teacher's 3D placed in the camera (``placement.place_world``; (T, 21, 3),
+    NaN rows where it could not be placed): the open rest hand of the track's shape and size,
+    turned onto the placed palm (Kabsch) and anchored at its middle MCP."""
+    frames = placed.shape[0]
+    with torch.no_grad():
+        rest = hand_model(torch.zeros(1, 3), torch.zeros(1, 15, 3), betas[None]).joints[0]
+    rest = rest.to(placed)
+    valid = torch.isfinite(placed).all(-1).all(-1)
+    target = torch.where(valid[:, None, None], placed, rest.expand(frames, -1, -1))
+    rotation, _ = roma.rigid_points_registration(rest[PALM].expand(frames, -1, -1),
+                                                 target[:, PALM])
+    anchor = torch.where(valid[:, None], target[:, ANCHOR_JOINT], torch.nan)
+    return FitParameters(roma.rotmat_to_rotvec(rotation), torch.zeros(frames, 15, 3,
+                                                                       dtype=placed.dtype),
+                         anchor, betas.clone(), log_scale.clone())
+
+
+def better_start(hand_model: HandModel, a: FitParameters, b: FitParameters,
+                 obs: TrackObservations, limit_frames: torch.Tensor, weights: FitWeights
+                 ) -> FitParameters:
+    """Per frame, whichever start explains that frame's detections and teacher 3D better
+    (``b`` where ``a`` is undefined); frames without evidence keep ``a``'s."""
+    with torch.no_grad():
+        score_a = _data_score(hand_model, a, obs, limit_frames, weights)
+        score_b = _data_score(hand_model, b, obs, limit_frames, weights)
+    use_a = ~(score_b < score_a) & torch.isfinite(a.anchor).all(-1)
+    return a.select(use_a, b)
+
+
+def _data_score(hand_model, p, obs, limit_frames, weights) -> torch.Tensor:
+    finite = torch.isfinite(p.anchor).all(-1)
+    safe = replace(p, anchor=torch.where(finite[:, None], p.anchor,
+                                         torch.tensor([0.0, 0.0, 1.0]).to(p.anchor)))
+    per_frame = frame_terms(hand_model, safe, obs, limit_frames)
+    score = (weights.reprojection * per_frame["reprojection"]
+             + weights.teacher_3d * per_frame["teacher_3d"]
+             + weights.joint_angle * per_frame["joint_angle"])
+    return torch.where(finite, score, torch.inf)

@@ -1,0 +1,117 @@
+"""The sequence fit's terms, each per frame (T,) so that frames can be weighted, compared and
+chosen between; the objective (``objective.py``) sums them with their weights.
+
+Shapes: T frames of one hand track; joints (T, 21, 3) metres in the camera frame; keypoints
+(T, 21, 2) frame pixels; weights and confidences (T, 21); rotations as axis-angle (T, J, 3).
+"""
+
+from __future__ import annotations
+
+import roma
+import torch
+
+from ..losses.s2hand import JOINT_WEIGHTS
+
+ROBUST_KNEE = 0.035  # hand sizes: S2HAND's 5 px knee on a 224 px crop's ~140 px hand
+
+
+def robust(d: torch.Tensor, knee: float = ROBUST_KNEE) -> torch.Tensor:
+    """Quadratic below ``knee``, linear above (C1): a wrong detection pulls, but boundedly."""
+    return torch.where(d < knee, d**2 / (2 * knee), d - knee / 2)
+
+
+def relative_joint_weights(weights: torch.Tensor) -> torch.Tensor:
+    """(T, 21) a hand's joint weights divided by their mean, times METHOD's joint weights.
+
+    Relative, so that a frame's overall confidence does not decide how closely its own joints
+    are followed; that belongs to the frame factor (``frame_factor``), which trades the frame's
+    detections against the temporal terms.
+    """
+    mean = weights.mean(-1, keepdim=True).clamp_min(1e-6)
+    return weights / mean * JOINT_WEIGHTS.to(weights)
+
+
+def frame_factor(weights: torch.Tensor) -> torch.Tensor:
+    """(T,) how much a frame's detection counts: the root of its mean joint weight (the weight
+    stage's weights are confidence squared), 0 for frames without a detection."""
+    return weights.mean(-1).clamp_min(0).sqrt()
+
+
+def reprojection(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
+                 hand_size: torch.Tensor) -> torch.Tensor:
+    """(T,) robust distance of the projected joints to the detections, in hand sizes, with
+    relative joint weights."""
+    distance = (projected - keypoints).norm(dim=-1) / hand_size[:, None].clamp_min(1.0)
+    relative = relative_joint_weights(weights)
+    return (robust(distance) * relative).sum(-1) / relative.sum(-1).clamp_min(1e-6)
+
+
+def _normalised(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Points centred on their weighted mean and scaled to unit weighted RMS radius."""
+    w = weights[..., None] / weights.sum(-1)[:, None, None].clamp_min(1e-6)
+    centred = points - (points * w).sum(1, keepdim=True)
+    radius = ((centred**2).sum(-1, keepdim=True) * w).sum(1, keepdim=True).sqrt()
+    return centred / radius.clamp_min(1e-6)
+
+
+def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Tensor
+               ) -> torch.Tensor:
+    """(T,) squared distance between the fitted joints and the teacher's 3D joints, both
+    centred and scaled to unit size, after the best rotation of the teacher onto the fit.
+
+    Root-relative and scale-free: it says how the hand is articulated, not where it is or how
+    big. The rotation is solved (weighted Kabsch) and held fixed for the gradient: at the best
+    rotation the residual's derivative by the rotation is zero, and the solve stays cheap and
+    stable. The teacher's frame (MediaPipe's world axes) need not be the camera's.
+    """
+    weights = confidence.clamp_min(0)
+    has_teacher = (weights.sum(-1) > 0)[:, None, None]
+    weights = torch.where(has_teacher[..., 0], weights, torch.ones_like(weights))
+    target = torch.where(has_teacher, teacher.nan_to_num(), joints.detach())
+    fit, target = _normalised(joints, weights), _normalised(target, weights)
+    with torch.no_grad():
+        rotation, _ = roma.rigid_points_registration(target, fit, weights=weights + 1e-6)
+    aligned = torch.einsum("tij,tnj->tni", rotation, target)
+    residual = ((fit - aligned) ** 2).sum(-1)
+    per_frame = (residual * weights).sum(-1) / weights.sum(-1)
+    return torch.where(has_teacher[:, 0, 0], per_frame, torch.zeros_like(per_frame))
+
+
+def _per_frame_rates(times: torch.Tensor) -> torch.Tensor:
+    """(T-1,) each step's duration in units of the track's median step, so that rates are
+    per nominal frame whatever the timestamps."""
+    steps = torch.diff(times).clamp_min(1e-6)
+    return steps / steps.median()
+
+
+def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """(T,) S2HAND(V)'s quaternion motion term: the change of the frame-to-frame relative
+    rotation of every joint, squared (rad per nominal frame, per frame).
+
+    Rotations become unit quaternions; the relative rotation q_{t+1} q_t^-1 becomes an angular
+    velocity (its rotation vector, which takes the shorter way round, so q and -q are the
+    same rotation), divided by the step's duration. A constant rotation speed costs nothing.
+    The term of an interior frame is its velocity change; the first and last frames get 0.
+    """
+    quaternions = roma.rotvec_to_unitquat(rotvecs)
+    relative = roma.quat_product(quaternions[1:], roma.quat_inverse(quaternions[:-1]))
+    velocity = roma.unitquat_to_rotvec(relative) / _per_frame_rates(times)[:, None, None]
+    change = (torch.diff(velocity, dim=0) ** 2).sum(-1).mean(-1)
+    return torch.nn.functional.pad(change, (1, 1))
+
+
+def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """(T,) squared acceleration of the hand's anchor relative to its typical depth (so a hand
+    far away is not held stiffer than a near one), per nominal frame squared."""
+    relative = anchors / anchors[:, 2].detach().median().clamp_min(1e-3)
+    velocity = torch.diff(relative, dim=0) / _per_frame_rates(times)[:, None]
+    change = (torch.diff(velocity, dim=0) ** 2).sum(-1)
+    return torch.nn.functional.pad(change, (1, 1))
+
+
+def reprojection_px(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor
+                    ) -> torch.Tensor:
+    """(T,) the weighted mean distance in pixels of the projected joints to the detections
+    (what the labels report; 0 where a frame has no weight)."""
+    distance = (projected - keypoints).norm(dim=-1)
+    return (distance * weights).sum(-1) / weights.sum(-1).clamp_min(1e-8)
