@@ -306,10 +306,14 @@ def eval_model(
     out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
     refine_steps: Annotated[int, typer.Option(help="Test-time refinement steps against the "
                                               "detections (0: the network alone).")] = 0,
+    fit: Annotated[bool, typer.Option(help="Also score the labels reconstruct writes: the "
+                                      "network + the sequence fit (reconstruct.fit), one "
+                                      "frame per image.")] = True,
     config: ConfigOption = None,
 ) -> None:
     """A trained model's 2D (and 3D, where labelled) accuracy on labelled images, next to the
-    detector's own accuracy on the same detected hands (teacher vs student)."""
+    detector's own accuracy on the same detected hands: teacher (the detector's 2D, and its 3D
+    placed by PnP), student (the network alone) and fit (the labels)."""
     from handlabel.storage.labelled import LabelledDataError, read_labelled_manifest
     from handlabel.tasks.detect import detector_from_config
     from handlabel.tasks.evaluate_model import evaluate_model, summarise_model
@@ -325,7 +329,8 @@ def eval_model(
             with console.status("evaluating") as status:
                 rows = evaluate_model(samples, detector, net, input_size,
                                       lambda k, n: status.update(f"detecting {k}/{n}"),
-                                      refine_steps=refine_steps)
+                                      refine_steps=refine_steps,
+                                      fit=settings.reconstruct.fit if fit else None)
         finally:
             detector.close()
     except (LabelledDataError, FileNotFoundError, NoTrainedModel, StoreError) as exc:

@@ -2,9 +2,11 @@
 
 Each labelled image goes through the pipeline's own path: the detector finds the hand, the
 crop is cut around the detected keypoints (mirrored when the detector calls it a left hand),
-and the network predicts from that crop. Teacher (detector) and student (the network's
-projected 3D joints) are scored on the same detected hands against the labels; 3D errors are
-given where the labels have 3D joints and K.
+the network predicts from that crop, and (with ``fit``) the reconstruct stage's fit solves
+the hand from that start, the detections and the detector's 3D, as a one-frame track.
+Teacher (the detector's 2D, and its 3D placed in the camera by PnP), student (the network's
+projected 3D joints) and fit are scored on the same detected hands against the labels; 3D
+errors are given where the labels have 3D joints and K.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handlabel.config import CameraConfig, DetectConfig
+from handlabel.config import CameraConfig, DetectConfig, FitConfig
 from handlabel.models.camera import intrinsics_from_fov
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
-from handlabel.models.detectors import HandDetector
+from handlabel.models.detectors import HandDetection, HandDetector
+from handlabel.models.fit.observe import track_observations
+from handlabel.models.fit.sequence import FitParameters, fit_track
+from handlabel.models.fit.track import track_start
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.metrics.keypoints2d import hand_size, joint_errors, pck, pck_auc
 from handlabel.models.metrics.keypoints3d import procrustes_errors, root_relative_errors
@@ -35,8 +40,7 @@ ASSUMED_FOV = CameraConfig().assumed_fov_deg
 
 
 def _crop(sample: LabelledSample, rgb: np.ndarray, keypoints: np.ndarray, left: bool):
-    K = sample.K if sample.K is not None else intrinsics_from_fov(rgb.shape[1], rgb.shape[0],
-                                                                   ASSUMED_FOV)
+    K = _camera(sample, rgb)
     center, side = square_box(keypoints, CROP_MARGIN)
     affine = crop_affine(center, side, CROP_SIZE, left)
     return crop_image(rgb, affine, CROP_SIZE), crop_intrinsics(K, affine, left), affine
@@ -49,9 +53,9 @@ def _to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S2HandNet,
                    input_size: int, progress: Callable[[int, int], None] | None = None,
-                   refine_steps: int = 0) -> pd.DataFrame:
-    """One row per labelled joint of each detected hand: teacher and student errors (px and
-    hand sizes), and 3D errors (mm) where the sample has 3D."""
+                   refine_steps: int = 0, fit: FitConfig | None = None) -> pd.DataFrame:
+    """One row per labelled joint of each detected hand: teacher, student and (with ``fit``)
+    fitted-label errors (px and hand sizes), and 3D errors (mm) where the sample has 3D."""
     crops, records = [], []
     for index, sample in enumerate(samples):
         rgb = sample.load_rgb()
@@ -60,7 +64,7 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
             left = hand.handedness == "left"
             image, K, affine = _crop(sample, rgb, hand.keypoints, left)
             crops.append((image, K, to_crop(hand.keypoints, affine), hand.confidence))
-            records.append((sample, hand, affine, left))
+            records.append((sample, hand, affine, left, _camera(sample, rgb)))
         if progress:
             progress(index + 1, len(samples))
     if not records:
@@ -74,40 +78,93 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
         prediction = refine(net.hand_model, prediction, keypoints, confidence, Ks,
                             model_limit_frames(net.hand_model), refine_steps)
     rows = []
-    for i, (sample, hand, affine, left) in enumerate(records):
+    for i, (sample, hand, affine, left, K) in enumerate(records):
         student = _to_image(prediction.joints_2d[i].numpy(), affine)
-        rows += _rows(sample, hand.keypoints, student, prediction.joints_3d[i].numpy(), left)
+        joints = {"student": (student, _unmirror(prediction.joints_3d[i].numpy(), left))}
+        obs, placed = track_observations(hand.keypoints[None], hand.confidence[None] ** 2,
+                                         _world(hand), _world_confidence(hand),
+                                         np.ones(1, bool), np.zeros(1), K, left)
+        if np.isfinite(placed.numpy()).all():
+            joints["teacher"] = (hand.keypoints, _unmirror(placed[0].numpy(), left))
+        else:
+            joints["teacher"] = (hand.keypoints, None)
+        if fit is not None:
+            fitted = _fit_one(net, prediction, i, obs, placed, fit)
+            if fitted is not None:
+                joints["fit"] = (fitted[0], _unmirror(fitted[1], left))
+        rows += _rows(sample, joints)
     return pd.DataFrame(rows)
 
 
-def _rows(sample, teacher, student, joints_3d, left) -> list[dict]:
+def _camera(sample: LabelledSample, rgb: np.ndarray) -> np.ndarray:
+    return sample.K if sample.K is not None else intrinsics_from_fov(rgb.shape[1], rgb.shape[0],
+                                                                     ASSUMED_FOV)
+
+
+def _world(hand: HandDetection) -> np.ndarray:
+    return (hand.world if hand.world is not None else np.full((21, 3), np.nan))[None]
+
+
+def _world_confidence(hand: HandDetection) -> np.ndarray:
+    return (hand.world_confidence if hand.world_confidence is not None else np.zeros(21))[None]
+
+
+def _unmirror(joints: np.ndarray, left: bool) -> np.ndarray:
+    return joints * np.array([-1.0, 1.0, 1.0]) if left else joints
+
+
+def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, fit: FitConfig):
+    """The reconstruct stage's fit of one detected hand, as a one-frame track, from the
+    network's prediction (already in the fit's camera: the crop is mirrored for left hands)
+    and the teacher-based start; (21, 2) image pixels and (21, 3) joints in the fit's camera."""
+    from .hand_fit import fit_weights_of
+
+    hand_model, weights = net.hand_model, fit_weights_of(fit)
+    limit_frames = model_limit_frames(hand_model)
+    network = FitParameters(prediction.global_orient[i : i + 1], prediction.hand_pose[i : i + 1],
+                            prediction.translation[i : i + 1], torch.zeros(0), torch.tensor(0.0))
+    begun = track_start(hand_model, obs, placed, network, prediction.scale[i : i + 1],
+                        limit_frames, weights)
+    if begun is None:
+        return None
+    result = fit_track(hand_model, obs, begun[0], limit_frames, weights, begun[1], fit.steps,
+                       fit.learning_rate)
+    return result.projected[0].numpy(), result.joints[0].numpy()
+
+
+def _rows(sample, joints: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> list[dict]:
+    """Per visible joint, each method's 2D error (px, hand sizes) and 3D errors (mm)."""
     size = hand_size(sample.keypoints, sample.visible)
-    teacher_px = joint_errors(teacher, sample.keypoints, sample.visible)
-    student_px = joint_errors(student, sample.keypoints, sample.visible)
-    error_3d = pa_3d = np.full(21, np.nan)
-    if sample.keypoints_3d is not None:
-        predicted = joints_3d * np.array([-1.0, 1.0, 1.0]) if left else joints_3d
-        error_3d = root_relative_errors(predicted[None], sample.keypoints_3d[None])[0]
-        pa_3d = procrustes_errors(predicted[None], sample.keypoints_3d[None])[0]
+    columns = {}
+    for method, (points_2d, points_3d) in joints.items():
+        error_px = joint_errors(points_2d, sample.keypoints, sample.visible)
+        error_3d = pa_3d = np.full(21, np.nan)
+        if sample.keypoints_3d is not None and points_3d is not None:
+            error_3d = root_relative_errors(points_3d[None], sample.keypoints_3d[None])[0]
+            pa_3d = procrustes_errors(points_3d[None], sample.keypoints_3d[None])[0]
+        columns |= {f"{method}_px": error_px, f"{method}_norm": error_px / size,
+                    f"{method}_mpjpe_mm": error_3d, f"{method}_pa_mpjpe_mm": pa_3d}
     return [{"id": sample.id, "source": sample.source_name, "joint": j,
-             "teacher_px": teacher_px[j], "student_px": student_px[j],
-             "teacher_norm": teacher_px[j] / size, "student_norm": student_px[j] / size,
-             "mpjpe_mm": error_3d[j], "pa_mpjpe_mm": pa_3d[j]}
+             **{name: values[j] for name, values in columns.items()}}
             for j in np.flatnonzero(sample.visible)]
 
 
+METHODS = ("teacher", "student", "fit")
+
+
 def summarise_model(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per source and overall: hands, teacher/student EPE px, PCK@0.2, AUC; 3D means."""
+    """Per source and overall, for each method (teacher, student, fit): EPE px, PCK@0.2,
+    AUC, and the 3D means over the hands with 3D labels."""
     def summary(name: str, part: pd.DataFrame) -> dict:
-        return {"source": name, "hands": part["id"].nunique(),
-                "teacher_epe_px": part["teacher_px"].mean(),
-                "student_epe_px": part["student_px"].mean(),
-                "teacher_pck@0.2": pck(part["teacher_norm"].to_numpy()),
-                "student_pck@0.2": pck(part["student_norm"].to_numpy()),
-                "teacher_auc": pck_auc(part["teacher_norm"].to_numpy()),
-                "student_auc": pck_auc(part["student_norm"].to_numpy()),
-                "hands_3d": part.dropna(subset=["mpjpe_mm"])["id"].nunique(),
-                "mpjpe_mm": part["mpjpe_mm"].mean(), "pa_mpjpe_mm": part["pa_mpjpe_mm"].mean()}
+        row = {"source": name, "hands": part["id"].nunique(),
+               "hands_3d": part.dropna(subset=["student_mpjpe_mm"])["id"].nunique()}
+        for method in (m for m in METHODS if f"{m}_px" in part):
+            row |= {f"{method}_epe_px": part[f"{method}_px"].mean(),
+                    f"{method}_pck@0.2": pck(part[f"{method}_norm"].to_numpy()),
+                    f"{method}_auc": pck_auc(part[f"{method}_norm"].to_numpy()),
+                    f"{method}_mpjpe_mm": part[f"{method}_mpjpe_mm"].mean(),
+                    f"{method}_pa_mpjpe_mm": part[f"{method}_pa_mpjpe_mm"].mean()}
+        return row
     if rows.empty:
         return pd.DataFrame()
     table = [summary(s, rows[rows["source"] == s]) for s in sorted(rows["source"].unique())]

@@ -16,21 +16,22 @@ import numpy as np
 import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
-from handlabel.models.fit.placement import place_world
+from handlabel.models.fit.observe import (
+    MIRROR,
+    MIRROR_ROTVEC,
+    network_parameters,
+    track_observations,
+)
 from handlabel.models.fit.quality import hand_quality
-from handlabel.models.fit.sequence import FitParameters, FitWeights, TrackObservations, fit_track
+from handlabel.models.fit.sequence import FitWeights, fit_track
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import taken_by_other, track_spans, track_start
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.training.setup import pick_device
-from handlabel.models.weights import hand_sizes
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
 
-MIRROR = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
-# axis-angle of the mirrored rotation M R M (M = diag(-1, 1, 1)): the left-hand convention
-MIRROR_ROTVEC = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 NETWORK_START = ("global_orient", "hand_pose", "translation", "scale")
 
 
@@ -61,71 +62,41 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     return written
 
 
-def _observations(store, video_id, slot, start, stop, K, device):
-    detect = store.stage(video_id, "detect")
+def _window(store, video_id, slot, start, stop, K, device):
+    """The fit's observations, placed teacher and network start for one window of a slot."""
+    detect, network = store.stage(video_id, "detect"), store.stage(video_id, "network")
     read = {k: detect.read(k, start, stop)[:, slot] for k in
             ("present", "keypoints", "world", "world_confidence", "mirrored")}
     weights = store.stage(video_id, "weight").read("joint", start, stop)[:, slot]
     present = read["present"]
     mirrored = bool(read["mirrored"][present].any())
-    keypoints = read["keypoints"][..., :2]
-    teacher = read["world"] * (MIRROR if mirrored else 1.0)
-    camera = K @ np.diag(MIRROR) if mirrored else K
-
-    def tensor(values):
-        return torch.as_tensor(np.nan_to_num(np.asarray(values, np.float32)), device=device)
-
-    obs = TrackObservations(
-        keypoints=tensor(keypoints), weights=tensor(np.where(present[:, None], weights, 0)),
-        teacher=tensor(teacher), teacher_confidence=tensor(
-            np.where(present[:, None] & np.isfinite(teacher).all(-1),
-                     read["world_confidence"], 0)),
-        hand_size=tensor(np.nan_to_num(hand_sizes(keypoints), nan=1.0)),
-        times=torch.as_tensor(store.video(video_id).timestamps()[start:stop], device=device,
-                              dtype=torch.float32),
-        K=torch.as_tensor(camera, device=device))
-    placed = np.full((stop - start, 21, 3), np.nan, np.float32)
-    for i in np.flatnonzero(present & np.isfinite(read["world"]).all(-1).all(-1)):
-        camera_joints = place_world(read["world"][i], keypoints[i], K)
-        if camera_joints is not None:
-            placed[i] = camera_joints * (MIRROR if mirrored else 1.0)
-    return obs, torch.as_tensor(placed, device=device), mirrored, weights, present
-
-
-def _network_start(store, video_id, slot, start, stop, mirrored, device):
-    network = store.stage(video_id, "network")
-    values = {k: network.read(k, start, stop)[:, slot] for k in NETWORK_START}
-    flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if mirrored else (1.0, 1.0)
-
-    def tensor(values):
-        return torch.as_tensor(np.asarray(values, np.float32), device=device)
-
-    parameters = FitParameters(tensor(values["global_orient"] * rot_flip),
-                               tensor(values["hand_pose"] * rot_flip),
-                               tensor(values["translation"] * flip), torch.zeros(0),
-                               torch.tensor(0.0))
-    return parameters, tensor(values["scale"])
+    obs, placed = track_observations(
+        read["keypoints"][..., :2], weights, read["world"], read["world_confidence"], present,
+        store.video(video_id).timestamps()[start:stop], K, mirrored, device)
+    net = {k: network.read(k, start, stop)[:, slot] for k in NETWORK_START}
+    start_params = network_parameters(net["global_orient"], net["hand_pose"],
+                                      net["translation"], mirrored, device)
+    scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
+    return obs, placed, start_params, scale, mirrored, weights, present
 
 
 def _fit_window(store, video_id, slot, start, stop, K, hand_model, limit_frames,
                 config: ReconstructConfig, labels: StageArrays, shape, device):
-    obs, placed, mirrored, weights, present = _observations(store, video_id, slot, start, stop,
-                                                            K, device)
+    obs, placed, network, network_scale, mirrored, weights, present = _window(
+        store, video_id, slot, start, stop, K, device)
     fit_weights = fit_weights_of(config.fit)
-    network, network_scale = _network_start(store, video_id, slot, start, stop, mirrored,
-                                            device)
     begun = track_start(hand_model, obs, placed, network, network_scale, limit_frames,
                         fit_weights)
     if begun is None:
         return shape
     initial, size_prior = begun
     if shape is not None:  # a later window of a long track: the track's shape and size
-        initial = replace(initial, betas=shape.betas, log_scale=shape.log_scale)
-        size_prior = shape.log_scale
+        before, size_prior = shape
+        initial = replace(initial, betas=before.betas, log_scale=before.log_scale)
     result = fit_track(hand_model, obs, initial, limit_frames, fit_weights, size_prior,
                        config.fit.steps, config.fit.learning_rate)
     _write_window(labels, slot, start, result, obs, weights, present, mirrored, config)
-    return result.parameters
+    return result.parameters, size_prior
 
 
 def fit_weights_of(config: FitConfig) -> FitWeights:

@@ -21,6 +21,7 @@ import torch
 from prefect import get_run_logger, task
 
 from handlabel.config import ReconstructConfig, stage_config_hash
+from handlabel.models.fit.observe import MIRROR, MIRROR_ROTVEC
 from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.network import S2HandNet, S2HandPrediction
@@ -32,7 +33,7 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
-from .hand_fit import MIRROR, MIRROR_ROTVEC, fit_video
+from .hand_fit import fit_video
 from .trained_model import load_trained_model
 
 STAGE = "reconstruct"

@@ -28,6 +28,9 @@ from ..network.s2hand import ANCHOR_JOINT, place_hand
 from . import terms
 
 PALM = [0, 1, 5, 9, 13, 17]  # wrist, thumb CMC and the four MCPs: rigid in the palm
+MIDDLE_MCP = 9
+# how slowly the teacher's 3D frame may turn against the camera (terms.teacher_3d)
+TEACHER_FRAME_SMOOTHING_S = 0.25
 
 
 @dataclass
@@ -120,24 +123,32 @@ def frame_terms(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     return {
         "reprojection": terms.reprojection(project(joints, obs.K.expand(len(obs), 3, 3)),
                                            obs.keypoints, obs.weights, obs.hand_size),
-        "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence),
+        "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
+                                       TEACHER_FRAME_SMOOTHING_S),
         "joint_angle": joint_limit_penalty(p.hand_pose, limit_frames, limits),
         "rotation_acceleration": terms.rotation_acceleration(rotations, obs.times),
         "translation_acceleration": terms.translation_acceleration(p.anchor, obs.times),
+        "log_palm": palm_length(joints).log(),
     }
+
+
+def palm_length(joints: torch.Tensor) -> torch.Tensor:
+    """(T,) wrist to middle MCP, metres: the hand's size that the teacher's 3D gives."""
+    return (joints[:, MIDDLE_MCP] - joints[:, 0]).norm(dim=-1)
 
 
 def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
               limit_frames: torch.Tensor, weights: FitWeights, size_prior: torch.Tensor
               ) -> torch.Tensor:
-    """The weighted sum: data terms averaged with each frame's evidence, priors per frame."""
+    """The weighted sum: data terms averaged with each frame's evidence, priors per frame.
+    ``size_prior`` is the log palm length (metres) the track's hand is pulled to."""
     per_frame = frame_terms(hand_model, p, obs, limit_frames)
     evidence = terms.frame_factor(obs.weights)
     teacher = obs.teacher_confidence.mean(-1)
     total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
              + weights.shape * (p.betas**2).mean()
-             + weights.teacher_size * (p.log_scale - size_prior) ** 2)
+             + weights.teacher_size * (per_frame["log_palm"].mean() - size_prior) ** 2)
     for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
         total = total + getattr(weights, name) * per_frame[name].mean()
     return total
@@ -152,9 +163,11 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
               size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02
               ) -> FitResult:
     """Solve one track from ``start`` with Adam (rotations and shape at ``lr``, the anchor
-    at a tenth of it in metres); ``size_prior`` is the log size the track is pulled to
-    (default: the start's)."""
-    size_prior = start.log_scale.detach() if size_prior is None else size_prior
+    at a tenth of it in metres); ``size_prior`` is the log palm length (metres) the track is
+    pulled to (default: the start's)."""
+    if size_prior is None:
+        with torch.no_grad():
+            size_prior = palm_length(pose_joints(hand_model, start)).log().mean()
     p = start.detach()
     for tensor in fields(p):
         getattr(p, tensor.name).requires_grad_(True)
@@ -172,7 +185,8 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
     p = p.detach()
     with torch.no_grad():
         vertices, joints = pose_hand(hand_model, p)
-        residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence)
+        residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
+                                    TEACHER_FRAME_SMOOTHING_S)
         projected = project(joints, obs.K.expand(len(obs), 3, 3))
     return FitResult(p, joints, vertices, projected, residual, ~obs.observed)
 

@@ -54,15 +54,20 @@ def _normalised(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return centred / radius.clamp_min(1e-6)
 
 
-def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Tensor
+def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Tensor,
+               times: torch.Tensor | None = None, frame_smoothing_s: float = 0.0
                ) -> torch.Tensor:
     """(T,) squared distance between the fitted joints and the teacher's 3D joints, both
-    centred and scaled to unit size, after the best rotation of the teacher onto the fit.
+    centred and scaled to unit size, after rotating the teacher onto the fit.
 
     Root-relative and scale-free: it says how the hand is articulated, not where it is or how
-    big. The rotation is solved (weighted Kabsch) and held fixed for the gradient: at the best
-    rotation the residual's derivative by the rotation is zero, and the solve stays cheap and
-    stable. The teacher's frame (MediaPipe's world axes) need not be the camera's.
+    big. The teacher's frame (MediaPipe's world axes) is not the camera's, so the rotation is
+    solved (weighted Kabsch); with ``times`` and ``frame_smoothing_s`` it is then averaged
+    over a Gaussian window of that many seconds, because the teacher's frame drifts slowly
+    while a fit that turns away from the teacher's orientation for a few frames (a pose that
+    2D alone cannot tell from its mirror in depth) should pay for it. The rotation is held
+    fixed for the gradient: it is the best (or nearly the best) one, where the residual's
+    derivative by it vanishes, and the solve stays cheap and stable.
     """
     weights = confidence.clamp_min(0)
     has_teacher = (weights.sum(-1) > 0)[:, None, None]
@@ -71,10 +76,23 @@ def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Te
     fit, target = _normalised(joints, weights), _normalised(target, weights)
     with torch.no_grad():
         rotation, _ = roma.rigid_points_registration(target, fit, weights=weights + 1e-6)
+        if times is not None and frame_smoothing_s > 0 and len(times) > 1:
+            rotation = _smoothed_rotations(rotation, times, frame_smoothing_s,
+                                           has_teacher[:, 0, 0] * weights.mean(-1))
     aligned = torch.einsum("tij,tnj->tni", rotation, target)
     residual = ((fit - aligned) ** 2).sum(-1)
     per_frame = (residual * weights).sum(-1) / weights.sum(-1)
     return torch.where(has_teacher[:, 0, 0], per_frame, torch.zeros_like(per_frame))
+
+
+def _smoothed_rotations(rotations: torch.Tensor, times: torch.Tensor, sigma_s: float,
+                        trust: torch.Tensor) -> torch.Tensor:
+    """(T, 3, 3) each frame's rotation replaced by the chordal mean of its neighbours',
+    Gaussian in time and weighted by ``trust`` (T,)."""
+    gap = (times[:, None] - times[None, :]) / sigma_s
+    kernel = torch.exp(-0.5 * gap**2).to(rotations) * trust[None, :].to(rotations)
+    summed = torch.einsum("ts,sij->tij", kernel, rotations)
+    return roma.special_procrustes(summed + 1e-9 * rotations)
 
 
 def _per_frame_rates(times: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import roma
 import torch
 
 from ..hand.base import HandModel
@@ -62,34 +63,54 @@ def taken_by_other(boxes: np.ndarray, present: np.ndarray, other_boxes: np.ndarr
 
 def fill_gaps(p: FitParameters, known: torch.Tensor, times: torch.Tensor) -> FitParameters:
     """Per-frame parameters interpolated in time over the frames where ``known`` (T,) is
-    False (linear in axis-angle and position: only a start, which the temporal terms then
-    shape). Needs at least one known frame."""
-    t = times.detach().cpu().numpy()
+    False: rotations along the shorter arc (slerp), positions linearly; frames before the
+    first or after the last known one take its values. Only a start, which the temporal
+    terms then shape. Needs at least one known frame. (roma's slerp interpolates every pair
+    at every step; here each frame has its own pair and step.)"""
+    t = times.detach().cpu().numpy().astype(float)
     at = np.flatnonzero(known.cpu().numpy())
+    after = np.clip(np.searchsorted(at, np.arange(len(t))), 0, len(at) - 1)
+    before = np.clip(after - (t[at[after]] > t).astype(int), 0, len(at) - 1)
+    a, b = at[before], at[after]
+    span = np.maximum(t[b] - t[a], 1e-9)
+    step = torch.as_tensor(np.clip((t - t[a]) / span, 0, 1), dtype=p.anchor.dtype,
+                           device=p.anchor.device)
 
-    def fill(values: torch.Tensor) -> torch.Tensor:
-        flat = values.detach().reshape(len(t), -1).cpu().numpy()
-        filled = np.stack([np.interp(t, t[at], column[at]) for column in flat.T], axis=1)
-        return torch.as_tensor(filled, dtype=values.dtype).reshape(values.shape).to(values)
+    def rotations(rotvecs: torch.Tensor) -> torch.Tensor:
+        q = roma.rotvec_to_unitquat(rotvecs.detach())
+        q0, q1 = q[a], q[b]
+        w = step.view(-1, *[1] * (q.dim() - 1))
+        dot = (q0 * q1).sum(-1, keepdim=True)
+        q1 = torch.where(dot < 0, -q1, q1)  # the shorter arc
+        angle = torch.acos(dot.abs().clamp(max=1.0))
+        sin = torch.sin(angle).clamp_min(1e-9)
+        slerp = (torch.sin((1 - w) * angle) * q0 + torch.sin(w * angle) * q1) / sin
+        linear = (1 - w) * q0 + w * q1  # where the two are (nearly) the same rotation
+        blended = torch.where(angle < 1e-4, linear, slerp)
+        return roma.unitquat_to_rotvec(roma.quat_normalize(blended))
 
-    return replace(p, global_orient=fill(p.global_orient), hand_pose=fill(p.hand_pose),
-                   anchor=fill(p.anchor))
+    anchor = p.anchor.detach()
+    w = step[:, None]
+    return replace(p, global_orient=rotations(p.global_orient),
+                   hand_pose=rotations(p.hand_pose), anchor=(1 - w) * anchor[a] + w * anchor[b])
 
 
-def teacher_log_scale(hand_model: HandModel, teacher: torch.Tensor,
-                      confidence: torch.Tensor, betas: torch.Tensor) -> torch.Tensor | None:
-    """() log of the size that makes the hand model's wrist-to-middle-MCP length the
-    teacher's (its confidence-weighted median over the track's frames), or None without
-    teacher 3D."""
+def teacher_palm_length(teacher: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor | None:
+    """() the teacher's wrist-to-middle-MCP length over the track (metres; its
+    confidence-weighted median over frames), or None without teacher 3D."""
     length = (teacher[:, MIDDLE_MCP] - teacher[:, WRIST]).norm(dim=-1)
     trust = confidence[:, [WRIST, MIDDLE_MCP]].min(-1).values
     usable = torch.isfinite(length) & (trust > 0)
     if not usable.any():
         return None
+    return _weighted_median(length[usable], trust[usable])
+
+
+def model_palm_length(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
+    """() the hand model's wrist-to-middle-MCP length at size 1 with shape ``betas`` (S,)."""
     with torch.no_grad():
         rest = hand_model.joints_only(torch.zeros(1, 3), torch.zeros(1, 15, 3), betas[None])[0]
-    model_length = (rest[MIDDLE_MCP] - rest[WRIST]).norm()
-    return (_weighted_median(length[usable], trust[usable]) / model_length).log()
+    return (rest[MIDDLE_MCP] - rest[WRIST]).norm()
 
 
 def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -103,17 +124,20 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
                 network: FitParameters | None, network_scale: torch.Tensor | None,
                 limit_frames: torch.Tensor, weights: FitWeights
                 ) -> tuple[FitParameters, torch.Tensor] | None:
-    """Where a track's fit starts, and the log size it is pulled to.
+    """Where a track's fit starts, and the log palm length (metres) it is pulled to.
 
     The size comes from the teacher's metric 3D (else the network's median size); the shape
     starts at the mean. Per frame the start is the network's prediction (moved to the track's
-    size along its viewing ray, which keeps its projection) or the teacher-based one, whichever
-    explains the frame's evidence better (``sequence.better_start``); frames without either are
-    interpolated. None when no frame has a start.
+    size along its viewing ray, which keeps its projection) or the teacher-based one,
+    whichever explains the frame's evidence better (``sequence.better_start``); frames
+    without either are interpolated. None when no frame has a start.
     """
     betas = torch.zeros(hand_model.n_shape, dtype=obs.keypoints.dtype)
-    log_scale = teacher_log_scale(hand_model, obs.teacher, obs.teacher_confidence, betas)
-    if log_scale is None:
+    unit = model_palm_length(hand_model, betas)
+    length = teacher_palm_length(obs.teacher, obs.teacher_confidence)
+    if length is not None:
+        log_scale = (length / unit).log()
+    else:
         usable = network_scale[torch.isfinite(network_scale)] if network_scale is not None \
             else torch.zeros(0)
         log_scale = usable.abs().median().log() if len(usable) else torch.tensor(0.0)
@@ -125,4 +149,4 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
     known = torch.isfinite(start.anchor).all(-1) & torch.isfinite(start.hand_pose).all(-1).all(-1)
     if not known.any():
         return None
-    return fill_gaps(start, known, obs.times), log_scale
+    return fill_gaps(start, known, obs.times), log_scale + unit.log()

@@ -1,0 +1,170 @@
+"""The sequence fit on synthetic sequences with known motion, its terms on known values, and
+the conventions around it (views mapped back, mirrored hands, gaps, quality)."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from handlabel.models.detection_noise import DetectionNoise
+from handlabel.models.detectors.augment import Augmentation, crop_transform, unrotate_world
+from handlabel.models.fit import placement, quality, terms, track
+from handlabel.models.fit.observe import MIRROR, track_observations
+from handlabel.models.fit.sequence import FitWeights, fit_track
+from handlabel.models.fit.track import track_start
+from handlabel.models.hand.default import DefaultHandModel
+from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.metrics.keypoints2d import confidence_error_correlation
+from handlabel.models.metrics.keypoints3d import procrustes_errors, summarise_3d
+from handlabel.models.synthetic_motion import synthetic_sequence
+
+# a detector profile like the measured one (docs/architecture.md): errors of a few percent of
+# the hand size, confidences that vary per joint
+_rng = np.random.default_rng(0)
+NOISE = DetectionNoise(np.abs(_rng.normal(0.05, 0.03, (30, 21))),
+                       np.clip(_rng.normal(0.7, 0.15, (30, 21)), 0.05, 1.0))
+
+
+@pytest.fixture(scope="module")
+def hand():
+    return DefaultHandModel()
+
+
+DEFAULT_WEIGHTS = FitWeights()
+
+
+def fit_sequence(hand, seq, mirrored=False, weights=DEFAULT_WEIGHTS, steps=150):
+    obs, placed = track_observations(seq.keypoints, seq.confidence**2, seq.teacher,
+                                     seq.teacher_confidence, seq.present, seq.times, seq.K,
+                                     mirrored)
+    frames = model_limit_frames(hand)
+    start, size = track_start(hand, obs, placed, None, None, frames, weights)
+    result = fit_track(hand, obs, start, frames, weights, size, steps=steps)
+    flip = MIRROR if mirrored else np.ones(3)
+    return result, obs, placed.numpy().astype(float) * flip
+
+
+@pytest.fixture(scope="module")
+def fitted(hand):
+    seq = synthetic_sequence(hand, NOISE, 60, seed=7)
+    return (seq, *fit_sequence(hand, seq))
+
+
+def test_fit_beats_its_teacher_in_2d_and_3d_on_a_known_sequence(fitted):
+    seq, result, _, placed = fitted
+    present = seq.present
+    ok = present & np.isfinite(placed).all(-1).all(-1)
+    teacher = summarise_3d(placed[ok], seq.joints_3d[ok])
+    fit = summarise_3d(result.joints.numpy()[ok].astype(float), seq.joints_3d[ok])
+    assert fit["pa_mpjpe_mm"] < 0.8 * teacher["pa_mpjpe_mm"]
+    assert fit["mpjpe_mm"] < teacher["mpjpe_mm"]
+    detected_2d = np.linalg.norm(seq.keypoints - seq.joints_2d, axis=-1)[present].mean()
+    fit_2d = np.linalg.norm(result.projected.numpy() - seq.joints_2d, axis=-1)[present].mean()
+    assert fit_2d < detected_2d
+
+
+def test_dropped_frames_are_filled_and_flagged(fitted):
+    seq, result, _, _ = fitted
+    missing = ~seq.present
+    assert missing.any()  # the generator drops a few frames
+    np.testing.assert_array_equal(result.interpolated.numpy(), missing)
+    filled = result.joints.numpy()[missing].astype(float)
+    error = summarise_3d(filled, seq.joints_3d[missing])
+    assert error["pa_mpjpe_mm"] < 20  # a plausible hand where it should be, not a guess
+    position = np.linalg.norm(filled[:, 9] - seq.joints_3d[missing, 9], axis=-1)
+    assert position.mean() < 0.05
+
+
+def test_temporal_terms_make_the_motion_smooth(hand, fitted):
+    seq, result, _, _ = fitted
+    still = FitWeights(rotation_acceleration=0.0, translation_acceleration=0.0)
+    jumpy, _, _ = fit_sequence(hand, seq, weights=still)
+
+    def acceleration(joints):
+        return np.linalg.norm(joints[2:] - 2 * joints[1:-1] + joints[:-2], axis=-1).mean()
+    assert acceleration(result.joints.numpy()) < 0.5 * acceleration(jumpy.joints.numpy())
+
+
+def test_a_left_hand_is_fitted_in_the_mirror_and_comes_back_left(hand):
+    right = synthetic_sequence(hand, NOISE, 40, seed=11)
+    K = right.K
+    # the same motion seen in a mirror: a left hand, x -> -x about the principal point
+    joints = right.joints_3d * MIRROR
+    pixels = joints[..., :2] / joints[..., 2:] * K[0, 0] + K[:2, 2]
+    offsets = right.keypoints - right.joints_2d
+    left = type(right)(right.times, K, joints, pixels, pixels + offsets * [-1, 1],
+                       right.confidence, right.teacher * MIRROR, right.teacher_confidence)
+    result, _, _ = fit_sequence(hand, left, mirrored=True)
+    unmirrored = result.joints.numpy().astype(float) * MIRROR
+    present = left.present
+    assert summarise_3d(unmirrored[present], joints[present])["pa_mpjpe_mm"] < 10
+    projected = result.projected.numpy()
+    assert np.linalg.norm(projected - pixels, axis=-1)[present].mean() < 15
+
+
+def test_quality_ranks_the_fitted_hands_by_their_error(hand):
+    scores, errors = [], []
+    for seed in (21, 22):
+        seq = synthetic_sequence(hand, NOISE, 50, seed=seed)
+        result, obs, _ = fit_sequence(hand, seq)
+        error_px = terms.reprojection_px(result.projected, obs.keypoints, obs.weights).numpy()
+        q = quality.hand_quality((seq.confidence**2).mean(-1), error_px / obs.hand_size.numpy(),
+                                 result.teacher_residual.numpy(), ~seq.present, 0.1, 0.05)
+        per_frame = procrustes_errors(result.joints.numpy().astype(float), seq.joints_3d)
+        scores += list(q[seq.present])
+        errors += list(per_frame.mean(-1)[seq.present])
+    assert confidence_error_correlation(np.array(scores), np.array(errors)) < -0.1
+
+
+def test_rotation_term_is_zero_at_constant_speed_even_across_the_double_cover():
+    times = torch.arange(12, dtype=torch.float64) / 30
+    angles = 2.9 + 0.08 * torch.arange(12, dtype=torch.float64)  # passes pi: rotvecs wrap
+    rotvecs = torch.zeros(12, 1, 3, dtype=torch.float64)
+    rotvecs[:, 0, 2] = angles
+    rotvecs = roma.rotmat_to_rotvec(roma.rotvec_to_rotmat(rotvecs))  # canonical, wrapped
+    assert terms.rotation_acceleration(rotvecs, times).abs().max() < 1e-10
+    jerked = rotvecs.clone()
+    jerked[6, 0] = roma.rotmat_to_rotvec(roma.rotvec_to_rotmat(
+        torch.tensor([0.0, 0.0, 2.9 + 0.08 * 6 + 0.1], dtype=torch.float64)))
+    assert terms.rotation_acceleration(jerked, times)[5:8].min() > 1e-3
+
+
+def test_rotation_term_respects_timestamps():
+    # the same rotation speed over uneven steps: no acceleration
+    times = torch.tensor([0.0, 1, 2, 4, 5, 7], dtype=torch.float64) / 30
+    rotvecs = torch.zeros(6, 1, 3, dtype=torch.float64)
+    rotvecs[:, 0, 0] = 0.05 * times * 30
+    assert terms.rotation_acceleration(rotvecs, times).abs().max() < 1e-10
+
+
+def test_teacher_term_ignores_the_teachers_frame_and_size():
+    rng = np.random.default_rng(3)
+    joints = torch.tensor(rng.normal(0, 0.04, (4, 21, 3)))
+    rotation = roma.random_rotmat(4, dtype=torch.float64)
+    teacher = 1.3 * torch.einsum("tij,tnj->tni", rotation, joints) + 0.2
+    confidence = torch.rand(4, 21, dtype=torch.float64)
+    assert terms.teacher_3d(joints, teacher, confidence).abs().max() < 1e-8
+    bent = teacher.clone()
+    bent[:, 8] += 0.03  # one fingertip elsewhere
+    assert terms.teacher_3d(joints, bent, confidence).min() > 1e-3
+    none = terms.teacher_3d(joints, teacher * np.nan, torch.zeros(4, 21, dtype=torch.float64))
+    assert torch.equal(none, torch.zeros(4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("text", ["hflip", "rot+20", "rot-20", "hflip,rot+15"])
+def test_world_landmarks_of_a_view_map_back_to_the_image_axes(text):
+    view = Augmentation.parse(text)
+    transform = crop_transform(np.array([300.0, 200.0]), 180.0, 256, view)
+    world = np.random.default_rng(1).normal(0, 0.04, (21, 3))
+    linear = transform[:, :2] / np.sqrt(abs(np.linalg.det(transform[:, :2])))
+    seen = np.column_stack([world[:, :2] @ linear.T, world[:, 2]])  # as the view shows it
+    np.testing.assert_allclose(unrotate_world(transform, seen), world, atol=1e-12)
+
+
+def test_module_examples():
+    for module in (placement, track, quality):
+        assert doctest.testmod(module).failed == 0
