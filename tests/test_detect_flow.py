@@ -58,6 +58,11 @@ def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(pipeline, sample,
                                    atol=1e-3)
         assert crops[t, slot].std() > 10, "crops show image content"
     assert np.isnan(keypoints[~present]).all()
+    world, world_confidence = detect.read("world"), detect.read("world_confidence")
+    assert np.isfinite(world[present]).all() and np.isnan(world[~present]).all()
+    palm = np.linalg.norm(world[present][:, 9] - world[present][:, 0], axis=-1)
+    assert ((palm > 0.05) & (palm < 0.13)).all(), "metric hands"
+    assert ((world_confidence[present] >= 0) & (world_confidence[present] <= 1)).all()
 
     weight = dataset.stage(video_id, "weight")
     joint = weight.read("joint")

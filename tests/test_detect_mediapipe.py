@@ -78,6 +78,26 @@ def test_video_mode_follows_the_right_hand_of_the_sample_clip(sample, detector):
     assert np.median([h[0].confidence for h in results]) > 0.5
 
 
+def test_world_landmarks_are_a_metric_hand_and_its_views_agree(sample, detector):
+    """The teacher 3D of the office clip's open hand: metric (an adult palm, wrist to middle
+    knuckle, is 7-11 cm), centred near the hand, and the TTA views, mapped back, agree with
+    it (a clear hand gets a high 3D confidence)."""
+    frames = [rgb for (rgb, _), _ in zip(iter_frames(str(OFFICE_MP4)), range(3), strict=False)]
+    for rgb in frames:
+        hand = detector.detect_image(rgb)[0]
+        assert hand.world.shape == (21, 3) and hand.world_confidence.shape == (21,)
+        palm = np.linalg.norm(hand.world[9] - hand.world[0])
+        assert 0.06 < palm < 0.12
+        assert np.linalg.norm(hand.world.mean(0)) < 0.05
+        assert np.median(hand.world_confidence) > 0.5
+        assert (hand.world_confidence <= hand.score + 1e-9).all()
+        # the same hand's 3D without TTA is the main view alone: the average stays close
+        alone = MediaPipeHandDetector(MediaPipeOptions(tta=())).detect_image(rgb)[0]
+        gap = np.linalg.norm((hand.world - hand.world.mean(0)) - (alone.world
+                                                                  - alone.world.mean(0)), axis=1)
+        assert gap.mean() < 0.01
+
+
 def test_missing_model_file_is_named(tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"nope\.task"):
         MediaPipeHandDetector(MediaPipeOptions(model_path=tmp_path / "nope.task"))

@@ -146,7 +146,7 @@ def test_teacher_term_ignores_the_teachers_frame_and_size():
     joints = torch.tensor(rng.normal(0, 0.04, (4, 21, 3)))
     rotation = roma.random_rotmat(4, dtype=torch.float64)
     teacher = 1.3 * torch.einsum("tij,tnj->tni", rotation, joints) + 0.2
-    confidence = torch.rand(4, 21, dtype=torch.float64)
+    confidence = 0.5 + 0.5 * torch.rand(4, 21, dtype=torch.float64)  # every joint counts
     assert terms.teacher_3d(joints, teacher, confidence).abs().max() < 1e-8
     bent = teacher.clone()
     bent[:, 8] += 0.03  # one fingertip elsewhere

@@ -52,7 +52,8 @@ def track_observations(keypoints: np.ndarray, weights: np.ndarray, world: np.nda
         teacher_confidence=_tensor(np.where(has_world[:, None], world_confidence, 0), device),
         hand_size=_tensor(np.nan_to_num(hand_sizes(keypoints), nan=1.0), device),
         times=torch.as_tensor(np.asarray(times, np.float32), device=device),
-        K=torch.as_tensor(np.asarray(K, np.float32) @ np.diag(flip), device=device))
+        K=torch.as_tensor(np.asarray(K, np.float32) @ np.diag(flip), device=device),
+        present=torch.as_tensor(np.asarray(present, bool), device=device))
     placed = np.full((len(present), 21, 3), np.nan, np.float32)
     for i in np.flatnonzero(has_world):
         camera_joints = place_world(world[i], keypoints[i], K)

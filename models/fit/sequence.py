@@ -29,6 +29,7 @@ from . import terms
 
 PALM = [0, 1, 5, 9, 13, 17]  # wrist, thumb CMC and the four MCPs: rigid in the palm
 MIDDLE_MCP = 9
+MIN_DEPTH_M = 0.02
 # how slowly the teacher's 3D frame may turn against the camera (terms.teacher_3d)
 TEACHER_FRAME_SMOOTHING_S = 0.25
 
@@ -45,10 +46,11 @@ class TrackObservations:
     hand_size: torch.Tensor  # (T,) detected hand size in pixels
     times: torch.Tensor  # (T,) seconds
     K: torch.Tensor  # (3, 3)
+    present: torch.Tensor  # (T,) bool: frames with a detection (however unsure)
 
     @property
     def observed(self) -> torch.Tensor:
-        return self.weights.sum(-1) > 0
+        return self.present
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
@@ -121,8 +123,8 @@ def frame_terms(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
     rotations = torch.cat([p.global_orient[:, None], p.hand_pose], dim=1)
     return {
-        "reprojection": terms.reprojection(project(joints, obs.K.expand(len(obs), 3, 3)),
-                                           obs.keypoints, obs.weights, obs.hand_size),
+        "reprojection": terms.reprojection(project_in_front(joints, obs.K), obs.keypoints,
+                                           obs.weights, obs.hand_size),
         "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
                                        TEACHER_FRAME_SMOOTHING_S),
         "joint_angle": joint_limit_penalty(p.hand_pose, limit_frames, limits),
@@ -143,7 +145,7 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     """The weighted sum: data terms averaged with each frame's evidence, priors per frame.
     ``size_prior`` is the log palm length (metres) the track's hand is pulled to."""
     per_frame = frame_terms(hand_model, p, obs, limit_frames)
-    evidence = terms.frame_factor(obs.weights)
+    evidence = terms.frame_factor(obs.weights, obs.observed)
     teacher = obs.teacher_confidence.mean(-1)
     total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
@@ -152,6 +154,14 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
         total = total + getattr(weights, name) * per_frame[name].mean()
     return total
+
+
+def project_in_front(joints: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """(T, 21, 2) pixels of (T, 21, 3) joints, with depths held at least ``MIN_DEPTH_M`` in
+    front of the camera: a joint at or behind the camera plane has no useful projection, and
+    a start that puts one there must not blow the objective up."""
+    safe = torch.cat([joints[..., :2], joints[..., 2:].clamp_min(MIN_DEPTH_M)], dim=-1)
+    return project(safe, K.expand(len(joints), 3, 3))
 
 
 def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -192,10 +202,14 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
 
 
 def teacher_start(hand_model: HandModel, placed: torch.Tensor, betas: torch.Tensor,
-                  log_scale: torch.Tensor) -> FitParameters:
-    """A start from the teacher's 3D placed in the camera (``placement.place_world``; (T, 21, 3),
-    NaN rows where it could not be placed): the open rest hand of the track's shape and size,
-    turned onto the placed palm (Kabsch) and anchored at its middle MCP."""
+                  log_scale: torch.Tensor, limit_frames: torch.Tensor, steps: int = 60
+                  ) -> FitParameters:
+    """A start from the teacher's 3D placed in the camera (``placement.place_world``; (T, 21,
+    3), NaN rows where it could not be placed): the rest hand of the track's shape and size
+    turned onto the placed palm (Kabsch) and anchored at its middle MCP, then posed like the
+    teacher by a few Adam steps of rotation and pose against the placed joints (inside the
+    joint limits), so that a fist does not start as a flat hand with its fingers through the
+    camera."""
     frames = placed.shape[0]
     with torch.no_grad():
         rest = hand_model(torch.zeros(1, 3), torch.zeros(1, 15, 3), betas[None]).joints[0]
@@ -204,10 +218,31 @@ def teacher_start(hand_model: HandModel, placed: torch.Tensor, betas: torch.Tens
     target = torch.where(valid[:, None, None], placed, rest.expand(frames, -1, -1))
     rotation, _ = roma.rigid_points_registration(rest[PALM].expand(frames, -1, -1),
                                                  target[:, PALM])
-    anchor = torch.where(valid[:, None], target[:, ANCHOR_JOINT], torch.nan)
-    return FitParameters(roma.rotmat_to_rotvec(rotation), torch.zeros(frames, 15, 3,
-                                                                       dtype=placed.dtype),
-                         anchor, betas.clone(), log_scale.clone())
+    start = FitParameters(roma.rotmat_to_rotvec(rotation),
+                          torch.zeros(frames, 15, 3, dtype=placed.dtype, device=placed.device),
+                          target[:, ANCHOR_JOINT], betas.clone(), log_scale.clone())
+    posed = _pose_like(hand_model, start, target, limit_frames, steps)
+    return replace(posed, anchor=torch.where(valid[:, None], posed.anchor, torch.nan))
+
+
+def _pose_like(hand_model: HandModel, start: FitParameters, target: torch.Tensor,
+               limit_frames: torch.Tensor, steps: int) -> FitParameters:
+    """Rotation and pose of ``start`` fitted to ``target`` joints (T, 21, 3), root-relative."""
+    p = start.detach()
+    p.global_orient.requires_grad_(True)
+    p.hand_pose.requires_grad_(True)
+    limits = torch.tensor(np.radians(limits_deg()), dtype=target.dtype, device=target.device)
+    optimizer = torch.optim.Adam([p.global_orient, p.hand_pose], lr=0.05)
+    relative = target - target[:, ANCHOR_JOINT : ANCHOR_JOINT + 1]
+    for _ in range(steps):
+        joints = pose_joints(hand_model, p)
+        offset = joints - joints[:, ANCHOR_JOINT : ANCHOR_JOINT + 1] - relative
+        loss = (offset**2).sum(-1).mean() / 1e-4 + joint_limit_penalty(
+            p.hand_pose, limit_frames, limits).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return p.detach()
 
 
 def better_start(hand_model: HandModel, a: FitParameters, b: FitParameters,

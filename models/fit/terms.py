@@ -13,6 +13,8 @@ import torch
 from ..losses.s2hand import JOINT_WEIGHTS
 
 ROBUST_KNEE = 0.035  # hand sizes: S2HAND's 5 px knee on a 224 px crop's ~140 px hand
+MIN_TEACHER_CONFIDENCE = 1e-3  # summed over a frame's joints: below it, no teacher 3D
+TINY = 1e-20
 
 
 def robust(d: torch.Tensor, knee: float = ROBUST_KNEE) -> torch.Tensor:
@@ -27,14 +29,22 @@ def relative_joint_weights(weights: torch.Tensor) -> torch.Tensor:
     are followed; that belongs to the frame factor (``frame_factor``), which trades the frame's
     detections against the temporal terms.
     """
-    mean = weights.mean(-1, keepdim=True).clamp_min(1e-6)
-    return weights / mean * JOINT_WEIGHTS.to(weights)
+    mean = weights.mean(-1, keepdim=True)
+    relative = torch.where(mean > TINY, weights / mean.clamp_min(TINY), torch.ones_like(weights))
+    return relative * JOINT_WEIGHTS.to(weights)
 
 
-def frame_factor(weights: torch.Tensor) -> torch.Tensor:
-    """(T,) how much a frame's detection counts: the root of its mean joint weight (the weight
-    stage's weights are confidence squared), 0 for frames without a detection."""
-    return weights.mean(-1).clamp_min(0).sqrt()
+def frame_factor(weights: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """(T,) how much a frame's detection counts against the track's other frames: the root of
+    its mean joint weight (the weight stage's weights are confidence squared) over the
+    track's largest, 0 for frames without a detection. Relative, because a track whose every
+    detection is unsure (TTA views that lose the hand give it a confidence near 0) still has
+    nothing better than its detections."""
+    factor = weights.mean(-1).clamp_min(0).sqrt()
+    top = factor.max()
+    if top > TINY:
+        return factor / top
+    return observed.to(weights)
 
 
 def reprojection(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
@@ -48,7 +58,7 @@ def reprojection(projected: torch.Tensor, keypoints: torch.Tensor, weights: torc
 
 def _normalised(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Points centred on their weighted mean and scaled to unit weighted RMS radius."""
-    w = weights[..., None] / weights.sum(-1)[:, None, None].clamp_min(1e-6)
+    w = weights[..., None] / weights.sum(-1)[:, None, None]
     centred = points - (points * w).sum(1, keepdim=True)
     radius = ((centred**2).sum(-1, keepdim=True) * w).sum(1, keepdim=True).sqrt()
     return centred / radius.clamp_min(1e-6)
@@ -70,7 +80,7 @@ def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Te
     derivative by it vanishes, and the solve stays cheap and stable.
     """
     weights = confidence.clamp_min(0)
-    has_teacher = (weights.sum(-1) > 0)[:, None, None]
+    has_teacher = (weights.sum(-1) > MIN_TEACHER_CONFIDENCE)[:, None, None]
     weights = torch.where(has_teacher[..., 0], weights, torch.ones_like(weights))
     target = torch.where(has_teacher, teacher.nan_to_num(), joints.detach())
     fit, target = _normalised(joints, weights), _normalised(target, weights)

@@ -141,7 +141,7 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
         usable = network_scale[torch.isfinite(network_scale)] if network_scale is not None \
             else torch.zeros(0)
         log_scale = usable.abs().median().log() if len(usable) else torch.tensor(0.0)
-    start = teacher_start(hand_model, placed, betas, log_scale)
+    start = teacher_start(hand_model, placed, betas, log_scale, limit_frames)
     if network is not None:
         moved = network.anchor * (log_scale.exp() / network_scale.abs().clamp_min(1e-6))[:, None]
         ours = FitParameters(network.global_orient, network.hand_pose, moved, betas, log_scale)
