@@ -3,6 +3,7 @@
     .venv/bin/python bench/accuracy.py synthetic [--epochs 30] [--train 1024] [--eval 256]
     .venv/bin/python bench/accuracy.py real [--epochs 30]
     .venv/bin/python bench/accuracy.py sequences [--sequences 8] [--frames 90]
+    .venv/bin/python bench/accuracy.py teacher3d
 
 synthetic: hands from ``models.synthetic`` (palm or back towards the camera, tilted up to
 60 degrees, any in-plane angle), with detections simulated from the detector's measured error
@@ -261,9 +262,40 @@ def run_sequences(args) -> None:
           f"{len(quality_pairs[0])} detected frames")
 
 
+def run_teacher3d(args) -> None:
+    """MediaPipe's world landmarks on the labelled samples with 3D: the main view alone
+    against the TTA average the detect stage stores (PA-MPJPE), and the TTA 3D confidence's
+    Spearman against the per-joint error."""
+    from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
+    from handlabel.models.metrics.keypoints3d import procrustes_errors
+    from handlabel.tasks.evaluate_keypoints import match
+
+    samples = [s for s in read_labelled_manifest(LABELLED) if s.keypoints_3d is not None]
+    tta, single = MediaPipeHandDetector(), MediaPipeHandDetector(MediaPipeOptions(tta=()))
+    rows, pairs = [], ([], [])
+    for sample in samples:
+        rgb = sample.load_rgb()
+        averaged, alone = match(tta.detect_image(rgb), sample), match(
+            single.detect_image(rgb), sample)
+        if averaged is None or alone is None:
+            continue
+        truth = sample.keypoints_3d[None]
+        error = procrustes_errors(averaged.world[None], truth)[0]
+        rows.append({"id": sample.id, "single view": procrustes_errors(
+            alone.world[None], truth)[0].mean(), "TTA average": error.mean()})
+        pairs[0].extend(averaged.world_confidence)
+        pairs[1].extend(error)
+    table = pd.DataFrame(rows)
+    print(f"{LABELLED}: {len(table)} detected hands with 3D; PA-MPJPE mm")
+    print(table.to_markdown(index=False, floatfmt=".2f"))
+    print(table.mean(numeric_only=True).round(2).to_dict())
+    rho = confidence_error_correlation(np.array(pairs[0]), np.array(pairs[1]))
+    print(f"3D confidence vs per-joint PA error: Spearman {rho:.3f} over {len(pairs[0])} joints")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["synthetic", "real", "sequences"])
+    parser.add_argument("part", choices=["synthetic", "real", "sequences", "teacher3d"])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--train", type=int, default=1024, help="training hands (at most)")
     parser.add_argument("--eval", type=int, default=256, help="synthetic evaluation hands")
@@ -275,7 +307,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90, help="sequences: frames in each")
     args = parser.parse_args()
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    {"synthetic": run_synthetic, "real": run_real, "sequences": run_sequences}[args.part](args)
+    parts = {"synthetic": run_synthetic, "real": run_real, "sequences": run_sequences,
+             "teacher3d": run_teacher3d}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """What every per-video group of the store shares: attributes and the chunk completion record.
 
 A chunk counts as written only once its flag in the group's ``chunk_done`` array is set, and
-writers set the flag after the chunk's data (the completion record comes last).
+writers set the flag after the chunk's data (the completion record comes last). Each flag is
+its own Zarr chunk, so its own object: chunk tasks in separate processes write different
+objects and never read-modify-write a shared one (which loses flags when two interleave).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
-DONE_CHUNK_BLOCK = 4096  # flags per chunk of the chunk_done array
+DONE_CHUNK_BLOCK = 1  # flags per Zarr chunk (object) of the chunk_done array: one
 
 
 class ChunkedGroup:

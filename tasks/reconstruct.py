@@ -79,7 +79,8 @@ def _inputs(store: DatasetStore, video_id: str) -> str:
 
 def _network_key(config: ReconstructConfig) -> str:
     """What decides the network step's output, besides its inputs."""
-    fields = config.model_dump(mode="json", include={"refine_steps", "refine_lr"})
+    fields = config.model_dump(mode="json", include={"refine_steps", "refine_lr",
+                                                      "quality_scale"})
     text = json.dumps({"version": NETWORK_STEP_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -17,6 +17,7 @@ import handlabel.tasks.export as export_task
 import handlabel.tasks.reconstruct as reconstruct_task
 from handlabel.config import (
     ExportConfig,
+    FitConfig,
     HandlabelConfig,
     IngestConfig,
     ReconstructConfig,
@@ -178,11 +179,21 @@ def test_an_interrupted_run_resumes_to_the_same_dataset(complete_store, monkeypa
                                    err_msg=column)
 
 
-def test_a_config_change_invalidates_only_the_stages_it_affects(complete_store):
+def test_a_config_change_invalidates_only_the_stages_it_affects(complete_store, monkeypatch):
     store = complete_store
     before = store.manifest.table().iloc[0]
-    changed = CONFIG.model_copy(update={"reconstruct": ReconstructConfig(quality_scale=0.2)})
+    network_runs = []
+    real = reconstruct_task.reconstruct_chunk
+
+    def counted(*args, **kwargs):
+        network_runs.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", counted)
+    refit = ReconstructConfig(fit=FitConfig(steps=50))
+    changed = CONFIG.model_copy(update={"reconstruct": refit})
     assert run([GESTURE_AVI], store.url, changed).is_completed()
+    assert network_runs == [], "a fit-only change reuses the network step's chunks"
     after = store.manifest.table().iloc[0]
     for stage in ("ingest", "detect", "weight", "train"):
         assert after[f"{stage}_finished"] == before[f"{stage}_finished"], stage
