@@ -67,9 +67,9 @@ def reconstruct_spec(n_vertices: int, n_shape: int) -> dict[str, ArraySpec]:
 
 def model_version(store: DatasetStore) -> str:
     attrs = store.model().attrs if store.has_model() else {}
-    if not attrs.get("complete"):
+    if not attrs.get("complete") or not attrs.get("identity"):
         raise RuntimeError(f"{store.url}: no completely trained model; run train first")
-    return f"{attrs['config_hash']}@{attrs['latest']}"
+    return attrs["identity"]
 
 
 def _inputs(store: DatasetStore, video_id: str) -> str:

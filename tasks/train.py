@@ -3,6 +3,8 @@ weighted detections; checkpoint after every epoch, resumable, metrics in the sto
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 
@@ -11,7 +13,7 @@ import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from handlabel.config import TrainConfig, stage_config_hash
+from handlabel.config import TrainConfig, TrainPreset, stage_config_hash
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
@@ -52,6 +54,25 @@ def crops_from_stored(hands: StoredHands) -> HandCrops:
                      torch.from_numpy(hands.K).float())
 
 
+def training_key(config: TrainConfig) -> str:
+    """What decides the trained network besides its data: the config, the values its preset
+    fills in (so a changed preset table retrains) and the renderer that 'auto' resolves to
+    here (a store trained with DEODR is not current on a machine that would use pytorch3d)."""
+    resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
+    text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
+                       "renderer": make_renderer(config.renderer).name}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def model_identity(config_hash: str, inputs: str, checkpoint: bytes) -> str:
+    """A trained model's identity: what made it (config key, the inputs' versions) and the
+    content of its checkpoint. A retraining on a grown archive with the same epochs writes a
+    checkpoint of the same name; its identity differs, so labels made with the old one are
+    stale."""
+    content = hashlib.sha256(checkpoint).hexdigest()
+    return hashlib.sha256(f"{config_hash}|{inputs}|{content}".encode()).hexdigest()[:16]
+
+
 def _inputs_version(store: DatasetStore, videos: list[str]) -> str:
     """What the training data was made from: each video's weights and when they were made."""
     table = store.manifest.table().set_index("video_id")
@@ -64,7 +85,7 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 logger: logging.Logger | None = None) -> str:
     """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
-    config_hash, inputs = stage_config_hash(STAGE, config), _inputs_version(store, videos)
+    config_hash, inputs = training_key(config), _inputs_version(store, videos)
     models = store.model()
     same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
     if same and models.attrs.get("complete") and not overwrite:
@@ -117,7 +138,8 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
                  metrics["branch_px"], metrics["seconds"])
         if on_epoch:
             on_epoch(metrics, rows)
-    models.update_attrs(complete=True, input_size=settings.input_size)
+    models.update_attrs(complete=True, input_size=settings.input_size,
+                        identity=model_identity(config_hash, inputs, models.latest_checkpoint()))
 
 
 def _renders(settings: TrainSettings) -> bool:

@@ -78,3 +78,27 @@ def test_trained_model_loads_for_prediction_and_a_missing_one_is_named(weighted_
     assert input_size == 64 and not net.training
     with pytest.raises(NoTrainedModel, match="no trained model"):
         load_trained_model(DatasetStore(str(tmp_path / "empty")))
+
+
+def test_retraining_on_new_inputs_gives_a_new_identity_under_the_same_checkpoint_name(
+        weighted_store, dask_cluster):
+    """The stale-labels case: a retraining with the same epochs on inputs of another version
+    writes a checkpoint of the same name, so a name-based model version would call the old
+    labels current. The identity (inputs and checkpoint content) changes, and reconstruct
+    keys its labels by it."""
+    from handlabel.flows.pipeline import run_stage
+    from handlabel.flows.weight import weight_flow
+    from handlabel.tasks.reconstruct import model_version
+
+    store = weighted_store
+    videos = list(store.manifest.table()["video_id"])
+    train_store(store, videos, TRAIN)
+    first = store.model().attrs
+    config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8))
+    assert run_stage(weight_flow, store.url, config, overwrite=True,
+                     dask_address=dask_cluster.scheduler_address).is_completed()
+    assert train_store(store, videos, TRAIN) == "trained"
+    second = store.model().attrs
+    assert second["latest"] == first["latest"], "same epochs: same checkpoint name"
+    assert second["identity"] != first["identity"]
+    assert model_version(store) == second["identity"]
