@@ -50,7 +50,10 @@ def run_chunked_stage(stage: str, store_url: str, videos: list[str], config, ove
                 result = after.submit(store_url, video, config).result(raise_on_failure=False)
             if (error := _error(result)) is not None:
                 errors[video] = error
-        finish.submit(store_url, video, errors.get(video)).wait()
+        outcome = finish.submit(store_url, video, errors.get(video)).result(
+            raise_on_failure=False)
+        if (error := _error(outcome)) is not None:  # the outcome itself was not recorded
+            errors.setdefault(video, f"finish: {error}")
     if errors:
         return Failed(message=f"{stage} failed for {len(errors)} of {len(videos)} videos: "
                       + "; ".join(f"{v}: {e}" for v, e in errors.items()))

@@ -199,3 +199,16 @@ def test_a_config_change_invalidates_only_the_stages_it_affects(complete_store, 
         assert after[f"{stage}_finished"] == before[f"{stage}_finished"], stage
     for stage in ("reconstruct", "export"):
         assert after[f"{stage}_finished"] > before[f"{stage}_finished"], stage
+
+
+def test_a_failed_finish_fails_the_stage(complete_store, monkeypatch):
+    """A finish task that cannot record the outcome must not leave the stage Completed with
+    the video's row still 'running'."""
+    def broken_record(*args, **kwargs):
+        raise OSError("manifest write refused")
+
+    monkeypatch.setattr(reconstruct_task, "finish_reconstruct", broken_record)
+    refit = CONFIG.model_copy(update={"reconstruct": ReconstructConfig(fit=FitConfig(steps=40))})
+    state = run([GESTURE_AVI], complete_store.url, refit)
+    assert not state.is_completed()
+    assert "finish" in state.message and "manifest write refused" in state.message

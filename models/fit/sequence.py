@@ -21,6 +21,7 @@ import numpy as np
 import roma
 import torch
 
+from ..detectors.schema import BONES
 from ..geometry import project
 from ..hand.base import HandModel
 from ..hand.limits import joint_limit_penalty, limits_deg
@@ -28,7 +29,8 @@ from ..network.s2hand import ANCHOR_JOINT, place_hand
 from . import terms
 
 PALM = [0, 1, 5, 9, 13, 17]  # wrist, thumb CMC and the four MCPs: rigid in the palm
-MIDDLE_MCP = 9
+_PARENTS = [p for p, _ in BONES]
+_CHILDREN = [c for _, c in BONES]
 MIN_DEPTH_M = 0.02
 # how slowly the teacher's 3D frame may turn against the camera (terms.teacher_3d)
 TEACHER_FRAME_SMOOTHING_S = 0.25
@@ -130,27 +132,30 @@ def frame_terms(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
         "joint_angle": joint_limit_penalty(p.hand_pose, limit_frames, limits),
         "rotation_acceleration": terms.rotation_acceleration(rotations, obs.times),
         "translation_acceleration": terms.translation_acceleration(p.anchor, obs.times),
-        "log_palm": palm_length(joints).log(),
+        "log_size": hand_size_m(joints).log(),
     }
 
 
-def palm_length(joints: torch.Tensor) -> torch.Tensor:
-    """(T,) wrist to middle MCP, metres: the hand's size that the teacher's 3D gives."""
-    return (joints[:, MIDDLE_MCP] - joints[:, 0]).norm(dim=-1)
+def hand_size_m(joints: torch.Tensor) -> torch.Tensor:
+    """(T,) the mean length of the 20 bones, metres: the hand's size as the teacher's metric
+    3D gives it. All bones, not one: the hand model's proportions are not the detector's
+    (its palm is relatively shorter), and matching a single bone would make the rest of the
+    hand too big or small, and its depth wrong with it."""
+    return (joints[:, _CHILDREN] - joints[:, _PARENTS]).norm(dim=-1).mean(-1)
 
 
 def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
               limit_frames: torch.Tensor, weights: FitWeights, size_prior: torch.Tensor
               ) -> torch.Tensor:
     """The weighted sum: data terms averaged with each frame's evidence, priors per frame.
-    ``size_prior`` is the log palm length (metres) the track's hand is pulled to."""
+    ``size_prior`` is the log hand size (``hand_size_m``) the track's hand is pulled to."""
     per_frame = frame_terms(hand_model, p, obs, limit_frames)
     evidence = terms.frame_factor(obs.weights, obs.observed)
     teacher = obs.teacher_confidence.mean(-1)
     total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
              + weights.shape * (p.betas**2).mean()
-             + weights.teacher_size * (per_frame["log_palm"].mean() - size_prior) ** 2)
+             + weights.teacher_size * (per_frame["log_size"].mean() - size_prior) ** 2)
     for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
         total = total + getattr(weights, name) * per_frame[name].mean()
     return total
@@ -172,26 +177,32 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
               limit_frames: torch.Tensor, weights: FitWeights = FitWeights(),
               size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02
               ) -> FitResult:
-    """Solve one track from ``start`` with Adam (rotations and shape at ``lr``, the anchor
-    at a tenth of it in metres); ``size_prior`` is the log palm length (metres) the track is
-    pulled to (default: the start's)."""
+    """Solve one track from ``start`` with Adam (rotations, shape and log depth at ``lr``,
+    the anchor's viewing ray at a tenth of it); ``size_prior`` is the log hand size
+    (``hand_size_m``) the track is pulled to (default: the start's)."""
     if size_prior is None:
         with torch.no_grad():
-            size_prior = palm_length(pose_joints(hand_model, start)).log().mean()
+            size_prior = hand_size_m(pose_joints(hand_model, start)).log().mean()
     p = start.detach()
-    for tensor in fields(p):
-        getattr(p, tensor.name).requires_grad_(True)
+    for tensor in (p.global_orient, p.hand_pose, p.betas, p.log_scale):
+        tensor.requires_grad_(True)
+    # the anchor as its viewing ray and log depth: a start at the wrong depth (the network's,
+    # off by a factor) moves in proportion, and the ray keeps the hand where it is seen
+    ray = (p.anchor[:, :2] / p.anchor[:, 2:]).clone().requires_grad_(True)
+    log_depth = p.anchor[:, 2].clamp_min(MIN_DEPTH_M).log().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([
-        {"params": [p.global_orient, p.hand_pose, p.betas, p.log_scale], "lr": lr},
-        {"params": [p.anchor], "lr": lr / 10}])
+        {"params": [p.global_orient, p.hand_pose, p.betas, p.log_scale, log_depth], "lr": lr},
+        {"params": [ray], "lr": lr / 10}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
                                                           eta_min=lr / 20)
     for _ in range(steps):
+        p.anchor = _anchor(ray, log_depth)
         loss = objective(hand_model, p, obs, limit_frames, weights, size_prior)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
+    p.anchor = _anchor(ray, log_depth)
     p = p.detach()
     with torch.no_grad():
         vertices, joints = pose_hand(hand_model, p)
@@ -199,6 +210,11 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
                                     TEACHER_FRAME_SMOOTHING_S)
         projected = project(joints, obs.K.expand(len(obs), 3, 3))
     return FitResult(p, joints, vertices, projected, residual, ~obs.observed)
+
+
+def _anchor(ray: torch.Tensor, log_depth: torch.Tensor) -> torch.Tensor:
+    depth = log_depth.exp()[:, None]
+    return torch.cat([ray * depth, depth], dim=-1)
 
 
 def teacher_start(hand_model: HandModel, placed: torch.Tensor, betas: torch.Tensor,
@@ -248,21 +264,39 @@ def _pose_like(hand_model: HandModel, start: FitParameters, target: torch.Tensor
 def better_start(hand_model: HandModel, a: FitParameters, b: FitParameters,
                  obs: TrackObservations, limit_frames: torch.Tensor, weights: FitWeights
                  ) -> FitParameters:
-    """Per frame, whichever start explains that frame's detections and teacher 3D better
-    (``b`` where ``a`` is undefined); frames without evidence keep ``a``'s."""
+    """The start that explains the track's detections and teacher 3D better (the median over
+    the frames where both are defined), completed by the other where it is undefined.
+
+    Chosen per track, not per frame: two starts can put the hand at different depths (the
+    network's depth is its own guess, the teacher's comes from PnP with a metric hand), and a
+    track that jumps between them is one no temporal fit can mend.
+    """
     with torch.no_grad():
         score_a = _data_score(hand_model, a, obs, limit_frames, weights)
         score_b = _data_score(hand_model, b, obs, limit_frames, weights)
-    use_a = ~(score_b < score_a) & torch.isfinite(a.anchor).all(-1)
-    return a.select(use_a, b)
+    both = torch.isfinite(score_a) & torch.isfinite(score_b)
+    if both.any():
+        prefer_a = bool(score_a[both].median() <= score_b[both].median())
+    else:
+        prefer_a = bool(torch.isfinite(score_a).sum() >= torch.isfinite(score_b).sum())
+    primary, score, other = (a, score_a, b) if prefer_a else (b, score_b, a)
+    return primary.select(torch.isfinite(score), other)
 
 
 def _data_score(hand_model, p, obs, limit_frames, weights) -> torch.Tensor:
-    finite = torch.isfinite(p.anchor).all(-1)
-    safe = replace(p, anchor=torch.where(finite[:, None], p.anchor,
-                                         torch.tensor([0.0, 0.0, 1.0]).to(p.anchor)))
-    per_frame = frame_terms(hand_model, safe, obs, limit_frames)
-    score = (weights.reprojection * per_frame["reprojection"]
-             + weights.teacher_3d * per_frame["teacher_3d"]
-             + weights.joint_angle * per_frame["joint_angle"])
-    return torch.where(finite, score, torch.inf)
+    """(T,) each frame's reprojection, teacher-3D (per frame, not smoothed: every frame is
+    judged on its own evidence) and joint-angle terms; inf where the start is undefined."""
+    finite = (torch.isfinite(p.anchor).all(-1) & torch.isfinite(p.global_orient).all(-1)
+              & torch.isfinite(p.hand_pose).all(-1).all(-1))
+    safe = FitParameters(p.global_orient.nan_to_num(), p.hand_pose.nan_to_num(),
+                         torch.where(finite[:, None], p.anchor,
+                                     torch.tensor([0.0, 0.0, 1.0]).to(p.anchor)),
+                         p.betas, p.log_scale)
+    joints = pose_joints(hand_model, safe)
+    limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
+    score = (weights.reprojection * terms.reprojection(project_in_front(joints, obs.K),
+                                                      obs.keypoints, obs.weights, obs.hand_size)
+             + weights.teacher_3d * terms.teacher_3d(joints, obs.teacher,
+                                                     obs.teacher_confidence)
+             + weights.joint_angle * joint_limit_penalty(safe.hand_pose, limit_frames, limits))
+    return torch.where(finite & torch.isfinite(score), score, torch.inf)

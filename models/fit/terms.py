@@ -99,8 +99,12 @@ def _smoothed_rotations(rotations: torch.Tensor, times: torch.Tensor, sigma_s: f
                         trust: torch.Tensor) -> torch.Tensor:
     """(T, 3, 3) each frame's rotation replaced by the chordal mean of its neighbours',
     Gaussian in time and weighted by ``trust`` (T,)."""
+    usable = torch.isfinite(rotations).all(-1).all(-1)
+    rotations = torch.where(usable[:, None, None], rotations,
+                            torch.eye(3, dtype=rotations.dtype, device=rotations.device))
+    trust = torch.where(usable, trust.to(rotations), torch.zeros_like(trust, dtype=rotations.dtype))
     gap = (times[:, None] - times[None, :]) / sigma_s
-    kernel = torch.exp(-0.5 * gap**2).to(rotations) * trust[None, :].to(rotations)
+    kernel = torch.exp(-0.5 * gap**2).to(rotations) * trust[None, :]
     summed = torch.einsum("ts,sij->tij", kernel, rotations)
     return roma.special_procrustes(summed + 1e-9 * rotations)
 

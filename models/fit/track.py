@@ -16,10 +16,9 @@ from .sequence import (
     FitWeights,
     TrackObservations,
     better_start,
+    hand_size_m,
     teacher_start,
 )
-
-WRIST, MIDDLE_MCP = 0, 9
 
 
 def track_spans(present: np.ndarray, times: np.ndarray, max_gap_s: float,
@@ -95,22 +94,22 @@ def fill_gaps(p: FitParameters, known: torch.Tensor, times: torch.Tensor) -> Fit
                    hand_pose=rotations(p.hand_pose), anchor=(1 - w) * anchor[a] + w * anchor[b])
 
 
-def teacher_palm_length(teacher: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor | None:
-    """() the teacher's wrist-to-middle-MCP length over the track (metres; its
+def teacher_hand_size(teacher: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor | None:
+    """() the teacher's hand size over the track (``sequence.hand_size_m``, metres; its
     confidence-weighted median over frames), or None without teacher 3D."""
-    length = (teacher[:, MIDDLE_MCP] - teacher[:, WRIST]).norm(dim=-1)
-    trust = confidence[:, [WRIST, MIDDLE_MCP]].min(-1).values
-    usable = torch.isfinite(length) & (trust > 0)
+    size = hand_size_m(teacher)
+    trust = confidence.mean(-1)
+    usable = torch.isfinite(size) & (trust > 0)
     if not usable.any():
         return None
-    return _weighted_median(length[usable], trust[usable])
+    return _weighted_median(size[usable], trust[usable])
 
 
-def model_palm_length(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
-    """() the hand model's wrist-to-middle-MCP length at size 1 with shape ``betas`` (S,)."""
+def model_hand_size(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
+    """() the hand model's size (``sequence.hand_size_m``) at scale 1 with shape ``betas``."""
     with torch.no_grad():
-        rest = hand_model.joints_only(torch.zeros(1, 3), torch.zeros(1, 15, 3), betas[None])[0]
-    return (rest[MIDDLE_MCP] - rest[WRIST]).norm()
+        rest = hand_model.joints_only(torch.zeros(1, 3), torch.zeros(1, 15, 3), betas[None])
+    return hand_size_m(rest)[0]
 
 
 def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -124,17 +123,17 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
                 network: FitParameters | None, network_scale: torch.Tensor | None,
                 limit_frames: torch.Tensor, weights: FitWeights
                 ) -> tuple[FitParameters, torch.Tensor] | None:
-    """Where a track's fit starts, and the log palm length (metres) it is pulled to.
+    """Where a track's fit starts, and the log hand size (metres) it is pulled to.
 
     The size comes from the teacher's metric 3D (else the network's median size); the shape
-    starts at the mean. Per frame the start is the network's prediction (moved to the track's
-    size along its viewing ray, which keeps its projection) or the teacher-based one,
-    whichever explains the frame's evidence better (``sequence.better_start``); frames
-    without either are interpolated. None when no frame has a start.
+    starts at the mean. The start is the network's prediction (moved to the track's size
+    along its viewing ray, which keeps its projection) or the teacher-based one, whichever
+    explains the track's evidence better (``sequence.better_start``); frames without either
+    are interpolated. None when no frame has a start.
     """
     betas = torch.zeros(hand_model.n_shape, dtype=obs.keypoints.dtype)
-    unit = model_palm_length(hand_model, betas)
-    length = teacher_palm_length(obs.teacher, obs.teacher_confidence)
+    unit = model_hand_size(hand_model, betas)
+    length = teacher_hand_size(obs.teacher, obs.teacher_confidence)
     if length is not None:
         log_scale = (length / unit).log()
     else:
