@@ -161,6 +161,10 @@ class LossWeights(Section):
                                "1 - SSIM) under the silhouette, gated per sample.")
     mean_colour: float = Field(1e-3, ge=0, description="Mean rendered vs input colour.")
     texture_outliers: float = Field(5e-3, ge=0, description="Face colours beyond 2 sigma.")
+    teacher_3d: float = Field(0.0, ge=0, description="Not S2HAND's: the predicted joints vs "
+                              "the detector's 3D (centred, unit size, best rotation), weighted "
+                              "by its 3D confidence; 0 (default, by measurement: "
+                              "docs/architecture.md#accuracy) is pure S2HAND.")
 
 
 class TrainPreset(Section):

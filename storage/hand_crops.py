@@ -1,5 +1,5 @@
-"""The hands of a job as training samples: crops, crop keypoints, crop K and weights, read
-from the detect and weight stages of the store (numpy; no torch here)."""
+"""The hands of a job as training samples: crops, crop keypoints, crop K, weights and the
+detector's 3D, read from the detect and weight stages of the store (numpy; no torch here)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class StoredHands:
     sample_weight: np.ndarray  # (N,) photometric gate
     K: np.ndarray  # (N, 3, 3) crop intrinsics
     index: pd.DataFrame  # video_id, frame, slot of each hand
+    world: np.ndarray  # (N, 21, 3) the detector's 3D, mirrored (x -> -x) like the crop
+    world_confidence: np.ndarray  # (N, 21), 0 where the detector gave no 3D
 
 
 def hand_index(store: DatasetStore, video_ids: list[str], min_joint_weight: float = 0.0
@@ -55,11 +57,17 @@ def read_hands(store: DatasetStore, index: pd.DataFrame) -> StoredHands:
         def pick(arrays, key, frame=frame, slot=slot, first=first, last=last):
             return arrays.read(key, first, last)[frame, slot]
 
+        mirror = np.where(pick(detect, "mirrored")[:, None, None], [-1.0, 1.0, 1.0], 1.0)
+        world = pick(detect, "world") * mirror
+        known = np.isfinite(world).all(-1)
         parts.append((pick(detect, "crops"), pick(detect, "crop_keypoints"),
-                      pick(weight, "joint"), pick(weight, "sample"), pick(detect, "crop_K")))
+                      pick(weight, "joint"), pick(weight, "sample"), pick(detect, "crop_K"),
+                      np.nan_to_num(world).astype(np.float32),
+                      np.where(known, pick(detect, "world_confidence"), 0).astype(np.float32)))
     if not parts:
         raise ValueError(f"{store.url}: no usable hands to read")
-    images, keypoints, joint, sample, K = (np.concatenate(a) for a in zip(*parts, strict=True))
+    images, keypoints, joint, sample, K, world, world_confidence = (
+        np.concatenate(a) for a in zip(*parts, strict=True))
     ordered = pd.concat([rows for _, rows in index.groupby("video_id", sort=False)],
                         ignore_index=True)
-    return StoredHands(images, keypoints, joint, sample, K, ordered)
+    return StoredHands(images, keypoints, joint, sample, K, ordered, world, world_confidence)

@@ -17,15 +17,23 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handlabel.config import CameraConfig, DetectConfig, FitConfig
+from handlabel.config import CameraConfig, DetectConfig, FitConfig, ReconstructConfig
 from handlabel.models.camera import intrinsics_from_fov
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import HandDetection, HandDetector
 from handlabel.models.fit.observe import track_observations
+from handlabel.models.fit.quality import hand_quality
 from handlabel.models.fit.sequence import FitParameters, fit_track
+from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import track_start
 from handlabel.models.hand.limits import model_limit_frames
-from handlabel.models.metrics.keypoints2d import hand_size, joint_errors, pck, pck_auc
+from handlabel.models.metrics.keypoints2d import (
+    confidence_error_correlation,
+    hand_size,
+    joint_errors,
+    pck,
+    pck_auc,
+)
 from handlabel.models.metrics.keypoints3d import procrustes_errors, root_relative_errors
 from handlabel.models.network import S2HandNet
 from handlabel.models.refine import refine
@@ -88,11 +96,13 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
             joints["teacher"] = (hand.keypoints, _unmirror(placed[0].numpy(), left))
         else:
             joints["teacher"] = (hand.keypoints, None)
+        quality = np.nan
         if fit is not None:
             fitted = _fit_one(net, prediction, i, obs, placed, fit)
             if fitted is not None:
                 joints["fit"] = (fitted[0], _unmirror(fitted[1], left))
-        rows += _rows(sample, joints)
+                quality = fitted[2]
+        rows += [{**row, "fit_quality": quality} for row in _rows(sample, joints)]
     return pd.DataFrame(rows)
 
 
@@ -116,7 +126,8 @@ def _unmirror(joints: np.ndarray, left: bool) -> np.ndarray:
 def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, fit: FitConfig):
     """The reconstruct stage's fit of one detected hand, as a one-frame track, from the
     network's prediction (already in the fit's camera: the crop is mirrored for left hands)
-    and the teacher-based start; (21, 2) image pixels and (21, 3) joints in the fit's camera."""
+    and the teacher-based start; (21, 2) image pixels, (21, 3) joints in the fit's camera and
+    the quality score the reconstruct stage would give it."""
     from .hand_fit import fit_weights_of
 
     hand_model, weights = net.hand_model, fit_weights_of(fit)
@@ -129,7 +140,12 @@ def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, fit: FitConfig):
         return None
     result = fit_track(hand_model, obs, begun[0], limit_frames, weights, begun[1], fit.steps,
                        fit.learning_rate)
-    return result.projected[0].numpy(), result.joints[0].numpy()
+    error_px = reprojection_px(result.projected, obs.keypoints, obs.weights).numpy()
+    quality = hand_quality(obs.weights.mean(-1).numpy(), error_px / obs.hand_size.numpy(),
+                           result.teacher_residual.numpy(), np.zeros(1, bool),
+                           ReconstructConfig().quality_scale,
+                           ReconstructConfig().quality_teacher_scale)
+    return result.projected[0].numpy(), result.joints[0].numpy(), float(quality[0])
 
 
 def _rows(sample, joints: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> list[dict]:
@@ -158,6 +174,10 @@ def summarise_model(rows: pd.DataFrame) -> pd.DataFrame:
     def summary(name: str, part: pd.DataFrame) -> dict:
         row = {"source": name, "hands": part["id"].nunique(),
                "hands_3d": part.dropna(subset=["student_mpjpe_mm"])["id"].nunique()}
+        if "fit_norm" in part:
+            per_hand = part.groupby("id")[["fit_quality", "fit_norm"]].mean()
+            row["fit_quality_spearman"] = confidence_error_correlation(
+                per_hand["fit_quality"].to_numpy(float), per_hand["fit_norm"].to_numpy(float))
         for method in (m for m in METHODS if f"{m}_px" in part):
             row |= {f"{method}_epe_px": part[f"{method}_px"].mean(),
                     f"{method}_pck@0.2": pck(part[f"{method}_norm"].to_numpy()),

@@ -51,7 +51,8 @@ def crops_from_stored(hands: StoredHands) -> HandCrops:
     return HandCrops(torch.from_numpy(hands.images), torch.from_numpy(hands.keypoints).float(),
                      torch.from_numpy(np.sqrt(np.clip(hands.joint_weight, 0, None))).float(),
                      torch.from_numpy(hands.sample_weight).float(),
-                     torch.from_numpy(hands.K).float())
+                     torch.from_numpy(hands.K).float(), torch.from_numpy(hands.world),
+                     torch.from_numpy(hands.world_confidence))
 
 
 def training_key(config: TrainConfig) -> str:

@@ -62,6 +62,29 @@ def test_2d_terms_vanish_when_the_prediction_matches_the_detections(setup):
     assert all(float(objective(pred, off)[n]) > 0 for n in names)
 
 
+def test_teacher_3d_loss_ignores_the_teachers_frame_and_size_and_trains_the_joints():
+    hand = DefaultHandModel()
+    torch.manual_seed(1)
+    net = S2HandNet(hand, NetworkSpec(encoder_width=4, head_hidden=16, branch_channels=8,
+                                      heatmap_size=16))
+    K = torch.tensor([[80.0, 0, 31.5], [0, 80.0, 31.5], [0, 0, 1]]).expand(2, 3, 3).clone()
+    pred = net(torch.rand(2, SIZE, SIZE, 3), K)
+    objective = S2HandObjective(hand.faces, model_limit_frames(hand), {"teacher_3d": 1.0})
+    turn = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    same = 0.8 * pred.joints_3d.detach() @ turn.T + 0.1  # another frame and size, same hand
+    confidence = torch.ones(2, 21)
+    args = (torch.rand(2, SIZE, SIZE, 3), pred.joints_2d.detach(), confidence, torch.ones(2), K)
+    assert float(objective(pred, Supervision(*args, same, confidence))["teacher_3d"]) < 1e-6
+    bent = same.clone()
+    bent[:, 4] += 0.03  # the thumb tip elsewhere
+    terms = objective(pred, Supervision(*args, bent, confidence))
+    assert float(terms["teacher_3d"]) > 1e-3
+    terms["total"].backward()
+    reached = [p.grad.abs().sum() for p in net.regressor.parameters() if p.grad is not None]
+    assert reached and sum(reached) > 0, "the loss trains the pose and shape heads"
+    assert "teacher_3d" not in objective(pred.detach(), Supervision(*args))  # no teacher: off
+
+
 def test_unknown_loss_names_and_missing_renderer_are_refused(setup):
     hand, _, _ = setup
     with pytest.raises(ValueError, match="unknown losses"):

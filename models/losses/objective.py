@@ -1,7 +1,12 @@
 """The S2HAND training objective: every loss of METHOD.md section 1, weighted and switchable.
 
-``weights`` maps a loss name of ``DEFAULT_WEIGHTS`` to its weight; a loss that is missing or
-weighted 0 is not computed (the photometric and mean-colour losses then skip rendering).
+``weights`` maps a loss name of ``DEFAULT_WEIGHTS`` (or of ``EXTRA_LOSSES``) to its weight; a
+loss that is missing or weighted 0 is not computed (the photometric and mean-colour losses
+then skip rendering).
+
+``EXTRA_LOSSES`` are not S2HAND's: ``teacher_3d``, agreement of the predicted joints with the
+detector's 3D (root-relative, scale-free, rotation-aligned: ``fit.terms.teacher_3d``),
+weighted by the detector's 3D confidence; 0 gives back pure S2HAND.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..fit.terms import teacher_3d
 from ..hand.limits import joint_limit_penalty, limits_deg
 from ..network import S2HandPrediction
 from ..render import Renderer, light_from_params
@@ -20,6 +26,7 @@ from .mesh import laplacian_loss
 from .photometric import photometric_loss
 
 RENDERED_LOSSES = ("photometric", "mean_colour")
+EXTRA_LOSSES = ("teacher_3d",)
 
 
 @dataclass
@@ -31,16 +38,18 @@ class Supervision:
     confidence: torch.Tensor  # (B, 21) effective joint confidence (its square is the weight)
     sample_weight: torch.Tensor  # (B,) photometric gate of the weight stage
     K: torch.Tensor  # (B, 3, 3)
+    teacher: torch.Tensor | None = None  # (B, 21, 3) the detector's 3D (right hands)
+    teacher_confidence: torch.Tensor | None = None  # (B, 21)
 
 
 class S2HandObjective:
     def __init__(self, faces: torch.Tensor, limit_frames: torch.Tensor, weights: dict[str, float],
                  renderer: Renderer | None = None, render_size: int | None = None,
                  scale_reference: float = s2hand.MIDDLE_PROXIMAL_LENGTH):
-        unknown = set(weights) - set(s2hand.DEFAULT_WEIGHTS)
+        known = set(s2hand.DEFAULT_WEIGHTS) | set(EXTRA_LOSSES)
+        unknown = set(weights) - known
         if unknown:
-            raise ValueError(f"unknown losses {sorted(unknown)}; known: "
-                             f"{sorted(s2hand.DEFAULT_WEIGHTS)}")
+            raise ValueError(f"unknown losses {sorted(unknown)}; known: {sorted(known)}")
         self.faces, self.frames = faces, limit_frames
         self.limits = torch.tensor(np.radians(limits_deg()), dtype=torch.float32)
         self.weights = {k: float(v) for k, v in weights.items() if v}
@@ -85,6 +94,10 @@ class S2HandObjective:
             terms["shape"] = s2hand.shape_prior_loss(pred.betas)
         if "laplacian" in w:
             terms["laplacian"] = laplacian_loss(pred.vertices, self.faces)
+        if "teacher_3d" in w and t.teacher is not None:
+            per_sample = teacher_3d(pred.joints_3d, t.teacher, t.teacher_confidence)
+            trust = t.teacher_confidence.mean(-1)
+            terms["teacher_3d"] = (per_sample * trust).sum() / trust.sum().clamp_min(1e-6)
         if "texture_outliers" in w:
             terms["texture_outliers"] = s2hand.texture_outlier_loss(
                 pred.albedo[:, self.faces].mean(2))

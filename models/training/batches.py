@@ -22,6 +22,8 @@ class HandCrops:
     confidence: torch.Tensor  # (N, 21)
     sample_weight: torch.Tensor  # (N,)
     K: torch.Tensor  # (N, 3, 3)
+    teacher: torch.Tensor | None = None  # (N, 21, 3) the detector's 3D, mirrored like the crop
+    teacher_confidence: torch.Tensor | None = None  # (N, 21)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -55,9 +57,14 @@ def make_batch(data: HandCrops, indices: torch.Tensor, input_size: int, device: 
     if augmentation is not None:
         images, keypoints, K = _rotate(images, keypoints, K, augmentation, generator)
         images = _jitter_colour(images, augmentation, generator)
+    teacher = teacher_confidence = None
+    if data.teacher is not None:  # rotation-invariant in the loss: augmentation leaves it
+        teacher = data.teacher[indices].to(device).float()
+        teacher_confidence = data.teacher_confidence[indices].to(device).float()
     return Supervision(images.permute(0, 2, 3, 1).contiguous(), keypoints,
                        data.confidence[indices].to(device).float(),
-                       data.sample_weight[indices].to(device).float(), K)
+                       data.sample_weight[indices].to(device).float(), K, teacher,
+                       teacher_confidence)
 
 
 def _uniform(n: int, half_range: float, generator, device) -> torch.Tensor:

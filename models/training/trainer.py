@@ -16,14 +16,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..hand.limits import rest_middle_proximal_length
-from ..losses.objective import S2HandObjective, Supervision
+from ..losses.objective import EXTRA_LOSSES, S2HandObjective, Supervision
 from ..losses.s2hand import DEFAULT_WEIGHTS
 from ..network import S2HandNet
 from ..render import Renderer
 from .batches import Augmentation, HandCrops, make_batch
 
 GEOMETRY_LOSSES = ("reprojection", "bone_direction", "scale", "joint_angle", "shape", "laplacian")
-STAGE_LOSSES = (GEOMETRY_LOSSES, (*GEOMETRY_LOSSES, "branch_2d"), tuple(DEFAULT_WEIGHTS))
+STAGE_LOSSES = (GEOMETRY_LOSSES, (*GEOMETRY_LOSSES, "branch_2d"),
+                (*DEFAULT_WEIGHTS, *EXTRA_LOSSES))
 
 
 @dataclass
