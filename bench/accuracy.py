@@ -4,6 +4,7 @@
     .venv/bin/python bench/accuracy.py real [--epochs 30]
     .venv/bin/python bench/accuracy.py sequences [--sequences 8] [--frames 90]
     .venv/bin/python bench/accuracy.py teacher3d
+    .venv/bin/python bench/accuracy.py teacher-loss --store demo-store [--weights 0 0.1 1]
 
 synthetic: hands from ``models.synthetic`` (palm or back towards the camera, tilted up to
 60 degrees, any in-plane angle), with detections simulated from the detector's measured error
@@ -293,9 +294,47 @@ def run_teacher3d(args) -> None:
     print(f"3D confidence vs per-joint PA error: Spearman {rho:.3f} over {len(pairs[0])} joints")
 
 
+def run_teacher_loss(args) -> None:
+    """The training loss on the teacher 3D, switched on at several weights: the demo preset
+    trained on the videos of an existing store (``handlabel demo`` makes one), then the
+    network alone and the labels (network + fit) on the labelled images (never trained on)."""
+    from handlabel.config import LossWeights
+    from handlabel.storage.store import DatasetStore
+    from handlabel.tasks.detect import detector_from_config
+    from handlabel.tasks.evaluate_model import evaluate_model, summarise_model
+    from handlabel.tasks.train import train_store
+    from handlabel.tasks.trained_model import load_trained_model
+
+    store = DatasetStore(args.store, create=False)
+    videos = list(store.manifest.table()["video_id"])
+    names = list(store.manifest.table()["name"])
+    config = HandlabelConfig()
+    rows = []
+    for weight in args.weights:
+        train = TrainConfig(losses=LossWeights(teacher_3d=weight))
+        started = time.perf_counter()
+        train_store(store, videos, train, overwrite=True)
+        minutes = (time.perf_counter() - started) / 60
+        net, input_size = load_trained_model(store)
+        detector = detector_from_config(config.detect)
+        try:
+            table = evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
+                                   fit=config.reconstruct.fit)
+        finally:
+            detector.close()
+        overall = summarise_model(table).set_index("source").loc["all"]
+        rows.append({"teacher_3d weight": weight, "train minutes": minutes,
+                     **{f"{m} {k}": overall[f"{m}_{k}"] for m in ("student", "fit")
+                        for k in ("epe_px", "pck@0.2", "pa_mpjpe_mm")}})
+        print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"), flush=True)
+    print(f"trained ({train.preset} preset) on {', '.join(names)} of {args.store}; "
+          f"evaluated on {LABELLED}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["synthetic", "real", "sequences", "teacher3d"])
+    parser.add_argument("part", choices=["synthetic", "real", "sequences", "teacher3d",
+                                         "teacher-loss"])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--train", type=int, default=1024, help="training hands (at most)")
     parser.add_argument("--eval", type=int, default=256, help="synthetic evaluation hands")
@@ -305,10 +344,12 @@ def main() -> None:
     parser.add_argument("--only", help="synthetic: run only the variants whose name contains this")
     parser.add_argument("--sequences", type=int, default=8, help="sequences: how many")
     parser.add_argument("--frames", type=int, default=90, help="sequences: frames in each")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0],
+                        help="teacher-loss: the teacher_3d weights to train with")
     args = parser.parse_args()
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     parts = {"synthetic": run_synthetic, "real": run_real, "sequences": run_sequences,
-             "teacher3d": run_teacher3d}
+             "teacher3d": run_teacher3d, "teacher-loss": run_teacher_loss}
     parts[args.part](args)
 
 
