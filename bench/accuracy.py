@@ -152,12 +152,25 @@ def train_and_score(name, weights, data, test, truth, args) -> dict:
             "PA-AUC": after["pa_auc_0_50"], "student 2D px": after["student_2d_px"]}
 
 
+def evaluate_labelled(store, config: HandlabelConfig) -> pd.DataFrame:
+    """The store's trained network and the fit on the labelled images (``evaluate_model``)."""
+    from handlabel.tasks.detect import detector_from_config
+    from handlabel.tasks.evaluate_model import evaluate_model
+    from handlabel.tasks.trained_model import load_trained_model
+
+    net, input_size = load_trained_model(store)
+    detector = detector_from_config(config.detect)
+    try:
+        return evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
+                              fit=config.reconstruct.fit)
+    finally:
+        detector.close()
+
+
 def run_real(args) -> None:
     from handlabel.flows.pipeline import run_pipeline
     from handlabel.storage.store import DatasetStore
-    from handlabel.tasks.detect import detector_from_config
-    from handlabel.tasks.evaluate_model import evaluate_model, summarise_model
-    from handlabel.tasks.trained_model import load_trained_model
+    from handlabel.tasks.evaluate_model import summarise_model
 
     train = TrainConfig(epochs=args.epochs, encoder_width=args.width, input_size=args.size,
                         render_size=args.size // 2, max_samples=args.train,
@@ -168,13 +181,7 @@ def run_real(args) -> None:
     store = DatasetStore(args.store, create=False)
     metrics = store.model().read_metrics()
     print(metrics[["epoch", "reprojection_px", "branch_px", "seconds"]].to_markdown(index=False))
-    net, input_size = load_trained_model(store)
-    detector = detector_from_config(config.detect)
-    try:
-        rows = evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
-                              fit=config.reconstruct.fit)
-    finally:
-        detector.close()
+    rows = evaluate_labelled(store, config)
     print(f"trained on {store.model().attrs['samples']} hands of {TRAIN_VIDEO.name} and "
           f"{EVAL_VIDEO.name}; evaluated on {LABELLED}")
     print(summarise_model(rows).to_markdown(index=False, floatfmt=".2f"))
@@ -300,10 +307,8 @@ def run_teacher_loss(args) -> None:
     network alone and the labels (network + fit) on the labelled images (never trained on)."""
     from handlabel.config import LossWeights
     from handlabel.storage.store import DatasetStore
-    from handlabel.tasks.detect import detector_from_config
-    from handlabel.tasks.evaluate_model import evaluate_model, summarise_model
+    from handlabel.tasks.evaluate_model import summarise_model
     from handlabel.tasks.train import train_store
-    from handlabel.tasks.trained_model import load_trained_model
 
     store = DatasetStore(args.store, create=False)
     videos = list(store.manifest.table()["video_id"])
@@ -315,13 +320,7 @@ def run_teacher_loss(args) -> None:
         started = time.perf_counter()
         train_store(store, videos, train, overwrite=True)
         minutes = (time.perf_counter() - started) / 60
-        net, input_size = load_trained_model(store)
-        detector = detector_from_config(config.detect)
-        try:
-            table = evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
-                                   fit=config.reconstruct.fit)
-        finally:
-            detector.close()
+        table = evaluate_labelled(store, config)
         overall = summarise_model(table).set_index("source").loc["all"]
         rows.append({"teacher_3d weight": weight, "train minutes": minutes,
                      **{f"{m} {k}": overall[f"{m}_{k}"] for m in ("student", "fit")
