@@ -45,21 +45,46 @@ def local_cluster_kwargs(config: DaskConfig) -> dict:
 def gpu_annotation(config: DaskConfig) -> contextlib.AbstractContextManager:
     """Annotate tasks submitted inside it as needing one GPU, but only when some worker of the
     flow's cluster offers the resource: on a cluster without GPUs, tasks must not wait for
-    one forever, and run on the CPU instead."""
+    one forever, and run on the CPU instead. A cluster that cannot be asked is said so in the
+    log (GPU tasks then run wherever Dask puts them)."""
     name = config.gpu_resource
     if not name:
         return contextlib.nullcontext()
     try:
-        from distributed import get_client
-
-        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
-    except (ValueError, OSError, TypeError):
+        workers = _flow_client().scheduler_info(n_workers=-1)["workers"].values()
+    except (ValueError, OSError, TypeError, AttributeError) as exc:
+        _warn(f"cannot ask the Dask cluster for {name!r} workers ({exc}); GPU tasks are not "
+              "annotated and may run on CPU workers")
         return contextlib.nullcontext()
     if not any(w.get("resources", {}).get(name) for w in workers):
         return contextlib.nullcontext()
     import dask
 
     return dask.annotate(resources={name: 1})
+
+
+def _flow_client():
+    """The running flow's Dask client: its task runner's (inside a Prefect flow there is no
+    global client, so ``distributed.get_client`` alone always fails there), else the global."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if isinstance(runner, DaskTaskRunner):
+        return runner.client
+    from distributed import get_client
+
+    return get_client()
+
+
+def _warn(message: str) -> None:
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        logging.getLogger(__name__).warning(message)
 
 
 @contextlib.contextmanager
