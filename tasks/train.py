@@ -137,6 +137,10 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
         log.info("epoch %d/%d: reprojection %.1f px, 2D branch %.1f px, %.0f s",
                  metrics["epoch"] + 1, settings.epochs, metrics["reprojection_px"],
                  metrics["branch_px"], metrics["seconds"])
+        if metrics["unrendered"]:
+            log.warning("epoch %d: %d meshes could not be rendered (behind the camera, "
+                        "non-finite or far outside the crop); their rendered losses saw a "
+                        "blank image", metrics["epoch"] + 1, metrics["unrendered"])
         if on_epoch:
             on_epoch(metrics, rows)
     models.update_attrs(complete=True, input_size=settings.input_size,

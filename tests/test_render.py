@@ -39,6 +39,41 @@ def test_sphere_silhouette_depth_and_ambient_colour():
     np.testing.assert_allclose(out.image[0, centre, centre].detach(), [0.48] * 3, atol=1e-6)
 
 
+def test_a_mesh_behind_the_camera_is_counted_as_unrendered_not_passed_off_as_blank():
+    front, faces = sphere()
+    behind, _ = sphere(center=(0.0, 0.0, -Z))
+    colors = torch.full((2, front.shape[1], 3), 0.6, dtype=torch.float64)
+    out = DeodrRenderer().render(torch.cat([front, behind]), faces, colors, K.expand(2, 3, 3),
+                                 SIZE, SIZE, Light.ambient_only(2, 0.8))
+    assert out.unrendered.tolist() == [False, True]
+    assert out.silhouette[1].sum() == 0 and out.silhouette[0].sum() > 0
+
+
+def test_the_objective_counts_the_meshes_it_could_not_render():
+    from dataclasses import replace
+
+    from handlabel.models.hand.default import DefaultHandModel
+    from handlabel.models.hand.limits import model_limit_frames
+    from handlabel.models.losses.objective import S2HandObjective, Supervision
+    from handlabel.models.network import NetworkSpec, S2HandNet
+
+    hand = DefaultHandModel()
+    torch.manual_seed(0)
+    net = S2HandNet(hand, NetworkSpec(encoder_width=4, head_hidden=16, branch_channels=8,
+                                      heatmap_size=16))
+    crop_K = torch.tensor([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]]).expand(3, 3, 3).clone()
+    with torch.no_grad():
+        pred = net(torch.rand(3, 64, 64, 3), crop_K)
+    moved = pred.vertices.clone()
+    moved[1:] -= torch.tensor([0.0, 0.0, 5.0])  # two of the three hands behind the camera
+    objective = S2HandObjective(hand.faces, model_limit_frames(hand), {"photometric": 5e-3},
+                                DeodrRenderer(), 32)
+    target = Supervision(torch.rand(3, 64, 64, 3), pred.joints_2d, torch.ones(3, 21),
+                         torch.ones(3), crop_K)
+    assert int(objective(replace(pred, vertices=moved), target)["unrendered"]) == 2
+    assert int(objective(pred, target)["unrendered"]) == 0
+
+
 def test_directional_light_brightens_faces_towards_it():
     vertices, faces = sphere()
     light = Light(torch.zeros(1, 3), torch.ones(1, 3), torch.tensor([[0.0, 0.0, 1.0]]))

@@ -63,12 +63,18 @@ class S2HandObjective:
         return any(name in self.weights for name in RENDERED_LOSSES)
 
     def __call__(self, pred: S2HandPrediction, target: Supervision) -> dict[str, torch.Tensor]:
-        """Unweighted terms by name, plus ``total``: the weighted sum."""
+        """Unweighted terms by name, plus ``total``: the weighted sum, and ``unrendered``
+        when the renderer ran: how many of the batch's meshes it could not render (their
+        rendered losses see a blank image)."""
         terms = self._geometry_terms(pred, target)
+        unrendered = None
         if self.renders:
-            terms.update(self._rendered_terms(pred, target))
+            rendered, unrendered = self._rendered_terms(pred, target)
+            terms.update(rendered)
         terms = {k: v for k, v in terms.items() if k in self.weights}
         terms["total"] = sum(self.weights[k] * v for k, v in terms.items())
+        if unrendered is not None:
+            terms["unrendered"] = unrendered
         return terms
 
     def _geometry_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
@@ -103,7 +109,8 @@ class S2HandObjective:
                 pred.albedo[:, self.faces].mean(2))
         return terms
 
-    def _rendered_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
+    def _rendered_terms(self, pred: S2HandPrediction, t: Supervision
+                        ) -> tuple[dict, torch.Tensor]:
         size = self.render_size or t.images.shape[1]
         K, images = t.K, t.images
         if size != images.shape[1]:
@@ -119,7 +126,8 @@ class S2HandObjective:
         if "mean_colour" in self.weights:
             terms["mean_colour"] = s2hand.mean_colour_loss(rendered, images, mask,
                                                            t.sample_weight)
-        return terms
+        skipped = out.unrendered if out.unrendered is not None else torch.zeros(len(K), dtype=bool)
+        return terms, skipped.sum()
 
 
 def rescale_projection(K: torch.Tensor, factor: float) -> torch.Tensor:

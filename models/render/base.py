@@ -40,6 +40,8 @@ class RenderOutput:
     image: torch.Tensor  # (B, H, W, 3)
     silhouette: torch.Tensor  # (B, H, W) coverage in [0, 1]
     depth: torch.Tensor  # (B, H, W) camera z where covered, 0 elsewhere
+    unrendered: torch.Tensor | None = None  # (B,) meshes the backend could not render (a
+    # blank image, no gradient); None where a backend renders every mesh
 
 
 class Renderer(Protocol):

@@ -22,7 +22,8 @@ _IDENTITY_EXTRINSIC = np.hstack([np.eye(3), np.zeros((3, 1))])
 
 
 # DEODR does no clipping: a mesh with a vertex at or behind the camera, non-finite, or projected
-# far outside the image has no meaningful render, and is skipped (empty image, no gradient).
+# far outside the image has no meaningful render, and is skipped (empty image, no gradient),
+# and said so in ``RenderOutput.unrendered``, which training counts per epoch.
 # A guard only: the training crash of docs/architecture.md ("DEODR and threads") was not
 # caused by such meshes.
 NEAR_PLANE_M = 0.01
@@ -59,8 +60,6 @@ class DeodrRenderer:
         return ColoredTriMeshPytorch(faces.cpu().numpy(), vertices=vertices, colors=channels)
 
     def _render_one(self, vertices, faces, lit, K, height, width) -> torch.Tensor:
-        if not _renderable(vertices.cpu(), K.cpu(), height, width):
-            return torch.zeros(height, width, 5, dtype=torch.float64)
         vertices = vertices.double().cpu()
         channels = torch.cat([lit.double().cpu(), torch.ones_like(vertices[:, :1]),
                               vertices[:, 2:3]], dim=1)
@@ -76,12 +75,17 @@ class DeodrRenderer:
     def render(self, vertices: torch.Tensor, faces: torch.Tensor, colors: torch.Tensor,
                K: torch.Tensor, height: int, width: int, light: Light) -> RenderOutput:
         lit = shade(vertices, faces, colors, light)
-        images = torch.stack([self._render_one(vertices[b], faces, lit[b], K[b], height, width)
-                              for b in range(vertices.shape[0])]).to(vertices)
+        renderable = [_renderable(vertices[b].cpu(), K[b].cpu(), height, width)
+                      for b in range(vertices.shape[0])]
+        blank = torch.zeros(height, width, 5, dtype=torch.float64)
+        images = torch.stack([
+            self._render_one(vertices[b], faces, lit[b], K[b], height, width) if ok else blank
+            for b, ok in enumerate(renderable)]).to(vertices)
         coverage = images[..., 3]
         depth = torch.where(coverage > 1e-6, images[..., 4] / coverage.clamp_min(1e-6),
                             torch.zeros_like(coverage))
-        return RenderOutput(images[..., :3], coverage, depth)
+        unrendered = ~torch.tensor(renderable, dtype=torch.bool, device=vertices.device)
+        return RenderOutput(images[..., :3], coverage, depth, unrendered)
 
 
 class RenderGradFix(torch.autograd.Function):

@@ -74,7 +74,8 @@ class Trainer:
 
     def train_epoch(self, data: HandCrops,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
-        """One pass over ``data``; returns the epoch's mean terms, pixel errors and timing."""
+        """One pass over ``data``; returns the epoch's mean terms, pixel errors and timing,
+        and ``unrendered``: how many meshes the renderer could not render in the epoch."""
         s, epoch = self.settings, self.epoch
         generator = torch.Generator().manual_seed(s.seed * 1_000_003 + epoch)
         torch.manual_seed(s.seed * 1_000_003 + epoch)
@@ -95,9 +96,11 @@ class Trainer:
                     progress(step + 1, len(batches))
         self.scheduler.step()
         self.epoch += 1
+        unrendered = int(sums.pop("unrendered", 0))
         metrics = {key: value / len(batches) for key, value in sums.items()}
-        return {"epoch": epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
-                "steps": len(batches), "seconds": time.perf_counter() - started}
+        return {"epoch": epoch, **metrics, "unrendered": unrendered,
+                "lr": self.optimizer.param_groups[0]["lr"], "steps": len(batches),
+                "seconds": time.perf_counter() - started}
 
     @contextlib.contextmanager
     def _safe_threads(self, objective: S2HandObjective) -> Iterator[None]:
@@ -120,6 +123,7 @@ class Trainer:
     def step(self, objective: S2HandObjective, batch: Supervision) -> dict[str, float]:
         prediction = self.net(batch.images, batch.K, amp=self.amp)
         terms = objective(prediction, batch)
+        unrendered = terms.pop("unrendered", None)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         self.scaler.step(self.optimizer)
@@ -128,6 +132,8 @@ class Trainer:
         values = {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
         values["reprojection_px"] = _weighted_px(prediction.joints_2d, batch.keypoints, weight)
         values["branch_px"] = _weighted_px(prediction.branch_2d, batch.keypoints, weight)
+        if unrendered is not None:
+            values["unrendered"] = float(unrendered)
         return values
 
     def state_dict(self) -> dict:
