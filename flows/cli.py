@@ -170,10 +170,23 @@ def rerun(
         console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
     first = stage or "ingest"
-    sources = [u for u in table["source_uri"].dropna()] if first == "ingest" else []
+    sources = sources_to_ingest(table, failed_only) if first == "ingest" else []
+    if first == "ingest" and not sources:
+        first = "detect"  # every video is ingested: no source needs to be found again
     ok = _pipeline(sources, store, _config(config), False, dask_address, first_stage=first,
                    overwrite_stage=None if failed_only else stage)
     raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+def sources_to_ingest(table, failed_only: bool) -> list[str]:
+    """The recorded sources a rerun must read again: those of videos whose ingest is not done
+    (with ``failed_only``, whose ingest failed), each once. A source whose video is stored
+    is not needed, so one moved or deleted after ingest does not stop the rerun."""
+    states = table["ingest_state"].fillna("pending")
+    wanted = states == "failed" if failed_only else states != "done"
+    done_sources = set(table.loc[~wanted, "source_uri"].dropna())
+    needed = table.loc[wanted, "source_uri"].dropna()
+    return list(dict.fromkeys(u for u in needed if u not in done_sources))
 
 
 @app.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlabel.config import CameraConfig
+from handlabel.config import CameraConfig, HandlabelConfig
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video import iter_frames
 
@@ -140,3 +140,24 @@ def test_overwrite_and_config_change_redo_the_video(ingest, tmp_path):
     _, results = ingest([GESTURE_AVI], store, chunk_frames=5)
     assert results["gesture_mjpg_320x240.avi"].outcome == "ingested"
     assert video_of(store, "gesture_mjpg_320x240.avi")[1].group["frames"].chunks[0] == 5
+
+
+def test_a_rerun_reads_again_only_the_sources_it_needs(ingest, clips, copy_to, tmp_path):
+    """A store with a done video whose file has since moved, and a failed one: a rerun
+    resolves (and re-ingests) only the failed video's source, so the moved file stops
+    nothing; with everything done there is nothing to read at all."""
+    from handlabel.flows.cli import _check_sources, sources_to_ingest
+
+    store = tmp_path / "store"
+    good = copy_to(GESTURE_AVI, "good.avi")
+    copy_to(clips["text"], "notes.mp4")
+    state, _ = ingest([good.parent], store)
+    assert state.is_failed()
+    good.rename(tmp_path / "moved.avi")
+    table = DatasetStore(str(store)).manifest.table()
+    for failed_only in (False, True):
+        needed = sources_to_ingest(table, failed_only)
+        assert [Path(u).name for u in needed] == ["notes.mp4"]
+        _check_sources(needed, HandlabelConfig())  # resolves: the moved file is not asked for
+    done = table[table["ingest_state"] == "done"]
+    assert sources_to_ingest(done, failed_only=False) == []
