@@ -11,14 +11,8 @@ import torch
 
 from ..hand.base import HandModel
 from ..tracking import box_iou
-from .sequence import (
-    FitParameters,
-    FitWeights,
-    TrackObservations,
-    better_start,
-    hand_size_m,
-    teacher_start,
-)
+from .sequence import FitParameters, FitWeights, TrackObservations, hand_size_m
+from .start import better_start, teacher_start
 
 
 def track_spans(present: np.ndarray, times: np.ndarray, max_gap_s: float,
@@ -128,7 +122,7 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
     The size comes from the teacher's metric 3D (else the network's median size); the shape
     starts at the mean. The start is the network's prediction (moved to the track's size
     along its viewing ray, which keeps its projection) or the teacher-based one, whichever
-    explains the track's evidence better (``sequence.better_start``); frames without either
+    explains the track's evidence better (``start.better_start``); frames without either
     are interpolated. None when no frame has a start.
     """
     betas = torch.zeros(hand_model.n_shape, dtype=obs.keypoints.dtype)
