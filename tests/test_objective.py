@@ -12,8 +12,9 @@ from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.losses.objective import S2HandObjective, Supervision, rescale_projection
 from handlabel.models.losses.s2hand import DEFAULT_WEIGHTS
-from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.training.batches import Augmentation, HandCrops, make_batch
+
+from .networks import CROP_K, tiny_network
 
 SIZE = 64
 
@@ -21,10 +22,8 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def setup():
     hand = DefaultHandModel()
-    torch.manual_seed(0)
-    net = S2HandNet(hand, NetworkSpec(encoder_width=4, head_hidden=16, branch_channels=8,
-                                      heatmap_size=16))
-    K = torch.tensor([[80.0, 0, 31.5], [0, 80.0, 31.5], [0, 0, 1]]).expand(2, 3, 3).clone()
+    net = tiny_network(hand)
+    K = CROP_K.expand(2, 3, 3).clone()
     with torch.no_grad():
         pred = net(torch.rand(2, SIZE, SIZE, 3), K)
     return hand, pred, K
@@ -64,10 +63,8 @@ def test_2d_terms_vanish_when_the_prediction_matches_the_detections(setup):
 
 def test_teacher_3d_loss_ignores_the_teachers_frame_and_size_and_trains_the_joints():
     hand = DefaultHandModel()
-    torch.manual_seed(1)
-    net = S2HandNet(hand, NetworkSpec(encoder_width=4, head_hidden=16, branch_channels=8,
-                                      heatmap_size=16))
-    K = torch.tensor([[80.0, 0, 31.5], [0, 80.0, 31.5], [0, 0, 1]]).expand(2, 3, 3).clone()
+    net = tiny_network(hand, seed=1)
+    K = CROP_K.expand(2, 3, 3).clone()
     pred = net(torch.rand(2, SIZE, SIZE, 3), K)
     objective = S2HandObjective(hand.faces, model_limit_frames(hand), {"teacher_3d": 1.0})
     turn = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])

@@ -55,13 +55,12 @@ def test_the_objective_counts_the_meshes_it_could_not_render():
     from handlabel.models.hand.default import DefaultHandModel
     from handlabel.models.hand.limits import model_limit_frames
     from handlabel.models.losses.objective import S2HandObjective, Supervision
-    from handlabel.models.network import NetworkSpec, S2HandNet
+
+    from .networks import CROP_K, tiny_network
 
     hand = DefaultHandModel()
-    torch.manual_seed(0)
-    net = S2HandNet(hand, NetworkSpec(encoder_width=4, head_hidden=16, branch_channels=8,
-                                      heatmap_size=16))
-    crop_K = torch.tensor([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]]).expand(3, 3, 3).clone()
+    net = tiny_network(hand)
+    crop_K = CROP_K.expand(3, 3, 3).clone()
     with torch.no_grad():
         pred = net(torch.rand(3, 64, 64, 3), crop_K)
     moved = pred.vertices.clone()
