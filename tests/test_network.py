@@ -70,7 +70,8 @@ def test_every_head_gets_gradient_from_the_full_objective(hand):
     objective = S2HandObjective(hand.faces, model_limit_frames(hand), DEFAULT_WEIGHTS,
                                 DeodrRenderer(), render_size=32)
     terms = objective(net(target.images, target.K), target)
-    assert set(terms) == set(DEFAULT_WEIGHTS) | {"total"}
+    assert set(terms) == set(DEFAULT_WEIGHTS) | {"total", "unrendered"}
+    assert int(terms["unrendered"]) == 0  # every mesh rendered: the photometric terms are real
     terms["total"].backward()
     for name in ("encoder", "regressor", "appearance", "branch"):
         module = getattr(net, name)
