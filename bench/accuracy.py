@@ -22,7 +22,7 @@ samples that carry 3D joints.
 sequences: the reconstruct stage's sequence fit on synthetic sequences with known motion
 (``models.synthetic_motion``: smooth motion, the detector's 2D error profile measured on the
 labelled images, dropouts, a simulated teacher 3D), held-out seeds 100.. (the fit's weights
-were tuned on seeds 200-203). Teacher (the detections; the teacher 3D placed by PnP) against
+were tuned on seeds 200-202). Teacher (the detections; the teacher 3D placed by PnP) against
 the fit, with ablations, and the quality score's Spearman against the per-frame error. The
 fit starts from the teacher alone here: the sequences have no images for the network.
 """
@@ -162,7 +162,7 @@ def evaluate_labelled(store, config: HandlabelConfig) -> pd.DataFrame:
     detector = detector_from_config(config.detect)
     try:
         return evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
-                              fit=config.reconstruct.fit)
+                              reconstruct=config.reconstruct)
     finally:
         detector.close()
 
@@ -206,19 +206,19 @@ def _acceleration_error(joints: np.ndarray, truth: np.ndarray, valid: np.ndarray
 
 
 def run_sequences(args) -> None:
-    from handlabel.config import FitConfig
+    from handlabel.config import ReconstructConfig
     from handlabel.models.fit.observe import track_observations
-    from handlabel.models.fit.quality import hand_quality
-    from handlabel.models.fit.sequence import FitWeights, fit_track
-    from handlabel.models.fit.terms import reprojection_px
-    from handlabel.models.fit.track import track_start
+    from handlabel.models.fit.quality import track_quality
+    from handlabel.models.fit.sequence import FitWeights
+    from handlabel.models.fit.track import solve_track
     from handlabel.models.metrics.keypoints3d import procrustes_errors
     from handlabel.models.synthetic_motion import synthetic_sequence
 
     noise = measured_noise()
     hand = DefaultHandModel()
     limit_frames = model_limit_frames(hand)
-    fit = FitConfig()
+    config = ReconstructConfig()
+    fit = config.fit
     defaults = FitWeights(**fit.weights.model_dump())
     rows, quality_pairs = [], ([], [])
     for seed in range(100, 100 + args.sequences):
@@ -239,9 +239,8 @@ def run_sequences(args) -> None:
         for name, change in SEQUENCE_ABLATIONS.items():
             weights = FitWeights(**{**defaults.__dict__, **change})
             started = time.perf_counter()
-            begun = track_start(hand, obs, placed, None, None, limit_frames, weights)
-            result = fit_track(hand, obs, begun[0], limit_frames, weights, begun[1], fit.steps,
-                               fit.learning_rate)
+            result, _ = solve_track(hand, obs, placed, None, None, limit_frames, weights,
+                                    fit.steps, fit.learning_rate)
             seconds = time.perf_counter() - started
             joints = result.joints.numpy().astype(float)
             scores = summarise_3d(joints[present], truth[present])
@@ -252,10 +251,8 @@ def run_sequences(args) -> None:
                                                      axis=-1)[present].mean(),
                          "seconds": seconds})
             if name == "fit (default)":
-                error = reprojection_px(result.projected, obs.keypoints, obs.weights).numpy()
-                quality = hand_quality((seq.confidence**2).mean(-1), error
-                                       / obs.hand_size.numpy(),
-                                       result.teacher_residual.numpy(), ~present, 0.1, 0.05)
+                quality = track_quality(result, obs, config.quality_scale,
+                                        config.quality_teacher_scale)
                 per_frame = procrustes_errors(joints, truth).mean(-1)
                 quality_pairs[0].extend(quality[present])
                 quality_pairs[1].extend(per_frame[present])
@@ -263,7 +260,8 @@ def run_sequences(args) -> None:
     table = pd.DataFrame(rows).groupby("method", sort=False).mean(numeric_only=True)
     print(f"{args.sequences} held-out sequences (seeds 100-{99 + args.sequences}) of "
           f"{args.frames} frames at 30 fps, 1280x720, detections from the measured profile; "
-          f"acc_err in mm/frame^2; seconds per sequence (one CPU thread)")
+          f"acc_err in mm/frame^2; seconds per sequence and variant (start and fit), torch's "
+          f"{torch.get_num_threads()} threads")
     print(table.drop(columns="seed").to_markdown(floatfmt=".2f"))
     rho = confidence_error_correlation(np.array(quality_pairs[0]), np.array(quality_pairs[1]))
     print(f"quality score vs per-frame PA-MPJPE: Spearman {rho:.3f} over "

@@ -343,7 +343,7 @@ def eval_model(
                 rows = evaluate_model(samples, detector, net, input_size,
                                       lambda k, n: status.update(f"detecting {k}/{n}"),
                                       refine_steps=refine_steps,
-                                      fit=settings.reconstruct.fit if fit else None)
+                                      reconstruct=settings.reconstruct if fit else None)
         finally:
             detector.close()
     except (LabelledDataError, FileNotFoundError, NoTrainedModel, StoreError) as exc:

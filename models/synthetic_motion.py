@@ -43,7 +43,7 @@ class SyntheticSequence:
         return np.isfinite(self.keypoints).all(-1).all(-1)
 
 
-def _smooth_path(rng: np.random.Generator, frames: int, keys_every: int, draw) -> np.ndarray:
+def _smooth_path(frames: int, keys_every: int, draw) -> np.ndarray:
     """Values drawn at key frames and joined by smoothstep (zero velocity at the keys)."""
     n_keys = frames // keys_every + 2
     keys = np.stack([draw() for _ in range(n_keys)])
@@ -56,7 +56,7 @@ def _smooth_path(rng: np.random.Generator, frames: int, keys_every: int, draw) -
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple, frames: int, hold: int) -> np.ndarray:
     """(frames, *shape) unit-variance noise that changes over about ``hold`` frames."""
-    return _smooth_path(rng, frames, hold, lambda: rng.normal(size=shape))
+    return _smooth_path(frames, hold, lambda: rng.normal(size=shape))
 
 
 def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int, seed: int,
@@ -72,15 +72,15 @@ def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int
         other = rng.uniform(0.3, 0.7, (15, 2)) * (high[:, 1:] - low[:, 1:]) + low[:, 1:]
         return np.concatenate([flexion[:, None], other], -1)
 
-    angles = _smooth_path(rng, frames, int(rng.integers(12, 30)), key_pose)
+    angles = _smooth_path(frames, int(rng.integers(12, 30)), key_pose)
     hand_pose = np.einsum("tja,jac->tjc", angles, frames_axes[1:])
     facing = np.array([np.pi, 0, 0]) if rng.random() < 0.5 else np.array([0, 0, np.pi])
-    turn = _smooth_path(rng, frames, int(rng.integers(20, 45)),
+    turn = _smooth_path(frames, int(rng.integers(20, 45)),
                         lambda: rng.normal(0, [0.5, 0.5, 0.8]))
     orient = roma.rotvec_composition([torch.tensor(turn), torch.tensor(facing).expand(frames, 3)
                                       ]).numpy()
     betas = np.clip(rng.normal(size=hand_model.n_shape), -2, 2)
-    path = _smooth_path(rng, frames, int(rng.integers(20, 45)),
+    path = _smooth_path(frames, int(rng.integers(20, 45)),
                         lambda: [rng.uniform(-0.15, 0.15), rng.uniform(-0.08, 0.08),
                                  rng.uniform(0.45, 0.8)])
     with torch.no_grad():

@@ -17,15 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from handlabel.config import CameraConfig, DetectConfig, FitConfig, ReconstructConfig
+from handlabel.config import CameraConfig, DetectConfig, ReconstructConfig
 from handlabel.models.camera import intrinsics_from_fov
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import HandDetection, HandDetector
 from handlabel.models.fit.observe import track_observations
-from handlabel.models.fit.quality import hand_quality
-from handlabel.models.fit.sequence import FitParameters, fit_track
-from handlabel.models.fit.terms import reprojection_px
-from handlabel.models.fit.track import track_start
+from handlabel.models.fit.quality import track_quality
+from handlabel.models.fit.sequence import FitParameters
+from handlabel.models.fit.track import solve_track
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.metrics.keypoints2d import (
     confidence_error_correlation,
@@ -61,9 +60,11 @@ def _to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S2HandNet,
                    input_size: int, progress: Callable[[int, int], None] | None = None,
-                   refine_steps: int = 0, fit: FitConfig | None = None) -> pd.DataFrame:
-    """One row per labelled joint of each detected hand: teacher, student and (with ``fit``)
-    fitted-label errors (px and hand sizes), and 3D errors (mm) where the sample has 3D."""
+                   refine_steps: int = 0, reconstruct: ReconstructConfig | None = None
+                   ) -> pd.DataFrame:
+    """One row per labelled joint of each detected hand: teacher, student and (with
+    ``reconstruct``, whose fit and quality scales are used) fitted-label errors (px and hand
+    sizes), and 3D errors (mm) where the sample has 3D."""
     crops, records = [], []
     for index, sample in enumerate(samples):
         rgb = sample.load_rgb()
@@ -97,8 +98,8 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
         else:
             joints["teacher"] = (hand.keypoints, None)
         quality = np.nan
-        if fit is not None:
-            fitted = _fit_one(net, prediction, i, obs, placed, fit)
+        if reconstruct is not None:
+            fitted = _fit_one(net, prediction, i, obs, placed, reconstruct)
             if fitted is not None:
                 joints["fit"] = (fitted[0], _unmirror(fitted[1], left))
                 quality = fitted[2]
@@ -123,28 +124,22 @@ def _unmirror(joints: np.ndarray, left: bool) -> np.ndarray:
     return joints * np.array([-1.0, 1.0, 1.0]) if left else joints
 
 
-def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, fit: FitConfig):
+def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, config: ReconstructConfig):
     """The reconstruct stage's fit of one detected hand, as a one-frame track, from the
     network's prediction (already in the fit's camera: the crop is mirrored for left hands)
     and the teacher-based start; (21, 2) image pixels, (21, 3) joints in the fit's camera and
     the quality score the reconstruct stage would give it."""
     from .hand_fit import fit_weights_of
 
-    hand_model, weights = net.hand_model, fit_weights_of(fit)
-    limit_frames = model_limit_frames(hand_model)
     network = FitParameters(prediction.global_orient[i : i + 1], prediction.hand_pose[i : i + 1],
                             prediction.translation[i : i + 1], torch.zeros(0), torch.tensor(0.0))
-    begun = track_start(hand_model, obs, placed, network, prediction.scale[i : i + 1],
-                        limit_frames, weights)
-    if begun is None:
+    solved = solve_track(net.hand_model, obs, placed, network, prediction.scale[i : i + 1],
+                         model_limit_frames(net.hand_model), fit_weights_of(config.fit),
+                         config.fit.steps, config.fit.learning_rate)
+    if solved is None:
         return None
-    result = fit_track(hand_model, obs, begun[0], limit_frames, weights, begun[1], fit.steps,
-                       fit.learning_rate)
-    error_px = reprojection_px(result.projected, obs.keypoints, obs.weights).numpy()
-    quality = hand_quality(obs.weights.mean(-1).numpy(), error_px / obs.hand_size.numpy(),
-                           result.teacher_residual.numpy(), np.zeros(1, bool),
-                           ReconstructConfig().quality_scale,
-                           ReconstructConfig().quality_teacher_scale)
+    result = solved[0]
+    quality = track_quality(result, obs, config.quality_scale, config.quality_teacher_scale)
     return result.projected[0].numpy(), result.joints[0].numpy(), float(quality[0])
 
 

@@ -10,8 +10,6 @@ network sees them, and mirrored back.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
@@ -22,10 +20,10 @@ from handlabel.models.fit.observe import (
     network_parameters,
     track_observations,
 )
-from handlabel.models.fit.quality import hand_quality
-from handlabel.models.fit.sequence import FitWeights, fit_track
+from handlabel.models.fit.quality import track_quality
+from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.terms import reprojection_px
-from handlabel.models.fit.track import taken_by_other, track_spans, track_start
+from handlabel.models.fit.track import solve_track, taken_by_other, track_spans
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.training.setup import pick_device
@@ -53,11 +51,11 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                                  present[:, other])
         for first, stop in track_spans(present[:, slot], times, config.fit.max_gap_s,
                                        blocked):
-            shape = None
+            carried = None  # a long track's shape and size, from window to window
             for start in range(first, stop, config.fit.window_frames):
                 end = min(start + config.fit.window_frames, stop)
-                shape = _fit_window(store, video_id, slot, start, end, K, hand_model,
-                                    limit_frames, config, labels, shape, device)
+                carried = _fit_window(store, video_id, slot, start, end, K, hand_model,
+                                      limit_frames, config, labels, carried, device)
                 written += end - start
     return written
 
@@ -77,25 +75,20 @@ def _window(store, video_id, slot, start, stop, K, device):
     start_params = network_parameters(net["global_orient"], net["hand_pose"],
                                       net["translation"], mirrored, device)
     scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
-    return obs, placed, start_params, scale, mirrored, weights, present
+    return obs, placed, start_params, scale, mirrored
 
 
 def _fit_window(store, video_id, slot, start, stop, K, hand_model, limit_frames,
-                config: ReconstructConfig, labels: StageArrays, shape, device):
-    obs, placed, network, network_scale, mirrored, weights, present = _window(
-        store, video_id, slot, start, stop, K, device)
-    fit_weights = fit_weights_of(config.fit)
-    begun = track_start(hand_model, obs, placed, network, network_scale, limit_frames,
-                        fit_weights)
-    if begun is None:
-        return shape
-    initial, size_prior = begun
-    if shape is not None:  # a later window of a long track: the track's shape and size
-        before, size_prior = shape
-        initial = replace(initial, betas=before.betas, log_scale=before.log_scale)
-    result = fit_track(hand_model, obs, initial, limit_frames, fit_weights, size_prior,
-                       config.fit.steps, config.fit.learning_rate)
-    _write_window(labels, slot, start, result, obs, weights, present, mirrored, config)
+                config: ReconstructConfig, labels: StageArrays, carried, device):
+    obs, placed, network, network_scale, mirrored = _window(store, video_id, slot, start,
+                                                            stop, K, device)
+    solved = solve_track(hand_model, obs, placed, network, network_scale, limit_frames,
+                         fit_weights_of(config.fit), config.fit.steps,
+                         config.fit.learning_rate, carried)
+    if solved is None:
+        return carried
+    result, size_prior = solved
+    _write_window(labels, slot, start, result, obs, mirrored, config)
     return result.parameters, size_prior
 
 
@@ -103,15 +96,14 @@ def fit_weights_of(config: FitConfig) -> FitWeights:
     return FitWeights(**config.weights.model_dump())
 
 
-def _write_window(labels, slot, start, result, obs, weights, present, mirrored, config):
+def _write_window(labels, slot, start, result, obs, mirrored, config):
     flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if mirrored else (1.0, 1.0)
     p = result.parameters
+    present = obs.present.cpu().numpy()
     frames = len(present)
     error_px = reprojection_px(result.projected, obs.keypoints, obs.weights).cpu().numpy()
-    size = np.maximum(obs.hand_size.cpu().numpy(), 1.0)
     residual = result.teacher_residual.cpu().numpy()
-    quality = hand_quality(np.nan_to_num(weights).mean(-1), error_px / size, residual,
-                           ~present, config.quality_scale, config.quality_teacher_scale)
+    quality = track_quality(result, obs, config.quality_scale, config.quality_teacher_scale)
     values = {
         "present": np.ones(frames, bool), "interpolated": ~present,
         "joints_3d": result.joints.cpu().numpy() * flip,

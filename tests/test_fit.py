@@ -10,12 +10,13 @@ import pytest
 import roma
 import torch
 
+from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.detection_noise import DetectionNoise
 from handlabel.models.detectors.augment import Augmentation, crop_transform, unrotate_world
 from handlabel.models.fit import placement, quality, terms, track
 from handlabel.models.fit.observe import MIRROR, track_observations
-from handlabel.models.fit.sequence import FitWeights, fit_track
-from handlabel.models.fit.track import track_start
+from handlabel.models.fit.sequence import FitWeights
+from handlabel.models.fit.track import solve_track
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.metrics.keypoints2d import confidence_error_correlation
@@ -41,9 +42,8 @@ def fit_sequence(hand, seq, mirrored=False, weights=DEFAULT_WEIGHTS, steps=150):
     obs, placed = track_observations(seq.keypoints, seq.confidence**2, seq.teacher,
                                      seq.teacher_confidence, seq.present, seq.times, seq.K,
                                      mirrored)
-    frames = model_limit_frames(hand)
-    start, size = track_start(hand, obs, placed, None, None, frames, weights)
-    result = fit_track(hand, obs, start, frames, weights, size, steps=steps)
+    result, _ = solve_track(hand, obs, placed, None, None, model_limit_frames(hand), weights,
+                            steps, FitConfig().learning_rate)
     flip = MIRROR if mirrored else np.ones(3)
     return result, obs, placed.numpy().astype(float) * flip
 
@@ -111,9 +111,9 @@ def test_quality_ranks_the_fitted_hands_by_their_error(hand):
     for seed in (21, 22):
         seq = synthetic_sequence(hand, NOISE, 50, seed=seed)
         result, obs, _ = fit_sequence(hand, seq)
-        error_px = terms.reprojection_px(result.projected, obs.keypoints, obs.weights).numpy()
-        q = quality.hand_quality((seq.confidence**2).mean(-1), error_px / obs.hand_size.numpy(),
-                                 result.teacher_residual.numpy(), ~seq.present, 0.1, 0.05)
+        config = ReconstructConfig()
+        q = quality.track_quality(result, obs, config.quality_scale,
+                                  config.quality_teacher_scale)
         per_frame = procrustes_errors(result.joints.numpy().astype(float), seq.joints_3d)
         scores += list(q[seq.present])
         errors += list(per_frame.mean(-1)[seq.present])
@@ -163,6 +163,14 @@ def test_world_landmarks_of_a_view_map_back_to_the_image_axes(text):
     linear = transform[:, :2] / np.sqrt(abs(np.linalg.det(transform[:, :2])))
     seen = np.column_stack([world[:, :2] @ linear.T, world[:, 2]])  # as the view shows it
     np.testing.assert_allclose(unrotate_world(transform, seen), world, atol=1e-12)
+
+
+def test_the_configured_fit_weights_are_the_fits_own_defaults():
+    """``FitWeights`` (models) and ``reconstruct.fit.weights`` (config) are written apart (the
+    config may not import models); the pipeline, the benches and these tests must agree."""
+    from handlabel.tasks.hand_fit import fit_weights_of
+
+    assert fit_weights_of(FitConfig()) == FitWeights()
 
 
 def test_module_examples():

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .terms import reprojection_px
+
 
 def hand_quality(evidence: np.ndarray, reprojection: np.ndarray, teacher_residual: np.ndarray,
                  interpolated: np.ndarray, reprojection_scale: float, teacher_scale: float,
@@ -42,3 +44,13 @@ def hand_quality(evidence: np.ndarray, reprojection: np.ndarray, teacher_residua
         decay = 0.5 ** (np.abs(frames - nearest) / half_life)
         quality[interpolated] = (quality[nearest] * decay)[interpolated]
     return quality
+
+
+def track_quality(result, obs, reprojection_scale: float, teacher_scale: float) -> np.ndarray:
+    """(T,) ``hand_quality`` of a fitted track (``sequence.FitResult``) from its observations
+    (``sequence.TrackObservations``)."""
+    error_px = reprojection_px(result.projected, obs.keypoints, obs.weights).cpu().numpy()
+    size = np.maximum(obs.hand_size.cpu().numpy(), 1.0)
+    return hand_quality(obs.weights.mean(-1).cpu().numpy(), error_px / size,
+                        result.teacher_residual.cpu().numpy(), result.interpolated.cpu().numpy(),
+                        reprojection_scale, teacher_scale)

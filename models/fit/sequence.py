@@ -48,10 +48,6 @@ class TrackObservations:
     K: torch.Tensor  # (3, 3)
     present: torch.Tensor  # (T,) bool: frames with a detection (however unsure)
 
-    @property
-    def observed(self) -> torch.Tensor:
-        return self.present
-
     def __len__(self) -> int:
         return self.keypoints.shape[0]
 
@@ -149,7 +145,7 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     """The weighted sum: data terms averaged with each frame's evidence, priors per frame.
     ``size_prior`` is the log hand size (``hand_size_m``) the track's hand is pulled to."""
     per_frame = frame_terms(hand_model, p, obs, limit_frames)
-    evidence = terms.frame_factor(obs.weights, obs.observed)
+    evidence = terms.frame_factor(obs.weights, obs.present)
     teacher = obs.teacher_confidence.mean(-1)
     total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
@@ -208,7 +204,7 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
                                     TEACHER_FRAME_SMOOTHING_S)
         projected = project(joints, obs.K.expand(len(obs), 3, 3))
-    return FitResult(p, joints, vertices, projected, residual, ~obs.observed)
+    return FitResult(p, joints, vertices, projected, residual, ~obs.present)
 
 
 def _anchor(ray: torch.Tensor, log_depth: torch.Tensor) -> torch.Tensor:

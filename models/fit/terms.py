@@ -34,7 +34,7 @@ def relative_joint_weights(weights: torch.Tensor) -> torch.Tensor:
     return relative * JOINT_WEIGHTS.to(weights)
 
 
-def frame_factor(weights: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+def frame_factor(weights: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     """(T,) how much a frame's detection counts against the track's other frames: the root of
     its mean joint weight (the weight stage's weights are confidence squared) over the
     track's largest, 0 for frames without a detection. Relative, because a track whose every
@@ -44,7 +44,7 @@ def frame_factor(weights: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     top = factor.max()
     if top > TINY:
         return factor / top
-    return observed.to(weights)
+    return present.to(weights)
 
 
 def reprojection(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,

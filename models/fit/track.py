@@ -11,7 +11,14 @@ import torch
 
 from ..hand.base import HandModel
 from ..tracking import box_iou
-from .sequence import FitParameters, FitWeights, TrackObservations, hand_size_m
+from .sequence import (
+    FitParameters,
+    FitResult,
+    FitWeights,
+    TrackObservations,
+    fit_track,
+    hand_size_m,
+)
 from .start import better_start, teacher_start
 
 
@@ -143,3 +150,24 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
     if not known.any():
         return None
     return fill_gaps(start, known, obs.times), log_scale + unit.log()
+
+
+def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
+                network: FitParameters | None, network_scale: torch.Tensor | None,
+                limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
+                carried: tuple[FitParameters, torch.Tensor] | None = None
+                ) -> tuple[FitResult, torch.Tensor] | None:
+    """Start (``track_start``) and fit (``sequence.fit_track``) one track; returns the result
+    and the log size it was pulled to, or None when no frame has a start. ``carried`` is a
+    previous window's (parameters, size prior) of the same track: its shape and size are
+    kept."""
+    begun = track_start(hand_model, obs, placed, network, network_scale, limit_frames,
+                        weights)
+    if begun is None:
+        return None
+    initial, size_prior = begun
+    if carried is not None:
+        before, size_prior = carried
+        initial = replace(initial, betas=before.betas, log_scale=before.log_scale)
+    return fit_track(hand_model, obs, initial, limit_frames, weights, size_prior, steps,
+                     lr), size_prior
