@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from handlabel.config import ConfigError, HandlabelConfig, load_config
+from handlabel.storage.run_lock import StoreBusyError, StoreNotWritableError, store_run
 from handlabel.storage.sources import SourceNotFoundError, resolve_sources
 from handlabel.storage.store import DatasetStore, StoreError
 
 from .reference import config_reference
+from .rerun import plan_rerun
 from .runner import quiet_dask_logs
 from .status import failures, status_table
 
@@ -35,27 +40,61 @@ def _config(path: Path | None) -> HandlabelConfig:
         raise typer.Exit(2) from exc
 
 
-def print_status(store: str, long: bool = False) -> bool:
-    """Print the status table; returns True when no stage of any video failed."""
+def _fail(message: object, code: int = 2) -> typer.Exit:
+    console.print(f"[red]{escape(str(message))}[/]", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def _open_store(store: str) -> DatasetStore:
     try:
-        table = DatasetStore(store, create=False).manifest.table()
+        return DatasetStore(store, create=False)
     except StoreError as exc:
-        console.print(f"[red]{exc}[/]", soft_wrap=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
+
+
+@contextlib.contextmanager
+def _holding(store: str, command: str) -> Iterator[None]:
+    """The store locked for this command before any server starts: one line and exit 2
+    when it cannot be written or another live run is writing it."""
+    try:
+        with store_run(store, f"handlabel {command}"):
+            yield
+    except (StoreBusyError, StoreNotWritableError) as exc:
+        raise _fail(exc) from exc
+
+
+def print_status(store: str, long: bool = False) -> bool:
+    """Print the status table; returns True when no stage of any video failed or was
+    interrupted."""
+    table = _open_store(store).manifest.table()
     console.print(status_table(table, title=f"{store}: {len(table)} videos", long=long))
     lines = failures(table)
     for line in lines:
-        console.print(f"[red]failed[/] {line}", soft_wrap=True, highlight=False)
+        console.print(f"[red]{escape(line)}[/]", soft_wrap=True, highlight=False)
     return not lines
 
 
 def _check_sources(sources: list[str], config: HandlabelConfig) -> None:
-    """Fail fast on a missing source, before a Prefect server or a cluster is started."""
+    """Fail fast on a missing source, or sources with no video, before a Prefect server or
+    a cluster is started."""
     try:
-        resolve_sources(sources, config.ingest.extensions)
+        found = resolve_sources(sources, config.ingest.extensions)
     except SourceNotFoundError as exc:
-        console.print(f"[red]{exc}[/]", soft_wrap=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
+    if not found:
+        raise _fail(f"{', '.join(sources)}: no video files here (extensions "
+                    f"{', '.join(config.ingest.extensions)}; see ingest.extensions)")
+
+
+def _found(sources: list[str], config: HandlabelConfig) -> tuple[list[str], list[str]]:
+    """The recorded sources that still exist, and those that do not."""
+    found, missing = [], []
+    for source in sources:
+        try:
+            found += resolve_sources([source], config.ingest.extensions)
+        except SourceNotFoundError:
+            missing.append(source)
+    return found, missing
 
 
 def _report(state) -> bool:
@@ -68,7 +107,6 @@ def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: 
             dask_address: str | None) -> bool:
     from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
 
-    _check_sources(sources, config)
     quiet_dask_logs()
     return _report(run_ingest(sources, store, config, overwrite, dask_address))
 
@@ -77,8 +115,6 @@ def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite
               dask_address: str | None, **options) -> bool:
     from .pipeline import run_pipeline
 
-    if sources:
-        _check_sources(sources, config)
     quiet_dask_logs()
     return _report(run_pipeline(sources, store, config, overwrite, dask_address, **options))
 
@@ -87,13 +123,10 @@ def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
            dask_address: str | None) -> bool:
     from .pipeline import STAGE_FLOWS, run_stage
 
-    try:
-        DatasetStore(store, create=False)
-    except StoreError as exc:
-        console.print(f"[red]{exc}[/]", soft_wrap=True)
-        raise typer.Exit(2) from exc
+    _open_store(store)
     quiet_dask_logs()
-    return _report(run_stage(STAGE_FLOWS[name], store, config, overwrite, dask_address))
+    with _holding(store, name):
+        return _report(run_stage(STAGE_FLOWS[name], store, config, overwrite, dask_address))
 
 
 @app.command()
@@ -105,7 +138,10 @@ def ingest(
     dask_address: Annotated[str | None, typer.Option(help="Existing Dask scheduler.")] = None,
 ) -> None:
     """Decode videos into the store's Zarr frame chunks (stage 1)."""
-    ok = _ingest(sources, store, _config(config), overwrite, dask_address)
+    settings = _config(config)
+    _check_sources(sources, settings)
+    with _holding(store, "ingest"):
+        ok = _ingest(sources, store, settings, overwrite, dask_address)
     print_status(store)
     raise typer.Exit(0 if ok else 1)
 
@@ -126,7 +162,10 @@ def run(
 ) -> None:
     """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, export.
     Work already done with the same inputs and configuration is skipped."""
-    ok = _pipeline(sources, store, _config(config), overwrite, dask_address)
+    settings = _config(config)
+    _check_sources(sources, settings)
+    with _holding(store, "run"):
+        ok = _pipeline(sources, store, settings, overwrite, dask_address)
     ok = print_status(store) and ok
     raise typer.Exit(0 if ok else 1)
 
@@ -153,40 +192,34 @@ def rerun(
     stage: Annotated[str | None, typer.Option(help="Redo this stage (and what depends on it); "
                                               "default: finish whatever is missing or "
                                               "failed.")] = None,
-    failed_only: Annotated[bool, typer.Option(help="Only videos and chunks that failed or "
-                                              "never ran; done work is kept.")] = False,
+    failed_only: Annotated[bool, typer.Option(help="Only the videos with a failed or "
+                                              "interrupted stage, and within them only the "
+                                              "units not done; the rest is kept.")] = False,
     config: ConfigOption = None,
     dask_address: DaskOption = None,
 ) -> None:
-    """Rerun the pipeline on a store's own videos (their recorded sources)."""
+    """Rerun the pipeline on a store's own videos (their recorded sources, read again only
+    where a video's ingest is not done)."""
     from .pipeline import STAGE_ORDER
 
     if stage is not None and stage not in STAGE_ORDER:
-        console.print(f"[red]--stage must be one of {', '.join(STAGE_ORDER)}[/]")
-        raise typer.Exit(2)
-    try:
-        table = DatasetStore(store, create=False).manifest.table()
-    except StoreError as exc:
-        console.print(f"[red]{exc}[/]", soft_wrap=True)
-        raise typer.Exit(2) from exc
-    first = stage or "ingest"
-    sources = sources_to_ingest(table, failed_only) if first == "ingest" else []
+        raise _fail(f"--stage must be one of {', '.join(STAGE_ORDER)}")
+    plan = plan_rerun(_open_store(store).manifest.table(), stage, failed_only)
+    console.print(f"rerun: {plan.summary}", highlight=False)
+    if plan.first_stage is None:
+        raise typer.Exit(0 if print_status(store) else 1)
+    settings = _config(config)
+    sources, missing = _found(plan.sources, settings)
+    for source in missing:
+        console.print(f"[red]{source}: source not found (moved or deleted?); its video "
+                      "keeps its state[/]", soft_wrap=True, highlight=False)
+    first = plan.first_stage
     if first == "ingest" and not sources:
-        first = "detect"  # every video is ingested: no source needs to be found again
-    ok = _pipeline(sources, store, _config(config), False, dask_address, first_stage=first,
-                   overwrite_stage=None if failed_only else stage)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
-
-
-def sources_to_ingest(table, failed_only: bool) -> list[str]:
-    """The recorded sources a rerun must read again: those of videos whose ingest is not done
-    (with ``failed_only``, whose ingest failed), each once. A source whose video is stored
-    is not needed, so one moved or deleted after ingest does not stop the rerun."""
-    states = table["ingest_state"].fillna("pending")
-    wanted = states == "failed" if failed_only else states != "done"
-    done_sources = set(table.loc[~wanted, "source_uri"].dropna())
-    needed = table.loc[wanted, "source_uri"].dropna()
-    return list(dict.fromkeys(u for u in needed if u not in done_sources))
+        first = "detect"  # nothing to read again: go on with what is stored
+    with _holding(store, "rerun"):
+        ok = _pipeline(sources, store, settings, False, dask_address, first_stage=first,
+                       overwrite_stage=plan.overwrite_stage, videos=plan.videos)
+    raise typer.Exit(0 if print_status(store) and ok and not missing else 1)
 
 
 @app.command()
@@ -268,7 +301,9 @@ def demo(
         console.print(f"[red]{video}: sample video not found; run from the project root "
                       "next to ../shared/data, or pass --video[/]")
         raise typer.Exit(2)
-    ok = _pipeline([str(video)], str(store), _config(config), False, None)
+    settings = _config(config)
+    with _holding(str(store), "demo"):
+        ok = _pipeline([str(video)], str(store), settings, False, None)
     ok = print_status(str(store)) and ok
     console.print(f"Dataset store: {store.resolve()}")
     print_outputs(str(store))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
 
@@ -12,16 +13,25 @@ from .chunked import run_chunked_stage
 from .runner import dask_task_runner
 
 
-def videos_done_with(store: DatasetStore, stage: str) -> list[str]:
+def videos_done_with(store: DatasetStore, stage: str, among: list[str] | None = None
+                     ) -> list[str]:
+    """The current (not superseded) videos whose ``stage`` is done (of ``among`` only, when
+    given)."""
     table = store.manifest.table()
-    return table.loc[table[f"{stage}_state"] == "done", "video_id"].tolist()
+    current = table["superseded_by"].isna()
+    done = table.loc[current & (table[f"{stage}_state"] == "done"), "video_id"].tolist()
+    return done if among is None else [v for v in done if v in set(among)]
 
 
 @flow(name="detect", task_runner=dask_task_runner())
-def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
-    """Detect hands in every ingested video of ``store``; chunks already done are skipped."""
+def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
+                videos: list[str] | None = None):
+    """Detect hands in every ingested video of ``store`` (or of ``videos``); chunks already
+    done are skipped."""
     config = config or HandlabelConfig()
     dataset = DatasetStore(store, create=False)
-    return run_chunked_stage("detect", dataset.url, videos_done_with(dataset, "ingest"),
-                             config.detect, overwrite, prepare_detect_task, detect_chunk_task,
-                             finish_detect_task)
+    with store_run(dataset.url, "handlabel detect"):
+        return run_chunked_stage("detect", dataset.url,
+                                 videos_done_with(dataset, "ingest", videos), config.detect,
+                                 overwrite, prepare_detect_task, detect_chunk_task,
+                                 finish_detect_task)

@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.export import export_dataset_task, export_video_task
 
@@ -14,19 +15,22 @@ from .runner import dask_task_runner
 
 
 @flow(name="export", task_runner=dask_task_runner())
-def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
-    """Export every reconstructed video, then write the dataset-wide files (always rewritten:
-    they cover whichever videos are reconstructed now)."""
+def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
+                videos: list[str] | None = None):
+    """Export every reconstructed video (or those of ``videos``), then write the dataset-wide
+    files (always rewritten: they cover every video reconstructed and exported now)."""
     config = config or HandlabelConfig()
     dataset = DatasetStore(store, create=False)
-    videos = videos_done_with(dataset, "reconstruct")
-    futures = {v: export_video_task.submit(dataset.url, v, config.export, overwrite)
-               for v in videos}
-    outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
-    failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
-    done = [v for v in videos if v not in failed]
-    written = export_dataset_task.submit(dataset.url, done, config.export).result(
-        raise_on_failure=False) if done else {}
+    with store_run(dataset.url, "handlabel export"):
+        targets = videos_done_with(dataset, "reconstruct", videos)
+        futures = {v: export_video_task.submit(dataset.url, v, config.export, overwrite)
+                   for v in targets}
+        outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
+        failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
+        exported = set(videos_done_with(dataset, "export"))
+        done = [v for v in videos_done_with(dataset, "reconstruct") if v in exported]
+        written = export_dataset_task.submit(dataset.url, done, config.export).result(
+            raise_on_failure=False) if done else {}
     if isinstance(written, BaseException):
         return Failed(message=f"export of the dataset files failed: {written}")
     get_run_logger().info("export: %s", written)

@@ -9,9 +9,10 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import unmapped
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.sources import resolve_sources
 from handlabel.storage.store import DatasetStore
-from handlabel.tasks.identify import VideoIdentity, identify_video
+from handlabel.tasks.identify import VideoIdentity, identify_video, supersede_replaced_task
 from handlabel.tasks.ingest import IngestResult, ingest_video
 
 from .prefect_api import shared_prefect_api
@@ -44,15 +45,22 @@ def ingest_flow(
     overwrite: bool = False,
 ):
     """Ingest every video named by ``sources`` (folders, globs, files, URLs) into ``store``."""
-    logger = get_run_logger()
     config = config or HandlabelConfig()
+    with store_run(store, "handlabel ingest"):
+        return _ingest(sources, DatasetStore(store).url, config, overwrite)
+
+
+def _ingest(sources: list[str], store_url: str, config: HandlabelConfig, overwrite: bool):
+    logger = get_run_logger()
     urls = resolve_sources(sources, config.ingest.extensions)
-    store_url = DatasetStore(store).url  # create the root group before workers write into it
     if not urls:
         logger.warning("No video files found in %s (extensions %s)", sources,
                        config.ingest.extensions)
         return Completed(message="no videos found", data=[])
     identities = [f.result() for f in identify_video.map(urls, store_url=unmapped(store_url))]
+    if superseded := supersede_replaced_task(store_url, identities):
+        logger.info("%d stored videos superseded: their sources hold other content now: %s",
+                    len(superseded), ", ".join(superseded))
     videos = group_by_content(identities)
     for identity, copies in videos.items():
         if len(copies) > 1:

@@ -12,6 +12,8 @@ from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
+from handlabel.storage.store import DatasetStore, StoreError
 
 from .detect import detect_flow
 from .export import export_flow
@@ -25,6 +27,7 @@ from .weight import weight_flow
 STAGE_FLOWS = {"detect": detect_flow, "weight": weight_flow, "train": train_flow,
                "reconstruct": reconstruct_flow, "export": export_flow}
 STAGE_ORDER = ("ingest", *STAGE_FLOWS)
+PER_VIDEO_STAGES = ("detect", "weight", "reconstruct", "export")  # train: one unit per store
 _STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)
 
 
@@ -42,16 +45,20 @@ def stages_on(runner: TaskRunner) -> Iterator[None]:
 @flow(name="pseudolabel")
 def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | None = None,
                      overwrite: bool = False, dask_address: str | None = None,
-                     first_stage: str = "ingest", overwrite_stage: str | None = None):
+                     first_stage: str = "ingest", overwrite_stage: str | None = None,
+                     videos: list[str] | None = None):
     """Run the stages in order on one Dask cluster, from ``first_stage`` on; a stage's failed
     videos do not stop the others, and the run ends Failed when any stage failed for any
     video. ``overwrite`` redoes every stage; ``overwrite_stage`` redoes one (the stages after
-    it redo what depends on it by themselves)."""
+    it redo what depends on it by themselves). ``videos`` limits the per-video stages to
+    those video ids, until a retrain makes every video's labels stale."""
     config = config or HandlabelConfig()
     logger = get_run_logger()
     stages = STAGE_ORDER[STAGE_ORDER.index(first_stage):]
     states = {}
-    with _runner(config, dask_address) as runner:
+    with store_run(store, "handlabel pipeline"), \
+            _runner(config, dask_address) as runner:
+        model_before = _model_identity(store)
         for number, name in enumerate(stages, start=1):
             logger.info("stage %d/%d: %s", number, len(stages), name)
             redo = overwrite or name == overwrite_stage
@@ -59,13 +66,25 @@ def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | N
                 states[name] = ingest_flow.with_options(task_runner=runner)(
                     sources, store, config, redo, return_state=True)
             else:
+                only = {"videos": videos} if name in PER_VIDEO_STAGES else {}
                 states[name] = STAGE_FLOWS[name].with_options(task_runner=runner)(
-                    store, config, redo, return_state=True)
+                    store, config, redo, return_state=True, **only)
             logger.info("stage %s: %s", name, states[name].message)
+            if name == "train" and videos is not None and _model_identity(store) != model_before:
+                logger.info("the model changed: every video's reconstruct and export follow")
+                videos = None
     failed = {name: s.message for name, s in states.items() if s.is_failed()}
     if failed:
         return Failed(message="; ".join(f"{n}: {m}" for n, m in failed.items()))
     return Completed(message=f"stages {', '.join(stages)} done")
+
+
+def _model_identity(store: str) -> str | None:
+    try:
+        dataset = DatasetStore(store, create=False)
+    except StoreError:
+        return None
+    return dataset.model().attrs.get("identity") if dataset.has_model() else None
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from prefect import flow
 from prefect.states import Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.reconstruct import (
     finish_reconstruct_task,
@@ -21,14 +22,18 @@ from .runner import dask_task_runner, gpu_annotation
 
 
 @flow(name="reconstruct", task_runner=dask_task_runner())
-def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
-    """3D hands for every weighted video; chunks done with the same model and config are
-    skipped."""
+def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
+                     videos: list[str] | None = None):
+    """3D hands for every weighted video (or of ``videos``); chunks done with the same model
+    and config are skipped."""
     config = config or HandlabelConfig()
     dataset = DatasetStore(store, create=False)
     if not dataset.has_model() or not dataset.model().attrs.get("complete"):
         return Failed(message="reconstruct: no trained model in the store; run train first")
-    return run_chunked_stage("reconstruct", dataset.url, videos_done_with(dataset, "weight"),
-                             config.reconstruct, overwrite, prepare_reconstruct_task,
-                             reconstruct_chunk_task, finish_reconstruct_task,
-                             lambda: gpu_annotation(config.dask), after=fit_reconstruct_task)
+    with store_run(dataset.url, "handlabel reconstruct"):
+        return run_chunked_stage("reconstruct", dataset.url,
+                                 videos_done_with(dataset, "weight", videos),
+                                 config.reconstruct, overwrite, prepare_reconstruct_task,
+                                 reconstruct_chunk_task, finish_reconstruct_task,
+                                 lambda: gpu_annotation(config.dask),
+                                 after=fit_reconstruct_task)

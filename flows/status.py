@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from handlabel.storage.manifest import STAGES
 
 _CELL = {"done": "[green]done[/]", "running": "[yellow]run[/]",
-         "failed": "[bold red]FAIL[/]", "pending": "[dim]-[/]"}
+         "failed": "[bold red]FAIL[/]", "interrupted": "[bold red]INT[/]",
+         "pending": "[dim]-[/]"}
+_INTERRUPTED = ("the run doing it ended before it recorded an outcome "
+                "(killed, or its machine lost); `handlabel rerun` redoes it")
 
 
 def _number(value, fmt: str = "{:.0f}") -> str:
@@ -20,7 +24,8 @@ def status_table(manifest: pd.DataFrame, title: str, long: bool = False) -> Tabl
     """One row per video, one column per stage; ``long`` adds id, size, fps and ingest time."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
                   collapse_padding=True, show_edge=False,
-                  caption="- pending, run = running", caption_justify="left")
+                  caption="- pending, run = running, INT = interrupted",
+                  caption_justify="left")
     longest = int(manifest["name"].fillna("?").str.len().max()) if len(manifest) else 5
     table.add_column("video", overflow="fold", min_width=min(longest, 28))
     if long:
@@ -30,21 +35,27 @@ def status_table(manifest: pd.DataFrame, title: str, long: bool = False) -> Tabl
     for stage in STAGES:
         table.add_column(stage[:6], no_wrap=True)
     for _, row in manifest.iterrows():
+        name = escape(row["name"] or "?")
+        if isinstance(row["superseded_by"], str):
+            name = f"[dim]{name} (superseded by {row['superseded_by'][:8]})[/]"
         details = []
         if long:
             size = "-" if pd.isna(row["width"]) else f"{int(row['width'])}x{int(row['height'])}"
             details = [row["video_id"], size, _number(row["fps"], "{:.2f}"),
                        _number(row["ingest_seconds"], "{:.1f}")]
-        table.add_row(row["name"] or "?", *details, _number(row["n_frames"]),
+        table.add_row(name, *details, _number(row["n_frames"]),
                       *(_CELL.get(row[f"{s}_state"], row[f"{s}_state"]) for s in STAGES))
     return table
 
 
 def failures(manifest: pd.DataFrame) -> list[str]:
-    """One line per failed stage of a video: what failed and why."""
+    """One line per failed or interrupted stage of a current video: what failed and why (a
+    superseded video's old failure is history, not a failure)."""
     lines = []
-    for _, row in manifest.iterrows():
+    for _, row in manifest[manifest["superseded_by"].isna()].iterrows():
         for stage in STAGES:
             if row[f"{stage}_state"] == "failed":
-                lines.append(f"{row['name']} [{stage}]: {row[f'{stage}_error']}")
+                lines.append(f"failed {row['name']} [{stage}]: {row[f'{stage}_error']}")
+            elif row[f"{stage}_state"] == "interrupted":
+                lines.append(f"interrupted {row['name']} [{stage}]: {_INTERRUPTED}")
     return lines

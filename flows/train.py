@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.train import train_task
 
@@ -22,9 +23,9 @@ def train_flow(store: str, config: HandlabelConfig | None = None, overwrite: boo
     videos = videos_done_with(dataset, "weight")
     if not videos:
         return Failed(message="train: no weighted videos in the store; run weight first")
-    with gpu_annotation(config.dask):
-        future = train_task.submit(dataset.url, videos, config.train, overwrite)
-    outcome = future.result(raise_on_failure=False)
+    with store_run(dataset.url, "handlabel train"), gpu_annotation(config.dask):
+        outcome = train_task.submit(dataset.url, videos, config.train, overwrite).result(
+            raise_on_failure=False)
     if isinstance(outcome, BaseException):
         return Failed(message=f"train failed: {outcome}")
     get_run_logger().info("train: %s on %d videos", outcome, len(videos))

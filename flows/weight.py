@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.weight import weight_video_task
 
@@ -14,14 +15,17 @@ from .runner import dask_task_runner
 
 
 @flow(name="weight", task_runner=dask_task_runner())
-def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
-    """Weight every detected video of ``store``; videos up to date are skipped."""
+def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
+                videos: list[str] | None = None):
+    """Weight every detected video of ``store`` (or of ``videos``); videos up to date are
+    skipped."""
     config = config or HandlabelConfig()
     dataset = DatasetStore(store, create=False)
-    videos = videos_done_with(dataset, "detect")
-    futures = {v: weight_video_task.submit(dataset.url, v, config.weight, overwrite)
-               for v in videos}
-    outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
+    with store_run(dataset.url, "handlabel weight"):
+        videos = videos_done_with(dataset, "detect", videos)
+        futures = {v: weight_video_task.submit(dataset.url, v, config.weight, overwrite)
+                   for v in videos}
+        outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
     failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
     get_run_logger().info("weights: %s", {v: o if v not in failed else "failed"
                                           for v, o in outcomes.items()})

@@ -3,6 +3,10 @@
 Each row is its own Parquet file (``manifest/<video_id>.parquet``), replaced atomically, so
 workers updating different videos never write the same object; together the files form one
 Parquet table that pandas reads with ``pd.read_parquet(STORE + "/manifest")``.
+
+A stage is "running" only while a live run holds the store's run lock
+(:mod:`.run_lock`); :meth:`Manifest.table` reads a running stage of a run that is gone
+(killed, crashed, its machine lost) as "interrupted", which counts as not done.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .fs import atomic_write, filesystem, join
+from .run_lock import run_owner
 
 STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
 
@@ -25,6 +30,10 @@ class StageState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # read, never written: "running" with no live run
+
+
+NOT_DONE_AFTER_RUN = (StageState.FAILED, StageState.INTERRUPTED)  # what a rerun must redo
 
 
 _VIDEO_FIELDS = [
@@ -32,6 +41,8 @@ _VIDEO_FIELDS = [
     pa.field("name", pa.string()),
     pa.field("source_uri", pa.string()),
     pa.field("aliases", pa.list_(pa.string())),
+    # set when every URL of this content now holds other content: the id of the newest one
+    pa.field("superseded_by", pa.string()),
     pa.field("size_bytes", pa.int64()),
     pa.field("content_hash", pa.string()),
     pa.field("n_frames", pa.int64()),
@@ -80,6 +91,7 @@ class Manifest:
     """Read and update the rows of one store's manifest."""
 
     def __init__(self, store_url: str):
+        self.store_url = store_url
         self.url = join(store_url, "manifest")
         self.fs, self.path = filesystem(self.url)
 
@@ -106,12 +118,35 @@ class Manifest:
         return row
 
     def add_aliases(self, video_id: str, urls: list[str]) -> None:
-        """Record URLs under which this video's content was seen (renamed copies)."""
+        """Record URLs under which this video's content is seen now (renamed copies); a
+        content seen again is current, not superseded."""
         row = self.get(video_id)
         aliases = list(row["aliases"] or []) if row else []
         new = [u for u in dict.fromkeys(urls) if u not in aliases]
-        if new:
-            self.upsert(video_id, aliases=aliases + new)
+        if new or (row and row["superseded_by"]):
+            self.upsert(video_id, aliases=aliases + new, superseded_by=None)
+
+    def supersede(self, current: dict[str, str]) -> list[str]:
+        """Forget URLs that now hold other content (``current``: URL -> its video id now).
+        A row left with no URL is marked superseded by its source's newest content, so a
+        source path's latest content decides its state; returns the superseded ids."""
+        superseded = []
+        for row in self.table().to_dict("records"):
+            if isinstance(row["superseded_by"], str):
+                continue
+            recorded = [row["source_uri"], *(list(row["aliases"]) if row["aliases"] is not None
+                                               else [])]
+            urls = [u for u in dict.fromkeys(recorded) if isinstance(u, str)]
+            replaced = [u for u in urls if current.get(u, row["video_id"]) != row["video_id"]]
+            if not replaced:
+                continue
+            kept = [u for u in urls if u not in replaced]
+            if kept:
+                self.upsert(row["video_id"], source_uri=kept[0], aliases=kept)
+            else:
+                self.upsert(row["video_id"], superseded_by=current[replaced[0]])
+                superseded.append(row["video_id"])
+        return superseded
 
     def start_stage(self, video_id: str, stage: str, config_hash: str) -> datetime:
         started = datetime.now(UTC)
@@ -154,4 +189,11 @@ class Manifest:
             with self.fs.open(path, "rb") as handle:
                 tables.append(pq.read_table(handle, schema=SCHEMA))
         frame = pa.concat_tables(tables).to_pandas()
+        self._mark_interrupted(frame)
         return frame.sort_values(["name", "video_id"], na_position="last").reset_index(drop=True)
+
+    def _mark_interrupted(self, frame: pd.DataFrame) -> None:
+        columns = [f"{stage}_state" for stage in STAGES]
+        running = frame[columns] == StageState.RUNNING.value
+        if running.to_numpy().any() and run_owner(self.store_url) is None:
+            frame[columns] = frame[columns].mask(running, StageState.INTERRUPTED.value)

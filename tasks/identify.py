@@ -13,6 +13,7 @@ from handlabel.storage.hashing import (
     video_id_from_hash,
     video_id_from_url,
 )
+from handlabel.storage.store import DatasetStore
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,10 @@ def identify(url: str, store_url: str | None = None) -> VideoIdentity:
 @task(name="identify-video", task_run_name="identify {url}", retries=2, retry_delay_seconds=2)
 def identify_video(url: str, store_url: str | None = None) -> VideoIdentity:
     return identify(url, store_url)
+
+
+@task(name="supersede-replaced", retries=2, retry_delay_seconds=2)
+def supersede_replaced_task(store_url: str, identities: list[VideoIdentity]) -> list[str]:
+    """Mark the stored videos whose every source now holds other content as superseded."""
+    current = {i.url: i.video_id for i in identities if i.error is None}
+    return DatasetStore(store_url).manifest.supersede(current)

@@ -26,7 +26,7 @@ def test_deployment_entrypoint_and_parameters(deployment):
 
 
 def test_every_source_package_is_declared_for_installation():
-    """A wheel installs only the packages pyproject lists: every folder with an __init__.py."""
+    """A wheel installs only the packages pyproject lists: every folder that holds modules."""
     import tomllib
 
     declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
@@ -36,8 +36,8 @@ def test_every_source_package_is_declared_for_installation():
                "handlabel": "handlabel"}
     found = set()
     for top, name in mapping.items():
-        for init in (ROOT / top).rglob("__init__.py"):
-            relative = init.parent.relative_to(ROOT / top).parts
+        for module in (ROOT / top).rglob("*.py"):  # a folder of modules, __init__.py or not
+            relative = module.parent.relative_to(ROOT / top).parts
             found.add(".".join([name, *relative]))
     assert found <= declared, f"not declared: {found - declared}"
     for package in declared - found:  # data-only packages must at least exist

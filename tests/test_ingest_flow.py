@@ -146,7 +146,8 @@ def test_a_rerun_reads_again_only_the_sources_it_needs(ingest, clips, copy_to, t
     """A store with a done video whose file has since moved, and a failed one: a rerun
     resolves (and re-ingests) only the failed video's source, so the moved file stops
     nothing; with everything done there is nothing to read at all."""
-    from handlabel.flows.cli import _check_sources, sources_to_ingest
+    from handlabel.flows.cli import _check_sources
+    from handlabel.flows.rerun import plan_rerun
 
     store = tmp_path / "store"
     good = copy_to(GESTURE_AVI, "good.avi")
@@ -156,8 +157,41 @@ def test_a_rerun_reads_again_only_the_sources_it_needs(ingest, clips, copy_to, t
     good.rename(tmp_path / "moved.avi")
     table = DatasetStore(str(store)).manifest.table()
     for failed_only in (False, True):
-        needed = sources_to_ingest(table, failed_only)
+        needed = plan_rerun(table, failed_only=failed_only).sources
         assert [Path(u).name for u in needed] == ["notes.mp4"]
         _check_sources(needed, HandlabelConfig())  # resolves: the moved file is not asked for
     done = table[table["ingest_state"] == "done"]
-    assert sources_to_ingest(done, failed_only=False) == []
+    assert plan_rerun(done).sources == [] and plan_rerun(done).first_stage == "detect"
+
+
+def test_a_fixed_bad_file_is_decided_by_its_latest_content(ingest, clips, copy_to, tmp_path):
+    """A broken file replaced by a good one under the same path: the old row is marked
+    superseded, leaves the status and exit code, and is never redone; a copy of the old
+    content elsewhere keeps its row current."""
+    from typer.testing import CliRunner
+
+    from handlabel.flows.cli import app
+    from handlabel.flows.rerun import plan_rerun
+
+    store = tmp_path / "store"
+    source = copy_to(clips["text"], "clip.mp4")
+    state, _ = ingest([source], store)
+    assert state.is_failed()
+    assert CliRunner().invoke(app, ["status", str(store)]).exit_code == 1
+    broken_id = DatasetStore(str(store)).manifest.table().loc[0, "video_id"]
+
+    copy_to(GESTURE_AVI, "clip.mp4")
+    state, results = ingest([source], store)
+    assert state.is_completed() and results["clip.mp4"].outcome == "ingested"
+    table = DatasetStore(str(store)).manifest.table().set_index("video_id")
+    assert table.loc[broken_id, "superseded_by"] == results["clip.mp4"].video_id
+    status = CliRunner().invoke(app, ["status", str(store)])
+    assert status.exit_code == 0, status.output
+    assert "superseded" in status.output and "failed" not in status.output
+    assert plan_rerun(table.reset_index(), failed_only=True).first_stage is None
+
+    copy_to(clips["text"], "clip.mp4")  # the old content is back: current again
+    state, _ = ingest([source], store)
+    table = DatasetStore(str(store)).manifest.table().set_index("video_id")
+    assert table["superseded_by"].isna()[broken_id]
+    assert table.loc[results["clip.mp4"].video_id, "superseded_by"] == broken_id

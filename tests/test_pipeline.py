@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
+import handlabel.tasks.detect as detect_task
 import handlabel.tasks.export as export_task
 import handlabel.tasks.reconstruct as reconstruct_task
 from handlabel.config import (
@@ -212,3 +213,62 @@ def test_a_failed_finish_fails_the_stage(complete_store, monkeypatch):
     state = run([GESTURE_AVI], complete_store.url, refit)
     assert not state.is_completed()
     assert "finish" in state.message and "manifest write refused" in state.message
+
+
+def rerun(store, stage=None, failed_only=False):
+    """What ``handlabel rerun STORE [--stage S] [--failed-only]`` runs, in this process."""
+    from handlabel.flows.rerun import plan_rerun
+
+    plan = plan_rerun(DatasetStore(str(store)).manifest.table(), stage, failed_only)
+    if plan.first_stage is None:
+        return None
+    return run(plan.sources, store, first_stage=plan.first_stage,
+               overwrite_stage=plan.overwrite_stage, videos=plan.videos)
+
+
+def finished(store) -> pd.DataFrame:
+    table = DatasetStore(str(store)).manifest.table().set_index("name")
+    return table[[f"{s}_finished" for s in STAGES]]
+
+
+def test_every_rerun_form_on_a_store_with_a_failed_video(prefect_api, mirrored_clip,
+                                                         monkeypatch, tmp_path):
+    """A video whose detect failed on one chunk: --failed-only redoes exactly that chunk,
+    then what depends on it (its weights, the retrain on the grown set, every video's labels,
+    since the model changed); a plain rerun of a complete store redoes nothing; --stage
+    redoes that stage for every video and only what follows it."""
+    store, real, calls = tmp_path / "store", detect_task.detect_chunk, []
+    broken = {"chunk": (mirrored_clip.name, 1)}
+
+    def detect(dataset, video_id, chunk, config, detector):
+        calls.append((dataset.manifest.get(video_id)["name"], chunk))
+        if calls[-1] == broken.get("chunk"):
+            raise OSError("camera cable pulled")
+        return real(dataset, video_id, chunk, config, detector)
+
+    monkeypatch.setattr(detect_task, "detect_chunk", detect)
+    assert run([GESTURE_AVI, mirrored_clip], store).is_failed()
+    before = finished(store)
+    assert pd.isna(before.loc[mirrored_clip.name, "weight_finished"])
+    assert rerun(store, "weight", failed_only=True) is None, "nothing failed in weight"
+
+    broken.clear()
+    calls.clear()
+    assert rerun(store, failed_only=True).is_completed()
+    assert calls == [(mirrored_clip.name, 1)], "only the failed chunk is detected again"
+    after = finished(store)
+    for stage in ("ingest", "detect", "weight"):
+        assert after.loc[GESTURE_AVI.name, f"{stage}_finished"] == \
+            before.loc[GESTURE_AVI.name, f"{stage}_finished"], stage
+    assert after.loc[GESTURE_AVI.name, "reconstruct_finished"] > \
+        before.loc[GESTURE_AVI.name, "reconstruct_finished"], "the retrain made it stale"
+    assert (DatasetStore(str(store)).manifest.table()["export_state"] == "done").all()
+
+    calls.clear()
+    assert rerun(store).is_completed()
+    assert calls == [] and finished(store).equals(after), "a complete store: nothing redone"
+
+    assert rerun(store, "export").is_completed()
+    redone = finished(store)
+    assert (redone["export_finished"] > after["export_finished"]).all()
+    assert redone.drop(columns="export_finished").equals(after.drop(columns="export_finished"))
