@@ -162,7 +162,8 @@ def evaluate_labelled(store, config: HandlabelConfig) -> pd.DataFrame:
     detector = detector_from_config(config.detect)
     try:
         return evaluate_model(read_labelled_manifest(LABELLED), detector, net, input_size,
-                              reconstruct=config.reconstruct)
+                              reconstruct=config.reconstruct, detect=config.detect,
+                              camera=config.ingest.camera)
     finally:
         detector.close()
 

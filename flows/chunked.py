@@ -54,6 +54,8 @@ def run_chunked_stage(stage: str, store_url: str, videos: list[str], config, ove
             raise_on_failure=False)
         if (error := _error(outcome)) is not None:  # the outcome itself was not recorded
             errors.setdefault(video, f"finish: {error}")
+        elif outcome.get(f"{stage}_state") == "failed":  # finish found the work incomplete
+            errors.setdefault(video, outcome[f"{stage}_error"])
     if errors:
         return Failed(message=f"{stage} failed for {len(errors)} of {len(videos)} videos: "
                       + "; ".join(f"{v}: {e}" for v, e in errors.items()))

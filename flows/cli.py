@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -97,26 +97,33 @@ def _found(sources: list[str], config: HandlabelConfig) -> tuple[list[str], list
     return found, missing
 
 
-def _report(state) -> bool:
+def _report(run: Callable[[], object]) -> bool:
+    """Run a flow; print why it failed; a Prefect API that cannot start is one line, exit 2."""
+    from .prefect_api import PrefectAPIError  # imports Prefect; kept off the path of `status`
+
+    quiet_dask_logs()
+    try:
+        state = run()
+    except PrefectAPIError as exc:
+        raise _fail(exc) from exc
     if state.is_failed():
-        console.print(f"[red]{state.message}[/]", soft_wrap=True)
+        console.print(f"[red]{escape(str(state.message))}[/]", soft_wrap=True)
     return not state.is_failed()
 
 
 def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
             dask_address: str | None) -> bool:
-    from .ingest import run_ingest  # imports Prefect; kept off the path of `status`
+    from .ingest import run_ingest
 
-    quiet_dask_logs()
-    return _report(run_ingest(sources, store, config, overwrite, dask_address))
+    return _report(lambda: run_ingest(sources, store, config, overwrite, dask_address))
 
 
 def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
               dask_address: str | None, **options) -> bool:
     from .pipeline import run_pipeline
 
-    quiet_dask_logs()
-    return _report(run_pipeline(sources, store, config, overwrite, dask_address, **options))
+    return _report(lambda: run_pipeline(sources, store, config, overwrite, dask_address,
+                                        **options))
 
 
 def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
@@ -124,9 +131,9 @@ def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
     from .pipeline import STAGE_FLOWS, run_stage
 
     _open_store(store)
-    quiet_dask_logs()
     with _holding(store, name):
-        return _report(run_stage(STAGE_FLOWS[name], store, config, overwrite, dask_address))
+        return _report(lambda: run_stage(STAGE_FLOWS[name], store, config, overwrite,
+                                         dask_address))
 
 
 @app.command()
@@ -378,7 +385,8 @@ def eval_model(
                 rows = evaluate_model(samples, detector, net, input_size,
                                       lambda k, n: status.update(f"detecting {k}/{n}"),
                                       refine_steps=refine_steps,
-                                      reconstruct=settings.reconstruct if fit else None)
+                                      reconstruct=settings.reconstruct if fit else None,
+                                      detect=settings.detect, camera=settings.ingest.camera)
         finally:
             detector.close()
     except (LabelledDataError, FileNotFoundError, NoTrainedModel, StoreError) as exc:

@@ -23,6 +23,14 @@ def videos_done_with(store: DatasetStore, stage: str, among: list[str] | None = 
     return done if among is None else [v for v in done if v in set(among)]
 
 
+def not_recorded_done(store: DatasetStore, stage: str, videos: list[str]) -> dict[str, str]:
+    """Of ``videos`` whose task reported success, those the manifest does not show done: a
+    task rescheduled from a worker that died can be reported done without having run."""
+    done = set(videos_done_with(store, stage, videos))
+    return {v: f"{stage} reported done but not recorded (its worker lost?); rerun it"
+            for v in videos if v not in done}
+
+
 @flow(name="detect", task_runner=dask_task_runner())
 def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                 videos: list[str] | None = None):

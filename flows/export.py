@@ -10,7 +10,7 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.export import export_dataset_task, export_video_task
 
-from .detect import videos_done_with
+from .detect import not_recorded_done, videos_done_with
 from .runner import dask_task_runner
 
 
@@ -27,6 +27,7 @@ def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
                    for v in targets}
         outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
         failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
+        failed |= not_recorded_done(dataset, "export", [v for v in targets if v not in failed])
         exported = set(videos_done_with(dataset, "export"))
         done = [v for v in videos_done_with(dataset, "reconstruct") if v in exported]
         written = export_dataset_task.submit(dataset.url, done, config.export).result(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -17,9 +19,17 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+STARTUP_TIMEOUT_S = 180  # a loaded 2-core machine was measured to need more than 20 s
+
+
+class PrefectAPIError(RuntimeError):
+    """The temporary Prefect API could not be started."""
+
+
 @contextlib.contextmanager
 def shared_prefect_api() -> Iterator[str | None]:
-    """Yield the API URL in use: the configured server, or a temporary one shared with workers."""
+    """Yield the API URL in use: the configured server, or a temporary one shared with workers
+    that dies with this process, however it ends."""
     configured = PREFECT_API_URL.value()
     if configured:
         os.environ.setdefault("PREFECT_API_URL", configured)
@@ -27,8 +37,10 @@ def shared_prefect_api() -> Iterator[str | None]:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    server = SubprocessASGIServer()
-    server.start()
+    server = _start(SubprocessASGIServer())
+    watchdog = subprocess.Popen([sys.executable, "-m", "handlabel.flows.api_watchdog",
+                                 str(os.getpid()), str(server.server_process.pid)],
+                                start_new_session=True)
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
@@ -39,6 +51,22 @@ def shared_prefect_api() -> Iterator[str | None]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+        watchdog.wait(timeout=10)  # it ends once the server is gone
+
+
+def _start(server):
+    timeout = int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                                 STARTUP_TIMEOUT_S))
+    try:
+        server.start(timeout=timeout)
+    except (RuntimeError, OSError) as exc:
+        server.stop()
+        reason = str(exc).split(" stdout:")[0]
+        raise PrefectAPIError(
+            f"the temporary Prefect API did not start within {timeout} s ({reason}); raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on a busy machine, or point "
+            "PREFECT_API_URL at a running server (prefect server start)") from exc
+    return server
 
 
 def _drain_prefect_workers() -> None:

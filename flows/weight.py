@@ -10,7 +10,7 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.weight import weight_video_task
 
-from .detect import videos_done_with
+from .detect import not_recorded_done, videos_done_with
 from .runner import dask_task_runner
 
 
@@ -26,7 +26,8 @@ def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
         futures = {v: weight_video_task.submit(dataset.url, v, config.weight, overwrite)
                    for v in videos}
         outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
-    failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
+        failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
+        failed |= not_recorded_done(dataset, "weight", [v for v in videos if v not in failed])
     get_run_logger().info("weights: %s", {v: o if v not in failed else "failed"
                                           for v, o in outcomes.items()})
     if failed:

@@ -61,6 +61,11 @@ class DatasetStore:
         group = self.videos.get(video_id)
         return VideoFrames(group) if isinstance(group, zarr.Group) else None
 
+    def remove_video(self, video_id: str) -> None:
+        """Delete a video's arrays (all its stages), if any."""
+        if video_id in self.videos:
+            del self.videos[video_id]
+
     def create_video(self, video_id: str, **kwargs) -> VideoFrames:
         return VideoFrames.create(self.videos, video_id, **kwargs)
 

@@ -15,6 +15,8 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
+from .retry import retry_transient
+
 STAGE = "detect"
 LEFT = SLOTS.index("left")
 
@@ -123,10 +125,15 @@ def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
 
 
 def finish_detect(store: DatasetStore, video_id: str, error: str | None = None) -> dict:
-    """Record the stage's outcome and summary statistics in the manifest."""
+    """Record the stage's outcome and summary statistics in the manifest. A chunk without
+    its completion record fails the video, whatever its task reported: a task on a worker
+    that died can be reported done without having run (the chunk stays to do)."""
     row = store.manifest.get(video_id)
     arrays = store.stage(video_id, STAGE)
     stats = {}
+    if error is None and (missing := sorted(set(range(arrays.n_chunks)) - arrays.done_chunks())):
+        error = (f"chunks {missing} of {arrays.n_chunks} were not completed (their worker "
+                 "lost?); rerun to detect them")
     if error is None:
         present = arrays.read("present")
         confidence = arrays.read("keypoints")[..., 2]
@@ -145,7 +152,8 @@ def prepare_detect_task(store_url: str, video_id: str, config: DetectConfig,
     return prepare_detect(DatasetStore(store_url), video_id, config, overwrite)
 
 
-@task(name="detect-chunk", task_run_name="detect {video_id} chunk {chunk}", retries=1)
+@task(name="detect-chunk", task_run_name="detect {video_id} chunk {chunk}", retries=1,
+      retry_condition_fn=retry_transient)
 def detect_chunk_task(store_url: str, video_id: str, chunk: int, config: DetectConfig) -> int:
     detector = detector_from_config(config)
     try:

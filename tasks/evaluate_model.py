@@ -41,16 +41,13 @@ from handlabel.storage.labelled import LabelledSample
 
 from .evaluate_keypoints import match
 
-# the pipeline's own crop geometry and fallback camera (their configured defaults)
-CROP_SIZE, CROP_MARGIN = DetectConfig().crop_size, DetectConfig().crop_margin
-ASSUMED_FOV = CameraConfig().assumed_fov_deg
 
-
-def _crop(sample: LabelledSample, rgb: np.ndarray, keypoints: np.ndarray, left: bool):
-    K = _camera(sample, rgb)
-    center, side = square_box(keypoints, CROP_MARGIN)
-    affine = crop_affine(center, side, CROP_SIZE, left)
-    return crop_image(rgb, affine, CROP_SIZE), crop_intrinsics(K, affine, left), affine
+def _crop(rgb: np.ndarray, K: np.ndarray, keypoints: np.ndarray, left: bool,
+          detect: DetectConfig):
+    """The crop the detect stage would cut with the user's crop size and margin."""
+    center, side = square_box(keypoints, detect.crop_margin)
+    affine = crop_affine(center, side, detect.crop_size, left)
+    return crop_image(rgb, affine, detect.crop_size), crop_intrinsics(K, affine, left), affine
 
 
 def _to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -60,20 +57,24 @@ def _to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S2HandNet,
                    input_size: int, progress: Callable[[int, int], None] | None = None,
-                   refine_steps: int = 0, reconstruct: ReconstructConfig | None = None
+                   refine_steps: int = 0, reconstruct: ReconstructConfig | None = None,
+                   detect: DetectConfig | None = None, camera: CameraConfig | None = None
                    ) -> pd.DataFrame:
     """One row per labelled joint of each detected hand: teacher, student and (with
     ``reconstruct``, whose fit and quality scales are used) fitted-label errors (px and hand
-    sizes), and 3D errors (mm) where the sample has 3D."""
+    sizes), and 3D errors (mm) where the sample has 3D. Crops are cut as ``detect`` says and
+    a sample without K gets ``camera``'s assumed field of view (the user's config)."""
+    detect, camera = detect or DetectConfig(), camera or CameraConfig()
     crops, records = [], []
     for index, sample in enumerate(samples):
         rgb = sample.load_rgb()
         hand = match(detector.detect_image(rgb), sample)
         if hand is not None:
             left = hand.handedness == "left"
-            image, K, affine = _crop(sample, rgb, hand.keypoints, left)
+            K_image = _camera(sample, rgb, camera.assumed_fov_deg)
+            image, K, affine = _crop(rgb, K_image, hand.keypoints, left, detect)
             crops.append((image, K, to_crop(hand.keypoints, affine), hand.confidence))
-            records.append((sample, hand, affine, left, _camera(sample, rgb)))
+            records.append((sample, hand, affine, left, K_image))
         if progress:
             progress(index + 1, len(samples))
     if not records:
@@ -107,9 +108,9 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
     return pd.DataFrame(rows)
 
 
-def _camera(sample: LabelledSample, rgb: np.ndarray) -> np.ndarray:
+def _camera(sample: LabelledSample, rgb: np.ndarray, fov_deg: float) -> np.ndarray:
     return sample.K if sample.K is not None else intrinsics_from_fov(rgb.shape[1], rgb.shape[0],
-                                                                     ASSUMED_FOV)
+                                                                     fov_deg)
 
 
 def _world(hand: HandDetection) -> np.ndarray:

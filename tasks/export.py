@@ -32,6 +32,8 @@ from handlabel.storage.report import render_report, timeline_plot
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video_writer import write_video
 
+from .retry import retry_transient
+
 STAGE = "export"
 
 
@@ -230,7 +232,8 @@ def _write_report(store, videos, rows, hands, summary, config) -> str:
     return _write(store, "report.html", page.encode())
 
 
-@task(name="export-video", task_run_name="export {video_id}", retries=1, retry_delay_seconds=1)
+@task(name="export-video", task_run_name="export {video_id}", retries=1,
+      retry_condition_fn=retry_transient, retry_delay_seconds=1)
 def export_video_task(store_url: str, video_id: str, config: ExportConfig,
                       overwrite: bool = False) -> str:
     return export_video(DatasetStore(store_url), video_id, config, overwrite)

@@ -25,6 +25,7 @@ from handlabel.storage.store import DatasetStore
 from handlabel.storage.video import VideoDecodeError, VideoInfo, iter_chunks, probe_video
 
 from .identify import VideoIdentity
+from .retry import is_permanent, retry_transient
 
 STAGE = "ingest"
 
@@ -129,9 +130,12 @@ def ingest_one(
         expected_chunks = -(-info.declared_frames // config.chunk_frames) or None
         written = _write(frames, identity, config, done, expected_chunks, logger)
     except Exception as exc:
-        message = str(exc) if isinstance(exc, VideoDecodeError) else f"{identity.url}: {exc!r}"
+        final = isinstance(exc, VideoDecodeError) or is_permanent(exc)
+        message = _failure_message(exc, identity, store)
+        if final:  # a bad file's or a full disk's partial chunks would only take space
+            store.remove_video(identity.video_id)
         store.manifest.finish_stage(identity.video_id, STAGE, started, error=message)
-        if isinstance(exc, VideoDecodeError):
+        if final:
             return IngestResult(identity.video_id, identity.name, "failed", error=message)
         raise
     n_frames = frames.n_frames
@@ -145,6 +149,14 @@ def ingest_one(
     logger.info("%s: %s, %d frames (%d written) in %.1f s", identity.name, outcome, n_frames,
                 written, seconds)
     return IngestResult(identity.video_id, identity.name, outcome, n_frames, written, seconds)
+
+
+def _failure_message(exc: Exception, identity: VideoIdentity, store: DatasetStore) -> str:
+    if isinstance(exc, VideoDecodeError):
+        return str(exc)
+    if is_permanent(exc):
+        return f"{identity.url}: cannot write to the store {store.url}: {exc.strerror.lower()}"
+    return f"{identity.url}: {exc!r}"
 
 
 def _write(frames: VideoFrames, identity: VideoIdentity, config: IngestConfig, done: set[int],
@@ -166,13 +178,8 @@ def _write(frames: VideoFrames, identity: VideoIdentity, config: IngestConfig, d
     return counts["written"]
 
 
-def _retry_unless_bad_video(task, task_run, state) -> bool:
-    """Retry transient failures (storage I/O); a bad video fails the same way every time."""
-    return not isinstance(state.data, IngestResult)
-
-
 @task(name="ingest-video", task_run_name="ingest {identity.name}", retries=2,
-      retry_delay_seconds=5, retry_condition_fn=_retry_unless_bad_video)
+      retry_delay_seconds=5, retry_condition_fn=retry_transient)
 def ingest_video(
     store_url: str,
     identity: VideoIdentity,

@@ -34,6 +34,7 @@ from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
 from .hand_fit import fit_video
+from .retry import retry_transient
 from .trained_model import load_trained_model
 
 STAGE = "reconstruct"
@@ -204,8 +205,10 @@ def _write_hands(out, frames, slots, pred, pick, weights, K, config) -> None:
 def finish_reconstruct(store: DatasetStore, video_id: str, error: str | None = None) -> dict:
     row = store.manifest.get(video_id)
     stats = {}
+    arrays = store.stage(video_id, STAGE)
+    if error is None and (arrays is None or arrays.done_chunks() != set(range(arrays.n_chunks))):
+        error = "the fit reported done but wrote no complete labels (its worker lost?); rerun"
     if error is None:
-        arrays = store.stage(video_id, STAGE)
         arrays.update_attrs(complete=True)
         present = arrays.read("present")
         detected = present & ~arrays.read("interpolated")
@@ -225,7 +228,7 @@ def prepare_reconstruct_task(store_url: str, video_id: str, config: ReconstructC
 
 
 @task(name="reconstruct-chunk", task_run_name="reconstruct {video_id} chunk {chunk}",
-      retries=1, retry_delay_seconds=1)
+      retries=1, retry_delay_seconds=1, retry_condition_fn=retry_transient)
 def reconstruct_chunk_task(store_url: str, video_id: str, chunk: int,
                            config: ReconstructConfig) -> int:
     found = reconstruct_chunk(DatasetStore(store_url), video_id, chunk, config)
@@ -234,7 +237,7 @@ def reconstruct_chunk_task(store_url: str, video_id: str, chunk: int,
 
 
 @task(name="reconstruct-fit", task_run_name="reconstruct-fit {video_id}", retries=1,
-      retry_delay_seconds=1)
+      retry_delay_seconds=1, retry_condition_fn=retry_transient)
 def fit_reconstruct_task(store_url: str, video_id: str, config: ReconstructConfig) -> int:
     written = fit_reconstruct(DatasetStore(store_url), video_id, config)
     get_run_logger().info("%s: %d hands labelled", video_id, written)

@@ -13,6 +13,8 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
+from .retry import retry_transient
+
 STAGE = "weight"
 SPEC = {
     "joint": ArraySpec((len(SLOTS), NUM_JOINTS), "float32", 0.0),
@@ -76,7 +78,8 @@ def _summary(values: dict, detections) -> dict:
     }
 
 
-@task(name="weight-video", task_run_name="weight {video_id}", retries=1)
+@task(name="weight-video", task_run_name="weight {video_id}", retries=1,
+      retry_condition_fn=retry_transient)
 def weight_video_task(store_url: str, video_id: str, config: WeightConfig,
                       overwrite: bool = False) -> str:
     return weight_video(DatasetStore(store_url), video_id, config, overwrite)

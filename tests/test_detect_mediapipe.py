@@ -101,3 +101,40 @@ def test_world_landmarks_are_a_metric_hand_and_its_views_agree(sample, detector)
 def test_missing_model_file_is_named(tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"nope\.task"):
         MediaPipeHandDetector(MediaPipeOptions(model_path=tmp_path / "nope.task"))
+
+
+def test_model_eval_cuts_crops_and_assumes_the_camera_from_the_user_config(sample, detector,
+                                                                           monkeypatch):
+    """``handlabel eval --config`` must crop as the user's detect stage does (crop size and
+    margin) and use the user's assumed field of view, not the defaults."""
+    import handlabel.tasks.evaluate_model as evaluation
+    from handlabel.config import CameraConfig, DetectConfig
+    from handlabel.models.hand.default import DefaultHandModel
+
+    from .networks import tiny_network
+
+    samples = [s for s in read_labelled_manifest(DATA / "labelled" / "manifest.json")
+               if s.K is None][:4]
+    seen, cameras = [], []
+    real_predict, real_crop = evaluation.predict_crops, evaluation._crop
+
+    def spy_predict(net, images, Ks, input_size):
+        seen.append(tuple(images.shape))
+        return real_predict(net, images, Ks, input_size)
+
+    def spy_crop(rgb, K, *args):
+        cameras.append(K[0, 0] / max(rgb.shape[:2]))  # focal per longer side
+        return real_crop(rgb, K, *args)
+
+    monkeypatch.setattr(evaluation, "predict_crops", spy_predict)
+    monkeypatch.setattr(evaluation, "_crop", spy_crop)
+    net = tiny_network(DefaultHandModel())
+    wide, narrow = CameraConfig(assumed_fov_deg=90.0), CameraConfig(assumed_fov_deg=40.0)
+    for size, camera in ((96, wide), (160, narrow)):
+        evaluation.evaluate_model(samples, detector, net, 64, camera=camera,
+                                  detect=DetectConfig(crop_size=size, crop_margin=1.6))
+        assert size in seen[-1] and seen[-1].count(size) == 2, seen[-1]
+    per_width = np.asarray(cameras)
+    n = len(per_width) // 2
+    np.testing.assert_allclose(per_width[:n], 0.5 / np.tan(np.radians(45.0)), rtol=1e-6)
+    np.testing.assert_allclose(per_width[n:], 0.5 / np.tan(np.radians(20.0)), rtol=1e-6)
