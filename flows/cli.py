@@ -33,11 +33,15 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML 
 
 
 def _config(path: Path | None) -> HandlabelConfig:
+    """The configuration, with its fsspec options in effect for this process."""
+    from handlabel.storage.fs import configure_filesystems
+
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/]", soft_wrap=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
+    configure_filesystems(config.storage.options)
+    return config
 
 
 def _fail(message: object, code: int = 2) -> typer.Exit:

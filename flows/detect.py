@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
@@ -37,6 +38,7 @@ def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     """Detect hands in every ingested video of ``store`` (or of ``videos``); chunks already
     done are skipped."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel detect"):
         return run_chunked_stage("detect", dataset.url,

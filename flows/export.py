@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.export import export_dataset_task, export_video_task
@@ -20,6 +21,7 @@ def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     """Export every reconstructed video (or those of ``videos``), then write the dataset-wide
     files (always rewritten: they cover every video reconstructed and exported now)."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel export"):
         targets = videos_done_with(dataset, "reconstruct", videos)

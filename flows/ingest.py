@@ -9,6 +9,7 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import unmapped
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.sources import resolve_sources
 from handlabel.storage.store import DatasetStore
@@ -46,6 +47,7 @@ def ingest_flow(
 ):
     """Ingest every video named by ``sources`` (folders, globs, files, URLs) into ``store``."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     with store_run(store, "handlabel ingest"):
         return _ingest(sources, DatasetStore(store).url, config, overwrite)
 
@@ -105,6 +107,7 @@ def run_ingest(
 ):
     """Run the ingest flow on the configured Dask cluster; returns the flow run's final state."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     runner = dask_task_runner(config.dask, dask_address)
     with shared_prefect_api():
         return ingest_flow.with_options(task_runner=runner)(

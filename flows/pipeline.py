@@ -12,6 +12,7 @@ from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore, StoreError
 
@@ -53,6 +54,7 @@ def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | N
     it redo what depends on it by themselves). ``videos`` limits the per-video stages to
     those video ids, until a retrain makes every video's labels stale."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     logger = get_run_logger()
     stages = STAGE_ORDER[STAGE_ORDER.index(first_stage):]
     states = {}
@@ -108,6 +110,7 @@ def run_stage(stage_flow, store: str, config: HandlabelConfig | None = None,
               overwrite: bool = False, dask_address: str | None = None):
     """Run one stage flow on its own (detect, weight, ...); returns its final state."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     with shared_prefect_api(), dask_scheduler(config.dask, dask_address) as scheduler:
         runner = DaskTaskRunner(address=scheduler)
         return stage_flow.with_options(task_runner=runner)(store, config, overwrite,

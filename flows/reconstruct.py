@@ -7,6 +7,7 @@ from prefect import flow
 from prefect.states import Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.reconstruct import (
@@ -27,6 +28,7 @@ def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrit
     """3D hands for every weighted video (or of ``videos``); chunks done with the same model
     and config are skipped."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     if not dataset.has_model() or not dataset.model().attrs.get("complete"):
         return Failed(message="reconstruct: no trained model in the store; run train first")

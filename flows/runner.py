@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterator
 
+from distributed import WorkerPlugin
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import DaskConfig
@@ -94,12 +95,49 @@ def dask_scheduler(config: DaskConfig | None, address: str | None = None) -> Ite
     config = config or DaskConfig()
     address = configured_address(config, address)
     if address:
+        share_environment(address)
         yield address
         return
     from distributed import LocalCluster
 
     with LocalCluster(**local_cluster_kwargs(config)) as cluster:
         yield cluster.scheduler_address
+
+
+SHARED_VARIABLES = ("PREFECT_API_URL",)  # and every FSSPEC_* variable
+
+
+class ShareEnvironment(WorkerPlugin):
+    """A Dask worker plugin: workers this process did not start get its Prefect API (else
+    each starts a temporary API of its own and its task runs reach nobody) and its fsspec
+    options (the store's endpoint and credentials). Applies to workers that join later too."""
+
+    name = "handlabel-environment"
+
+    def __init__(self, variables: dict[str, str]):
+        self.variables = variables
+
+    def setup(self, worker=None) -> None:
+        import sys
+
+        import fsspec.config
+
+        os.environ.update(self.variables)
+        fsspec.config.set_conf_env(fsspec.config.conf)
+        if "prefect.context" in sys.modules:  # settings were read at import: read them again
+            from prefect.context import refresh_global_settings_context
+
+            refresh_global_settings_context()
+
+
+def share_environment(address: str) -> None:
+    """Register :class:`ShareEnvironment` with this process's variables on the scheduler."""
+    from distributed import Client
+
+    variables = {k: v for k, v in os.environ.items()
+                 if k in SHARED_VARIABLES or k.startswith("FSSPEC_")}
+    with Client(address, timeout=30) as client:
+        client.register_plugin(ShareEnvironment(variables), name=ShareEnvironment.name)
 
 
 def quiet_dask_logs() -> None:

@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.train import train_task
@@ -19,6 +20,7 @@ def train_flow(store: str, config: HandlabelConfig | None = None, overwrite: boo
     """Train on the crops of all weighted videos (resuming an interrupted run); skipped when
     the model is complete for the same data and train config."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     videos = videos_done_with(dataset, "weight")
     if not videos:

@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from handlabel.config import HandlabelConfig
+from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.weight import weight_video_task
@@ -20,6 +21,7 @@ def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     """Weight every detected video of ``store`` (or of ``videos``); videos up to date are
     skipped."""
     config = config or HandlabelConfig()
+    configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel weight"):
         videos = videos_done_with(dataset, "detect", videos)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -337,6 +337,16 @@ class DaskConfig(Section):
     threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
 
 
+class StorageConfig(Section):
+    """How the store and sources are reached when they are URLs (s3://, gs://, ...)."""
+
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="fsspec options per protocol, for this process and "
+        "every Dask worker of the run: for example {s3: {endpoint_url: http://127.0.0.1:9000, "
+        "key: KEY, secret: SECRET}} or {s3: {anon: true}}. The FSSPEC_S3 variable (JSON) works "
+        "too, for commands without --config such as status.")
+
+
 class HandlabelConfig(Section):
     """The whole configuration file."""
 
@@ -347,6 +357,7 @@ class HandlabelConfig(Section):
     reconstruct: ReconstructConfig = Field(default_factory=ReconstructConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.

@@ -17,7 +17,7 @@ import zarr
 import zarr.storage
 
 from .frames import VideoFrames
-from .fs import is_local, normalise_url
+from .fs import fresh_listing_options, is_local, normalise_url
 from .manifest import Manifest
 from .model_store import ModelStore
 from .stage_arrays import StageArrays
@@ -33,7 +33,7 @@ def _zarr_store(url: str):
     """LocalStore for local folders (fastest); fsspec for every other URL."""
     if is_local(url):
         return zarr.storage.LocalStore(url)
-    return zarr.storage.FsspecStore.from_url(url)
+    return zarr.storage.FsspecStore.from_url(url, storage_options=fresh_listing_options(url))
 
 
 class DatasetStore:
