@@ -7,6 +7,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 from prefect.utilities.annotations import unmapped
+from prefect_dask import DaskTaskRunner
 
 from handlabel.config import HandlabelConfig
 from handlabel.storage.fs import configure_filesystems
@@ -17,7 +18,7 @@ from handlabel.tasks.identify import VideoIdentity, identify_video, supersede_re
 from handlabel.tasks.ingest import IngestResult, ingest_video
 
 from .prefect_api import shared_prefect_api
-from .runner import dask_task_runner
+from .runner import dask_scheduler, dask_task_runner
 
 
 def group_by_content(identities: list[VideoIdentity]) -> dict[VideoIdentity, list[str]]:
@@ -108,8 +109,7 @@ def run_ingest(
     """Run the ingest flow on the configured Dask cluster; returns the flow run's final state."""
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
-    runner = dask_task_runner(config.dask, dask_address)
-    with shared_prefect_api():
-        return ingest_flow.with_options(task_runner=runner)(
+    with shared_prefect_api(), dask_scheduler(config.dask, dask_address) as scheduler:
+        return ingest_flow.with_options(task_runner=DaskTaskRunner(address=scheduler))(
             sources, store, config, overwrite, return_state=True
         )
