@@ -104,6 +104,11 @@ class DetectConfig(Section):
     min_detection: float = Field(0.5, ge=0, le=1, description="Palm detection threshold.")
     min_presence: float = Field(0.5, ge=0, le=1, description="Hand presence threshold.")
     min_tracking: float = Field(0.5, ge=0, le=1, description="Tracking threshold (video).")
+    warmup_frames: int = Field(
+        8, ge=0, le=256, description="Frames before a chunk that its task detects again, "
+        "unseen, so that the slot tracker and the detector's video trackers (TTA views too) "
+        "carry over the chunk border and a hand keeps its slot; 0 starts each chunk afresh."
+    )
     mirrored_input: bool = Field(
         False, description="Footage is mirrored (selfie view): swap the handedness labels."
     )

@@ -87,20 +87,27 @@ def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, ove
 
 def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig,
                  detector: HandDetector) -> int:
-    """Detect, track and crop the hands of one chunk; returns the number of hands found."""
+    """Detect, track and crop the hands of one chunk; returns the number of hands found. The
+    ``config.warmup_frames`` before the chunk are detected first and not written: the
+    trackers then enter the chunk where the previous chunk's left them, so chunks stay
+    independent (parallel on Dask) and a hand keeps its slot across their border."""
     video = store.video(video_id)
     K = np.asarray(video.attrs["K"])
     start = chunk * video.chunk_frames
     stop = min(start + video.chunk_frames, video.n_frames)
-    frames = video.read(start, stop)
-    times = video.timestamps()[start:stop]
+    warm = max(0, start - config.warmup_frames)
+    frames = video.read(warm, stop)
+    times = video.timestamps()[warm:stop]
     out = _empty_chunk(stop - start, config.crop_size)
     tracker = SlotTracker()
     found = 0
     for i, hands in enumerate(detector.detect_video(frames, times)):
-        for slot, hand in enumerate(tracker.assign(hands)):
+        assigned = tracker.assign(hands)
+        if i < start - warm:
+            continue
+        for slot, hand in enumerate(assigned):
             if hand is not None:
-                _fill(out, i, slot, hand, frames[i], K, config)
+                _fill(out, i - (start - warm), slot, hand, frames[i], K, config)
                 found += 1
     store.stage(video_id, STAGE).write_chunk(chunk, start, out)
     return found

@@ -166,8 +166,8 @@ def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_c
     cli = start_cli("detect", store, "--overwrite", "-c", config_file(""),
                     log=tmp_path / "detect.log")
     wait_for(lambda: run_owner(str(store)) is not None, what="the first run's lock")
-    second = subprocess.run([*HANDLABEL, "detect", store], env=cli_env(), capture_output=True,
-                            text=True, timeout=120)  # while the first starts its servers
+    second = subprocess.run([*HANDLABEL, "run", office_clip, "--store", store], env=cli_env(),
+                            capture_output=True, text=True, timeout=120)  # while it starts
     assert second.returncode == 2
     assert f"in use by handlabel detect (pid {cli.pid}" in second.stdout, second.stdout
     assert "Traceback" not in second.stdout + second.stderr
