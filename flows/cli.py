@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -101,13 +102,16 @@ def _found(sources: list[str], config: HandlabelConfig) -> tuple[list[str], list
     return found, missing
 
 
-def _report(run: Callable[[], object]) -> bool:
-    """Run a flow; print why it failed; a Prefect API that cannot start is one line, exit 2."""
+def _report(run: Callable[[], object], store: str, config: HandlabelConfig) -> bool:
+    """Run a flow with the store's live progress shown; print why it failed; a Prefect API
+    that cannot start is one line, exit 2."""
     from .prefect_api import PrefectAPIError  # imports Prefect; kept off the path of `status`
+    from .progress import progress_display
 
     quiet_dask_logs()
     try:
-        state = run()
+        with _run_log(store), progress_display(store, config, console):
+            state = run()
     except PrefectAPIError as exc:
         raise _fail(exc) from exc
     if state.is_failed():
@@ -119,7 +123,8 @@ def _ingest(sources: list[str], store: str, config: HandlabelConfig, overwrite: 
             dask_address: str | None) -> bool:
     from .ingest import run_ingest
 
-    return _report(lambda: run_ingest(sources, store, config, overwrite, dask_address))
+    return _report(lambda: run_ingest(sources, store, config, overwrite, dask_address), store,
+                   config)
 
 
 def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite: bool,
@@ -127,7 +132,7 @@ def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite
     from .pipeline import run_pipeline
 
     return _report(lambda: run_pipeline(sources, store, config, overwrite, dask_address,
-                                        **options))
+                                        **options), store, config)
 
 
 def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
@@ -137,7 +142,44 @@ def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
     _open_store(store)
     with _holding(store, name):
         return _report(lambda: run_stage(STAGE_FLOWS[name], store, config, overwrite,
-                                         dask_address))
+                                         dask_address), store, config)
+
+
+@contextlib.contextmanager
+def _run_log(store: str) -> Iterator[None]:
+    """Prefect's log of the run, INFO and up, in ``STORE/logs/`` (local stores); the
+    console shows warnings and errors only, unless ``--verbose``."""
+    import logging
+    from datetime import UTC, datetime
+
+    from handlabel.storage.fs import is_local, normalise_url
+
+    if not is_local(store):
+        yield
+        return
+    folder = Path(normalise_url(store)) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        console.print(f"log: {path}", highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own "
+                                               "log lines on the console too.")] = False
+         ) -> None:
+    """Turn hand video archives into annotated 3D hand datasets."""
+    if not verbose:  # read by Prefect when it is first imported, here and in spawned workers
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 @app.command()
@@ -178,6 +220,7 @@ def run(
     with _holding(store, "run"):
         ok = _pipeline(sources, store, settings, overwrite, dask_address)
     ok = print_status(store) and ok
+    print_outputs(store)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -230,7 +273,9 @@ def rerun(
     with _holding(store, "rerun"):
         ok = _pipeline(sources, store, settings, False, dask_address, first_stage=first,
                        overwrite_stage=plan.overwrite_stage, videos=plan.videos)
-    raise typer.Exit(0 if print_status(store) and ok and not missing else 1)
+    ok = print_status(store) and ok and not missing
+    print_outputs(store)
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()

@@ -47,7 +47,7 @@ def shared_prefect_api() -> Iterator[str | None]:
             try:
                 yield server.api_url
             finally:
-                _drain_prefect_workers()
+                drain_prefect_workers()
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
@@ -69,7 +69,7 @@ def _start(server):
     return server
 
 
-def _drain_prefect_workers() -> None:
+def drain_prefect_workers() -> None:
     """Send queued logs and events now; once the server is gone they would retry for minutes."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker

@@ -101,7 +101,31 @@ def dask_scheduler(config: DaskConfig | None, address: str | None = None) -> Ite
     from distributed import LocalCluster
 
     with LocalCluster(**local_cluster_kwargs(config)) as cluster:
-        yield cluster.scheduler_address
+        try:
+            yield cluster.scheduler_address
+        finally:
+            _drain_workers(cluster)
+
+
+def _drain_workers(cluster) -> None:
+    """Have each worker send its queued Prefect logs and events now: a worker still draining
+    them when the cluster closes is killed after 4 s (and says so on the console)."""
+    from distributed import Client
+
+    with contextlib.suppress(Exception), Client(cluster, timeout=10) as client:
+        client.run(_drain_off_the_event_loop)
+
+
+def _drain_off_the_event_loop() -> None:
+    """Prefect's drain returns a coroutine inside a running loop (a worker's): drain in a
+    thread of its own instead."""
+    import threading
+
+    from .prefect_api import drain_prefect_workers
+
+    thread = threading.Thread(target=drain_prefect_workers, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
 
 
 SHARED_VARIABLES = ("PREFECT_API_URL",)  # and every FSSPEC_* variable

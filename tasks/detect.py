@@ -15,6 +15,7 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
+from .native_logs import quiet_native_logs
 from .retry import retry_transient
 
 STAGE = "detect"
@@ -22,6 +23,8 @@ LEFT = SLOTS.index("left")
 
 
 def detector_from_config(config: DetectConfig) -> HandDetector:
+    """The configured backend, in a process whose native log chatter is filtered out."""
+    quiet_native_logs()
     if config.backend == "mediapipe":
         from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
 
