@@ -316,15 +316,8 @@ def export(
 
 def print_outputs(store: str) -> None:
     """Where the dataset, overlays and report are (those that exist)."""
-    from handlabel.storage.fs import filesystem, join
-
-    fs, root = filesystem(join(DatasetStore(store, create=False).url, "export"))
-    for label, pattern in (("dataset table", "hands.parquet"),
-                           ("COCO-WholeBody", "coco_wholebody_hands.json"),
-                           ("FreiHAND-style", "freihand"), ("overlay video", "overlays/*.mp4"),
-                           ("report", "report.html")):
-        for path in sorted(fs.glob(f"{root}/{pattern}")):
-            console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+    for label, path in DatasetStore(store, create=False).exported_files():
+        console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
 
 
 @app.command()

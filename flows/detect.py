@@ -10,6 +10,7 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
 
+from .artifacts import PUBLISHING
 from .chunked import run_chunked_stage
 from .runner import dask_task_runner
 
@@ -32,7 +33,7 @@ def not_recorded_done(store: DatasetStore, stage: str, videos: list[str]) -> dic
             for v in videos if v not in done}
 
 
-@flow(name="detect", task_runner=dask_task_runner())
+@flow(name="detect", task_runner=dask_task_runner(), **PUBLISHING)
 def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                 videos: list[str] | None = None):
     """Detect hands in every ingested video of ``store`` (or of ``videos``); chunks already

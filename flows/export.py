@@ -11,11 +11,12 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.export import export_dataset_task, export_video_task
 
+from .artifacts import PUBLISHING
 from .detect import not_recorded_done, videos_done_with
 from .runner import dask_task_runner
 
 
-@flow(name="export", task_runner=dask_task_runner())
+@flow(name="export", task_runner=dask_task_runner(), **PUBLISHING)
 def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                 videos: list[str] | None = None):
     """Export every reconstructed video (or those of ``videos``), then write the dataset-wide

@@ -17,6 +17,7 @@ from handlabel.storage.store import DatasetStore
 from handlabel.tasks.identify import VideoIdentity, identify_video, supersede_replaced_task
 from handlabel.tasks.ingest import IngestResult, ingest_video
 
+from .artifacts import PUBLISHING
 from .prefect_api import shared_prefect_api
 from .runner import dask_scheduler, dask_task_runner
 
@@ -39,7 +40,7 @@ def _result_of(future, identity: VideoIdentity) -> IngestResult:
     return IngestResult(identity.video_id, identity.name, "failed", error=f"{data!r}")
 
 
-@flow(name="ingest", task_runner=dask_task_runner())
+@flow(name="ingest", task_runner=dask_task_runner(), **PUBLISHING)
 def ingest_flow(
     sources: list[str],
     store: str,

@@ -16,6 +16,7 @@ from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore, StoreError
 
+from .artifacts import PUBLISHING
 from .detect import detect_flow
 from .export import export_flow
 from .ingest import ingest_flow
@@ -43,7 +44,7 @@ def stages_on(runner: TaskRunner) -> Iterator[None]:
         _STAGE_RUNNER.reset(token)
 
 
-@flow(name="pseudolabel")
+@flow(name="pseudolabel", **PUBLISHING)
 def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | None = None,
                      overwrite: bool = False, dask_address: str | None = None,
                      first_stage: str = "ingest", overwrite_stage: str | None = None,

@@ -17,12 +17,13 @@ from handlabel.tasks.reconstruct import (
     reconstruct_chunk_task,
 )
 
+from .artifacts import PUBLISHING
 from .chunked import run_chunked_stage
 from .detect import videos_done_with
 from .runner import dask_task_runner, gpu_annotation
 
 
-@flow(name="reconstruct", task_runner=dask_task_runner())
+@flow(name="reconstruct", task_runner=dask_task_runner(), **PUBLISHING)
 def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                      videos: list[str] | None = None):
     """3D hands for every weighted video (or of ``videos``); chunks done with the same model

@@ -11,11 +11,12 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.train import train_task
 
+from .artifacts import PUBLISHING
 from .detect import videos_done_with
 from .runner import dask_task_runner, gpu_annotation
 
 
-@flow(name="train", task_runner=dask_task_runner())
+@flow(name="train", task_runner=dask_task_runner(), **PUBLISHING)
 def train_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False):
     """Train on the crops of all weighted videos (resuming an interrupted run); skipped when
     the model is complete for the same data and train config."""

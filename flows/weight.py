@@ -11,11 +11,12 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.weight import weight_video_task
 
+from .artifacts import PUBLISHING
 from .detect import not_recorded_done, videos_done_with
 from .runner import dask_task_runner
 
 
-@flow(name="weight", task_runner=dask_task_runner())
+@flow(name="weight", task_runner=dask_task_runner(), **PUBLISHING)
 def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                 videos: list[str] | None = None):
     """Weight every detected video of ``store`` (or of ``videos``); videos up to date are

@@ -23,6 +23,10 @@ from .model_store import ModelStore
 from .stage_arrays import StageArrays
 
 LAYOUT_VERSION = 1
+EXPORTED_FILES = (("dataset table", "hands.parquet"),
+                  ("COCO-WholeBody", "coco_wholebody_hands.json"),
+                  ("FreiHAND-style", "freihand"), ("overlay video", "overlays/*.mp4"),
+                  ("report", "report.html"))
 
 
 class StoreError(Exception):
@@ -80,6 +84,16 @@ class DatasetStore:
     def model(self, name: str = "s2hand") -> ModelStore:
         """A trained model's checkpoints and metrics (created empty when new)."""
         return ModelStore(self.root, self.url, name)
+
+    def exported_files(self) -> list[tuple[str, str]]:
+        """(what, path) of each dataset file under ``export/`` that exists now."""
+        from .fs import filesystem, join
+
+        fs, root = filesystem(join(self.url, "export"))
+        found = []
+        for label, pattern in EXPORTED_FILES:
+            found += [(label, path) for path in sorted(fs.glob(f"{root}/{pattern}"))]
+        return found
 
     def has_model(self, name: str = "s2hand") -> bool:
         return isinstance(self.root.get(f"models/{name}"), zarr.Group)

@@ -272,3 +272,29 @@ def test_every_rerun_form_on_a_store_with_a_failed_video(prefect_api, mirrored_c
     redone = finished(store)
     assert (redone["export_finished"] > after["export_finished"]).all()
     assert redone.drop(columns="export_finished").equals(after.drop(columns="export_finished"))
+
+
+def test_a_run_page_shows_the_status_and_where_the_dataset_is(complete_store):
+    """The artifacts a deployment's run page shows: the status table, the dataset files."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from handlabel.flows.export import export_flow
+
+    state = export_flow(complete_store.url, CONFIG, return_state=True)
+    assert state.is_completed(), state.message
+
+    async def artifacts():
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        return {a.key: a.data for a in found}
+
+    published = asyncio.run(artifacts())
+    status = json.loads(published["status"]) if isinstance(published["status"], str) \
+        else published["status"]
+    assert [row["export"] for row in status] == ["done"]
+    assert f"{complete_store.url}/export/hands.parquet" in published["dataset"]
+    assert "report.html" in published["dataset"]
