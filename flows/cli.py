@@ -290,7 +290,8 @@ def reconstruct(store: StoreArgument, config: ConfigOption = None,
 def export(
     store: StoreArgument,
     format: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", help="parquet, coco, freihand, overlay, report (repeat the option); "
+        "--format", "-f", help="parquet, coco, freihand, overlay, report, rerun (repeat the "
+        "option); "
         "default: the config's export.formats.")] = None,
     config: ConfigOption = None,
     overwrite: OverwriteOption = False,
@@ -357,6 +358,29 @@ def demo(
     console.print(f"Dataset store: {store.resolve()}")
     print_outputs(str(store))
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def view(
+    store: StoreArgument,
+    video: Annotated[str | None, typer.Argument(help="Part of a video's name (default: the "
+                                                "first recording).")] = None,
+    web: Annotated[bool, typer.Option(help="Serve Rerun's web viewer instead of opening "
+                                      "the native one.")] = False,
+) -> None:
+    """Open a video's Rerun recording (written by export -f rerun) in the Rerun viewer."""
+    import subprocess
+    import sys
+
+    recordings = [path for label, path in _open_store(store).exported_files()
+                  if label == "Rerun recording" and (video is None or video in path)]
+    if not recordings:
+        raise _fail(f"{store}: no Rerun recording{f' matching {video!r}' if video else ''}; "
+                    "write them with: handlabel export STORE -f rerun")
+    command = [sys.executable, "-m", "rerun", *(["--web-viewer"] if web else []),
+               recordings[0]]
+    console.print(f"opening {recordings[0]}", highlight=False, soft_wrap=True)
+    raise typer.Exit(subprocess.call(command))
 
 
 @app.command("eval-keypoints")

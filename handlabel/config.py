@@ -303,9 +303,10 @@ class ReconstructConfig(Section):
 class ExportConfig(Section):
     """Stage 6: the dataset files users take away."""
 
-    formats: list[Literal["parquet", "coco", "freihand", "overlay", "report"]] = Field(
+    formats: list[Literal["parquet", "coco", "freihand", "overlay", "report", "rerun"]] = Field(
         default_factory=lambda: ["parquet", "coco", "freihand", "overlay", "report"],
-        description="What to write under STORE/export/."
+        description="What to write under STORE/export/; 'rerun' adds a Rerun recording per "
+        "video (needs the viewer extra: pip install -e '.[viewer]'; open with handlabel view)."
     )
     min_quality: float = Field(
         0.0, ge=0, le=1, description="Hands below this quality score are left out of the COCO "

@@ -4,7 +4,8 @@ whole store, the dataset files (Parquet, COCO-WholeBody, FreiHAND-style) and the
 Everything goes under ``STORE/export/`` (any fsspec URL)::
 
     hands.parquet  videos.parquet  coco_wholebody_hands.json  freihand/{K,xyz,verts,mano,index}.json
-    report.html  overlays/<video>.mp4  images/<video>/<frame>.jpg  videos/<id>/...
+    report.html  overlays/<video>.mp4  images/<video>/<frame>.jpg  rerun/<video>.rrd
+    videos/<id>/...
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from handlabel.storage.report import render_report, timeline_plot
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video_writer import write_video
 
+from .export_rerun import write_recording
 from .retry import retry_transient
 
 STAGE = "export"
@@ -86,6 +88,8 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
             _write_images(store, video_id, folder, hands, config)
         if "overlay" in config.formats:
             _write_overlay(store, video_id, folder, hands, config)
+        if "rerun" in config.formats:
+            write_recording(store, video_id, folder, config.overlay_max_side)
     except Exception as exc:
         store.manifest.finish_stage(video_id, STAGE, started, error=f"{video_id}: {exc}")
         raise

@@ -298,3 +298,36 @@ def test_a_run_page_shows_the_status_and_where_the_dataset_is(complete_store):
     assert [row["export"] for row in status] == ["done"]
     assert f"{complete_store.url}/export/hands.parquet" in published["dataset"]
     assert "report.html" in published["dataset"]
+
+
+def test_the_rerun_recording_reads_back_with_every_entity_and_frame(complete_store):
+    """``export -f rerun``, read back by Rerun's own reader: the camera, frames, detections,
+    labels, meshes and quality of the reconstructed hands, one row per frame."""
+    import re
+
+    from rerun.chunk import RrdReader
+
+    from handlabel.flows.export import export_flow
+
+    config = CONFIG.model_copy(update={"export": ExportConfig(formats=["rerun"],
+                                                              report_samples=2)})
+    assert export_flow(complete_store.url, config, return_state=True).is_completed()
+    row = complete_store.manifest.table().iloc[0]
+    path = exported(complete_store, f"rerun/{GESTURE_AVI.stem}-{row['video_id'][:8]}.rrd")
+    summary = RrdReader(path).stream().collect().summary()
+    rows: dict[tuple[str, str], int] = {}  # (entity, "clear" or "value") -> rows, all chunks
+    for entity, count, columns in re.findall(r"^(\S+) rows=(\d+) .*cols=(.*)$", summary,
+                                             re.MULTILINE):
+        key = (entity, "clear" if "Clear:" in columns else "value")
+        rows[key] = rows.get(key, 0) + int(count)
+    assert rows[("/world/camera/image", "value")] == row["n_frames"]
+    assert rows[("/world/camera", "value")] == 1  # the pinhole, static
+    present = complete_store.stage(row["video_id"], "reconstruct").read("present")
+    slot = int(present[:, 1].sum() >= present[:, 0].sum())
+    side, shown = ("left", "right")[slot], int(present[:, slot].sum())
+    for entity in (f"/world/hands/{side}/mesh", f"/world/hands/{side}/skeleton",
+                   f"/quality/{side}", f"/world/camera/image/labels/{side}"):
+        assert rows[(entity, "value")] == shown, entity
+        assert rows.get((entity, "clear"), 0) == row["n_frames"] - shown, entity
+    detected = complete_store.stage(row["video_id"], "detect").read("present")[:, slot]
+    assert rows[(f"/world/camera/image/detections/{side}", "value")] == detected.sum()
