@@ -325,6 +325,9 @@ class ExportConfig(Section):
     overlay_max_side: int = Field(960, ge=64, description="Overlay videos are scaled so the "
                                   "longer side is at most this.")
     report_samples: int = Field(6, ge=0, description="Overlay frames shown in the report.")
+    report_lowest: int = Field(8, ge=0, description="Per video, the detected hands of lowest "
+                               "quality shown first in the report (crops with the detection "
+                               "and the label drawn): what a person checks first.")
 
 
 class DaskConfig(Section):

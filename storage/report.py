@@ -64,16 +64,25 @@ def training_plot(metrics: pd.DataFrame) -> str:
     return _img(_png(figure), width="640px")
 
 
+def _figures(images: list[tuple[str, bytes]], width: str) -> str:
+    return "".join(
+        f'<figure style="display:inline-block;margin:4px">'
+        f'{_img(base64.b64encode(jpeg).decode(), "jpeg", width)}'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, jpeg in images)
+
+
 def render_report(title: str, summary: pd.DataFrame, hands: pd.DataFrame,
                   timelines: list[str], metrics: pd.DataFrame,
-                  samples: list[tuple[str, bytes]], notes: list[str]) -> str:
-    """The report's HTML; ``samples`` are (caption, JPEG bytes) overlay frames."""
-    sample_html = "".join(
-        f'<figure style="display:inline-block;margin:4px">'
-        f'{_img(base64.b64encode(jpeg).decode(), "jpeg", "420px")}'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, jpeg in samples)
+                  samples: list[tuple[str, bytes]], notes: list[str],
+                  lowest: list[tuple[str, bytes]] = ()) -> str:
+    """The report's HTML; ``samples`` are (caption, JPEG bytes) overlay frames, ``lowest``
+    the crops of the lowest-quality hands, shown first."""
+    sample_html = _figures(samples, "420px")
     body = [f"<h1>{html.escape(title)}</h1>",
             "".join(f"<p>{html.escape(n)}</p>" for n in notes),
+            "<h2>Check first: the lowest-quality hands</h2>",
+            "<p>White points: the detection; coloured skeleton: the label.</p>",
+            _figures(list(lowest), "200px") or "<p>No detected hands.</p>",
             "<h2>Videos</h2>", summary.to_html(index=False, float_format="%.3f", border=0),
             "<h2>Distributions</h2>",
             distribution_plots(hands) if len(hands) else "<p>No hands.</p>",

@@ -27,7 +27,7 @@ from handlabel.models.training.setup import make_hand_model
 from handlabel.storage.coco import coco_wholebody
 from handlabel.storage.freihand import freihand_lists
 from handlabel.storage.fs import atomic_write, filesystem, join
-from handlabel.storage.hand_table import video_hand_table, video_summary
+from handlabel.storage.hand_table import SIDES, video_hand_table, video_summary
 from handlabel.storage.manifest import StageState
 from handlabel.storage.report import render_report, timeline_plot
 from handlabel.storage.store import DatasetStore
@@ -88,6 +88,8 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
             _write_images(store, video_id, folder, hands, config)
         if "overlay" in config.formats:
             _write_overlay(store, video_id, folder, hands, config)
+        if "report" in config.formats:
+            _write_lowest(store, video_id, hands, config.report_lowest)
         if "rerun" in config.formats:
             write_recording(store, video_id, folder, config.overlay_max_side)
     except Exception as exc:
@@ -158,6 +160,47 @@ def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None
 
     url = join(store.url, "export", "overlays", f"{folder}.mp4")
     write_video(url, drawn(), float(video.attrs.get("fps") or 30.0), config.overlay_codec)
+
+
+def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None:
+    """The ``count`` detected hands of lowest quality, as crops around the hand with the
+    detection (white points) and the label (the coloured skeleton) drawn, for the report;
+    the file name keeps frame, side, quality and reprojection error."""
+    fs, folder = filesystem(join(store.url, "export", "videos", video_id, "lowest"))
+    if fs.exists(folder):
+        fs.rm(folder, recursive=True)
+    detected = hands[~hands["interpolated"]].nsmallest(count, "quality")
+    if not len(detected):
+        return
+    boxes = store.stage(video_id, "detect").read("box")
+    by_frame = detected.groupby("frame")
+    for index, rgb in _frames_of(store, video_id, np.asarray(sorted(by_frame.groups))):
+        for hand in by_frame.get_group(index).itertuples():
+            slot = SIDES.index(hand.side)
+            image = rgb.copy()
+            for x, y in np.asarray(hand.keypoints_detected).reshape(21, 2).round().astype(int):
+                cv2.circle(image, (int(x), int(y)), 3, (255, 255, 255), -1, cv2.LINE_AA)
+            draw_skeleton(image, np.asarray(hand.keypoints_2d).reshape(21, 2))
+            x0, y0, x1, y1 = np.round(boxes[index, slot]).astype(int)
+            crop = image[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)]
+            if crop.size:
+                crop = cv2.resize(crop, (200, 200), interpolation=cv2.INTER_AREA)
+                name = (f"{index:06d}_{hand.side}_q{hand.quality:.3f}_"
+                        f"r{hand.reprojection_px:.1f}.jpg")
+                _write(store, f"videos/{video_id}/lowest/{name}", _jpeg(crop, 85))
+
+
+def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes]]:
+    """(caption, JPEG) of each video's lowest-quality hands, lowest first."""
+    found = []
+    for v in videos:
+        fs, path = filesystem(join(store.url, "export", "videos", v, "lowest"))
+        files = sorted(fs.glob(f"{path}/*.jpg")) if fs.exists(path) else []
+        for file in files:
+            frame, side, quality, error = PurePosixPath(file).stem.split("_")
+            found.append((float(quality[1:]), f"{rows[v]['name']} frame {int(frame)} {side}: "
+                          f"quality {quality[1:]}, {error[1:]} px", fs.cat_file(file)))
+    return [(caption, jpeg) for _, caption, jpeg in sorted(found, key=lambda f: f[0])]
 
 
 def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig) -> dict:
@@ -232,7 +275,7 @@ def _write_report(store, videos, rows, hands, summary, config) -> str:
              f"({config.flag_below}) are flagged low_quality. The COCO and FreiHAND files keep "
              f"detected hands with quality >= {config.min_quality}."]
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,
-                         samples, notes)
+                         samples, notes, _lowest_hands(store, videos, rows))
     return _write(store, "report.html", page.encode())
 
 

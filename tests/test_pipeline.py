@@ -26,6 +26,7 @@ from handlabel.config import (
 )
 from handlabel.storage.store import DatasetStore
 
+from .browser import CHROMIUM, inspect_page
 from .conftest import GESTURE_AVI
 from .media import write_clip
 
@@ -331,3 +332,23 @@ def test_the_rerun_recording_reads_back_with_every_entity_and_frame(complete_sto
         assert rows.get((entity, "clear"), 0) == row["n_frames"] - shown, entity
     detected = complete_store.stage(row["video_id"], "detect").read("present")[:, slot]
     assert rows[(f"/world/camera/image/detections/{side}", "value")] == detected.sum()
+
+
+@pytest.mark.skipif(CHROMIUM is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_report_opens_in_a_browser_with_every_image_shown(complete_store):
+    """report.html in headless Chromium: no console error, every image decoded, and the
+    lowest-quality hands come first, one crop each."""
+    report = Path(exported(complete_store, "report.html"))
+    errors, images = inspect_page(report.as_uri(), """
+        Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0,
+            i.closest('figure') ? i.closest('figure').innerText : ''])""")
+    assert errors == []
+    assert len(images) >= 5 and all(shown for shown, _ in images)
+    lowest = [caption for _, caption in images if "quality" in caption]
+    hands = pd.read_parquet(exported(complete_store, "hands.parquet"))
+    detected = hands[~hands["interpolated"]]
+    assert len(lowest) == min(8, len(detected))
+    shown = [float(c.split("quality ")[1].split(",")[0]) for c in lowest]
+    assert shown == sorted(shown)
+    assert shown[0] == pytest.approx(detected["quality"].min(), abs=1e-3)
