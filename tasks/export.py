@@ -163,13 +163,14 @@ def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None
 
 
 def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None:
-    """The ``count`` detected hands of lowest quality, as crops around the hand with the
-    detection (white points) and the label (the coloured skeleton) drawn, for the report;
-    the file name keeps frame, side, quality and reprojection error."""
+    """The ``count`` detected hands of lowest quality, at least half a second apart (one
+    bad moment shows once, not as eight neighbouring frames), as crops around the hand with
+    the detection (white points) and the label (the coloured skeleton) drawn, for the
+    report; the file name keeps frame, side, quality and reprojection error."""
     fs, folder = filesystem(join(store.url, "export", "videos", video_id, "lowest"))
     if fs.exists(folder):
         fs.rm(folder, recursive=True)
-    detected = hands[~hands["interpolated"]].nsmallest(count, "quality")
+    detected = lowest_apart(hands[~hands["interpolated"]], count, LOWEST_APART_S)
     if not len(detected):
         return
     boxes = store.stage(video_id, "detect").read("box")
@@ -188,6 +189,20 @@ def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None
                 name = (f"{index:06d}_{hand.side}_q{hand.quality:.3f}_"
                         f"r{hand.reprojection_px:.1f}.jpg")
                 _write(store, f"videos/{video_id}/lowest/{name}", _jpeg(crop, 85))
+
+
+LOWEST_APART_S = 0.5
+
+
+def lowest_apart(hands: pd.DataFrame, count: int, apart_s: float) -> pd.DataFrame:
+    """Up to ``count`` hands of lowest quality, each at least ``apart_s`` from the others."""
+    picked: list[int] = []
+    for index, time_s in hands.sort_values("quality")["time_s"].items():
+        if len(picked) == count:
+            break
+        if all(abs(time_s - hands.at[other, "time_s"]) >= apart_s for other in picked):
+            picked.append(index)
+    return hands.loc[picked]
 
 
 def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes]]:

@@ -357,8 +357,11 @@ def test_the_report_opens_in_a_browser_with_every_image_shown(complete_store):
     assert len(images) >= 5 and all(shown for shown, _ in images)
     lowest = [caption for _, caption in images if "quality" in caption]
     hands = pd.read_parquet(exported(complete_store, "hands.parquet"))
-    detected = hands[~hands["interpolated"]]
-    assert len(lowest) == min(8, len(detected))
+    detected = hands[~hands["interpolated"]].set_index("frame")
     shown = [float(c.split("quality ")[1].split(",")[0]) for c in lowest]
-    assert shown == sorted(shown)
+    frames = [int(c.split(" frame ")[1].split(" ")[0]) for c in lowest]
+    assert 1 <= len(lowest) <= 8 and shown == sorted(shown)
     assert shown[0] == pytest.approx(detected["quality"].min(), abs=1e-3)
+    times = detected.groupby(level=0)["time_s"].first().loc[frames].to_numpy()
+    assert all(abs(a - b) >= 0.5 - 1e-6 for i, a in enumerate(times) for b in times[i + 1:]), \
+        "one crop per bad moment"
