@@ -234,7 +234,14 @@ class TrainConfig(Section):
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     init_checkpoint: str | None = Field(
         None, description="Start from this local file: a handlabel checkpoint, or a "
-        "torchvision-named ResNet state dict (ImageNet weights) for the encoder."
+        "torchvision-named ResNet state dict (ImageNet weights) for the encoder. Takes "
+        "precedence over pretrained."
+    )
+    pretrained: bool = Field(
+        True, description="Start from the shipped network pretrained on synthetic hands "
+        "(scripts/pretrain_synthetic.py; encoder width 16, the demo preset's). With another "
+        "width it does not fit: training starts from scratch, with a warning. false: from "
+        "scratch (pure S2HAND)."
     )
 
     def resolved(self, name: str) -> object:
@@ -272,6 +279,16 @@ class FitConfig(Section):
     max_gap_s: float = Field(0.5, ge=0, description="Frames without a detection inside a "
                              "track are filled (and flagged interpolated) for gaps up to this "
                              "long; a longer gap starts a new track.")
+    cuts: bool = Field(True, description="Start a new track where the 2D detections jump "
+                       "and stay jumped (an edited video's cut, images read as frames, "
+                       "another hand in the slot; docs/architecture.md#sequence-fit).")
+    cut_shape: float = Field(0.2, gt=0, description="Cut threshold: median joint "
+                             "displacement with centroid and size removed, hand sizes per "
+                             "frame.")
+    cut_position: float = Field(0.5, gt=0, description="Cut threshold: centroid "
+                                "displacement, hand sizes per frame.")
+    cut_size: float = Field(0.5, gt=0, description="Cut threshold: |log| of the hand-size "
+                            "ratio per frame.")
     window_frames: int = Field(1800, ge=8, description="Longer tracks are fitted in windows of "
                                "this many frames, each starting from the shape and size of "
                                "the one before.")

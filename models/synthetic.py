@@ -40,7 +40,8 @@ class SyntheticBatch:
 class SyntheticHands:
     def __init__(self, model: HandModel, renderer: Renderer, backgrounds: list[np.ndarray],
                  rest_joints: np.ndarray, size: int = 224, seed: int = 0,
-                 max_tilt_deg: float | None = None):
+                 max_tilt_deg: float | None = None, crop_margin: float | None = None,
+                 coupled_fraction: float = 0.0):
         if not backgrounds:
             raise ValueError("SyntheticHands needs at least one background image")
         self.model, self.renderer, self.size = model, renderer, size
@@ -49,13 +50,26 @@ class SyntheticHands:
         self.limits = np.radians(limits_deg())
         self.rng = np.random.default_rng(seed)
         self.max_tilt_deg = max_tilt_deg
+        self.crop_margin = crop_margin
+        self.coupled_fraction = coupled_fraction
 
     def _poses(self, n: int) -> torch.Tensor:
         low, high = self.limits[1:, :, 0], self.limits[1:, :, 1]
         flexion = self.rng.uniform(0.0, 0.7, (n, 15)) * high[:, 0]  # mostly bending
         other = self.rng.uniform(0.3, 0.7, (n, 15, 2)) * (high[:, 1:] - low[:, 1:]) + low[:, 1:]
+        if self.coupled_fraction > 0:
+            coupled = self.rng.random(n) < self.coupled_fraction
+            flexion[coupled] = self._coupled_flexion(int(coupled.sum()), high[:, 0])
         angles = torch.tensor(np.concatenate([flexion[..., None], other], -1), dtype=torch.float32)
         return torch.einsum("bja,jac->bjc", angles, self.frames[1:])
+
+    def _coupled_flexion(self, n: int, high: np.ndarray) -> np.ndarray:
+        """(n, 15) flexion angles where each finger's three joints bend together, as real
+        fingers do (one curl level per finger, 0 open to 1 closed, +-15% per joint): open
+        hands, fists, pointing and pinching rather than independent joint angles."""
+        curl = self.rng.random((n, 5)) ** self.rng.uniform(0.5, 2.0, (n, 1))
+        per_joint = np.repeat(curl, 3, axis=1) * self.rng.uniform(0.85, 1.15, (n, 15))
+        return np.clip(per_joint, 0.0, 1.0) * high
 
     def _colors(self, vertices: torch.Tensor) -> torch.Tensor:
         n = vertices.shape[0]
@@ -106,6 +120,27 @@ class SyntheticHands:
                                             torch.tensor(tilts, dtype=torch.float32), facing])
         return rotation
 
+    def _intrinsics(self, joints: torch.Tensor, depth_per_extent: torch.Tensor) -> torch.Tensor:
+        """K that makes the hand's bounding radius 0.36-0.45 of the image side."""
+        n = joints.shape[0]
+        focal = 0.45 * self.size * depth_per_extent * torch.tensor(self.rng.uniform(0.8, 1.0, n))
+        principal = (self.size - 1) / 2 + torch.tensor(self.rng.uniform(-8, 8, (n, 2)))
+        return _pinhole(focal.float(), principal.float())
+
+    def _crop_intrinsics(self, joints: torch.Tensor) -> torch.Tensor:
+        """K of a crop framed as the pipeline frames detected hands (``models.crops``): a
+        square ``crop_margin`` times the joints' longer box side around the box centre, with
+        the detector's box noise (side +-10%, centre +-5% of the side)."""
+        n = joints.shape[0]
+        normalised = joints[..., :2] / joints[..., 2:]
+        low, high = normalised.min(1).values, normalised.max(1).values
+        jitter = torch.tensor(self.rng.uniform(0.9, 1.1, n), dtype=torch.float32)
+        side = (high - low).max(-1).values * self.crop_margin * jitter
+        shift = torch.tensor(self.rng.uniform(-0.05, 0.05, (n, 2)), dtype=torch.float32)
+        centre = (low + high) / 2 + side[:, None] * shift
+        focal = self.size / side
+        return _pinhole(focal, (self.size - 1) / 2 - focal[:, None] * centre)
+
     def sample(self, n: int) -> SyntheticBatch:
         orient = self._orientations(n)
         pose = self._poses(n)
@@ -118,11 +153,8 @@ class SyntheticHands:
         depth = torch.tensor(self.rng.uniform(0.4, 0.8, n), dtype=torch.float32)
         offset = torch.stack([torch.zeros(n), torch.zeros(n), depth], -1)[:, None]
         vertices, joints = out.vertices - center + offset, out.joints - center + offset
-        focal = 0.45 * self.size * depth / extent * torch.tensor(self.rng.uniform(0.8, 1.0, n))
-        principal = (self.size - 1) / 2 + torch.tensor(self.rng.uniform(-8, 8, (n, 2)))
-        K = torch.zeros(n, 3, 3)
-        K[:, 0, 0], K[:, 1, 1], K[:, 2, 2] = focal, focal, 1.0
-        K[:, :2, 2] = principal.float()
+        K = self._intrinsics(joints, depth / extent) if self.crop_margin is None else \
+            self._crop_intrinsics(joints)
         rendered = self.renderer.render(vertices, self.model.faces, self._colors(vertices), K,
                                         self.size, self.size, self._lights(n))
         alpha = rendered.silhouette[..., None].float()
@@ -130,3 +162,11 @@ class SyntheticHands:
         images = (rendered.image.float() * alpha + backgrounds * (1 - alpha)).clamp(0, 1)
         return SyntheticBatch(images.detach(), (rendered.silhouette > 0.5).detach(), joints,
                               project(joints, K), K, orient, pose, betas)
+
+
+def _pinhole(focal: torch.Tensor, principal: torch.Tensor) -> torch.Tensor:
+    """(B,) focal lengths and (B, 2) principal points -> (B, 3, 3) intrinsics."""
+    K = torch.zeros(focal.shape[0], 3, 3)
+    K[:, 0, 0], K[:, 1, 1], K[:, 2, 2] = focal, focal, 1.0
+    K[:, :2, 2] = principal
+    return K

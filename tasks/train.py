@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,11 +20,13 @@ from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
 from handlabel.models.training.batches import Augmentation, HandCrops
 from handlabel.models.training.setup import (
+    PRETRAINED_WIDTH,
     checkpoint_bytes,
     checkpoint_from_bytes,
     initialise_from_file,
     make_hand_model,
     pick_device,
+    pretrained_checkpoint,
 )
 from handlabel.models.training.trainer import Trainer, TrainSettings
 from handlabel.storage.hand_crops import StoredHands, hand_index, read_hands, sample_index
@@ -55,13 +58,41 @@ def crops_from_stored(hands: StoredHands) -> HandCrops:
                      torch.from_numpy(hands.world_confidence))
 
 
+def initial_weights(config: TrainConfig) -> tuple[Path | None, str | None]:
+    """The file training starts from (None: from scratch), and a warning where the shipped
+    pretrained network was asked for but does not fit this network."""
+    if config.init_checkpoint:
+        return Path(config.init_checkpoint), None
+    if not config.pretrained:
+        return None, None
+    width = config.resolved("encoder_width")
+    if width != PRETRAINED_WIDTH or config.hand_model != "default":
+        return None, (f"the shipped pretrained network is for encoder width {PRETRAINED_WIDTH} "
+                      f"and the default hand, not width {width} and hand "
+                      f"{config.hand_model!r}: training from scratch (build one with "
+                      "scripts/pretrain_synthetic.py --width and set train.init_checkpoint)")
+    return pretrained_checkpoint(), None
+
+
+def _file_digest(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"  # initialise_from_file reports it when training starts
+
+
 def training_key(config: TrainConfig) -> str:
     """What decides the trained network besides its data: the config, the values its preset
-    fills in (so a changed preset table retrains) and the renderer that 'auto' resolves to
-    here (a store trained with DEODR is not current on a machine that would use pytorch3d)."""
+    fills in (so a changed preset table retrains), the renderer that 'auto' resolves to
+    here (a store trained with DEODR is not current on a machine that would use pytorch3d)
+    and the content of the file training starts from (a rebuilt pretrained network
+    retrains)."""
     resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
     text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
-                       "renderer": make_renderer(config.renderer).name}, sort_keys=True)
+                       "renderer": make_renderer(config.renderer).name,
+                       "init": _file_digest(initial_weights(config)[0])}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -121,8 +152,11 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
     if payload is None:
         models.reset(config_hash=config_hash, inputs=inputs, samples=len(data),
                      videos=sorted(videos), hand_model=config.hand_model)
-        if config.init_checkpoint:
-            log.info("initialised from %s", initialise_from_file(net, config.init_checkpoint))
+        init, warning = initial_weights(config)
+        if warning:
+            log.warning(warning)
+        if init is not None:
+            log.info("initialised from %s", initialise_from_file(net, init))
     else:
         trainer.load_state_dict(checkpoint_from_bytes(payload))
         log.info("resuming after epoch %d", trainer.epoch)

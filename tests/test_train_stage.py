@@ -102,3 +102,29 @@ def test_retraining_on_new_inputs_gives_a_new_identity_under_the_same_checkpoint
     assert second["latest"] == first["latest"], "same epochs: same checkpoint name"
     assert second["identity"] != first["identity"]
     assert model_version(store) == second["identity"]
+
+
+def test_training_starts_from_the_shipped_pretrained_network_where_it_fits(weighted_store):
+    """Width 16 (the demo preset's) starts from the synthetic-pretrained network: with a
+    vanishing learning rate the trained convolutions are still the shipped ones; with
+    pretrained off they are a random initialisation, and the training key differs."""
+    from handlabel.models.training.setup import pretrained_checkpoint
+    from handlabel.tasks.train import initial_weights, training_key
+
+    store = weighted_store
+    videos = list(store.manifest.table()["video_id"])
+    shipped = torch.load(pretrained_checkpoint(), weights_only=True)["net"]
+    still = TrainConfig(epochs=1, encoder_width=16, input_size=64, render_size=32,
+                        batch_size=8, learning_rate=1e-12)
+    assert initial_weights(still) == (pretrained_checkpoint(), None)
+    assert train_store(store, videos, still, overwrite=True) == "trained"
+    name = "encoder.conv1.weight"
+    torch.testing.assert_close(network_state(store)[name], shipped[name].float(), rtol=0,
+                               atol=1e-6)
+    scratch = still.model_copy(update={"pretrained": False})
+    assert training_key(scratch) != training_key(still)
+    assert train_store(store, videos, scratch) == "trained"
+    assert (network_state(store)[name] - shipped[name].float()).abs().max() > 1e-2
+
+    path, warning = initial_weights(TRAIN)  # width 4: the shipped network does not fit
+    assert path is None and "width 4" in warning

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -12,6 +13,15 @@ from ..hand.base import HandModel
 from ..network import NetworkSpec, S2HandNet
 from ..network.s2hand import load_encoder_weights
 from .trainer import load_network_state
+
+PRETRAINED_WIDTH = 16  # the shipped network's encoder width (the demo preset's)
+
+
+def pretrained_checkpoint() -> Path:
+    """The shipped network pretrained on synthetic hands for the default hand model
+    (``scripts/pretrain_synthetic.py``; command and sha256 in docs/architecture.md)."""
+    return Path(str(resources.files("handlabel.models.network").joinpath(
+        "assets", "synthetic_w16.pt")))
 
 
 def make_hand_model(name: str) -> HandModel:
