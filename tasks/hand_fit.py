@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
+from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
 from handlabel.models.fit.observe import (
     MIRROR,
     MIRROR_ROTVEC,
@@ -40,6 +41,7 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     video, detect = store.video(video_id), store.stage(video_id, "detect")
     times = video.timestamps()
     present, boxes = detect.read("present"), detect.read("box")
+    detect_keypoints = detect.read("keypoints")[..., :2]
     K = np.asarray(video.attrs["K"], dtype=np.float32)
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
@@ -49,8 +51,9 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
         other = 1 - slot
         blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
                                  present[:, other])
+        cuts = _cuts(detect_keypoints[:, slot], present[:, slot], config.fit)
         for first, stop in track_spans(present[:, slot], times, config.fit.max_gap_s,
-                                       blocked):
+                                       blocked, cuts):
             carried = None  # a long track's shape and size, from window to window
             for start in range(first, stop, config.fit.window_frames):
                 end = min(start + config.fit.window_frames, stop)
@@ -120,3 +123,10 @@ def _write_window(labels, slot, start, result, obs, mirrored, config):
     }
     for key, value in values.items():
         labels.group[key][start : start + frames, slot] = value
+
+
+def _cuts(keypoints: np.ndarray, present: np.ndarray, fit: FitConfig) -> np.ndarray | None:
+    if not fit.cuts:
+        return None
+    return evidence_cuts(keypoints, present,
+                         CutThresholds(fit.cut_shape, fit.cut_position, fit.cut_size))

@@ -3,6 +3,7 @@ the conventions around it (views mapped back, mirrored hands, gaps, quality)."""
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.detection_noise import DetectionNoise
 from handlabel.models.detectors.augment import Augmentation, crop_transform, unrotate_world
-from handlabel.models.fit import placement, quality, terms, track
+from handlabel.models.fit import cuts, placement, quality, terms, track
 from handlabel.models.fit.observe import MIRROR, track_observations
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.track import solve_track
@@ -133,6 +134,39 @@ def test_rotation_term_is_zero_at_constant_speed_even_across_the_double_cover():
     assert terms.rotation_acceleration(jerked, times)[5:8].min() > 1e-3
 
 
+def test_temporal_terms_cost_a_small_change_its_square_and_a_cut_at_most_the_knee():
+    times = torch.arange(5, dtype=torch.float64) / 30
+    small = torch.zeros(5, 1, 3, dtype=torch.float64)
+    cut = torch.zeros(5, 1, 3, dtype=torch.float64)
+    small[2, 0, 0] = 0.01  # a 0.01 rad jitter at frame 2: changes 0.01, -0.02, 0.01
+    cut[3:, 0, 0] = 2.5  # an unrelated pose from frame 3 on
+    jitter = terms.rotation_acceleration(small, times)
+    np.testing.assert_allclose(jitter[1:4], [1e-4, 4e-4, 1e-4], rtol=0.01)
+    assert terms.rotation_acceleration(cut, times).max() <= terms.ROTATION_KNEE**2
+    anchors = torch.tensor([[0.0, 0.0, 0.5]] * 5, dtype=torch.float64)
+    anchors[3:, 0] = 0.4  # the hand reappears 0.4 m to the side
+    assert terms.translation_acceleration(anchors, times).max() <= terms.TRANSLATION_KNEE**2
+
+
+def test_unrelated_frames_in_one_track_keep_their_own_evidence(hand):
+    """Images read as frames (or an edited video): the same sequence shuffled. The temporal
+    terms must not drag unrelated frames towards each other: the labels stay near the fit
+    without temporal terms, instead of far worse than the detections."""
+    seq = synthetic_sequence(hand, NOISE, 40, seed=11)
+    order = np.random.default_rng(0).permutation(40)
+    shuffled = dataclasses.replace(seq, **{k: getattr(seq, k)[order] for k in (
+        "keypoints", "confidence", "teacher", "teacher_confidence", "joints_3d", "joints_2d")})
+    still = FitWeights(rotation_acceleration=0.0, translation_acceleration=0.0)
+
+    def error_px(weights):
+        result, _, _ = fit_sequence(hand, shuffled, weights=weights)
+        return np.linalg.norm(result.projected.numpy() - shuffled.joints_2d,
+                              axis=-1)[shuffled.present].mean()
+    detected = np.linalg.norm(shuffled.keypoints - shuffled.joints_2d,
+                              axis=-1)[shuffled.present].mean()
+    assert error_px(DEFAULT_WEIGHTS) < min(1.25 * error_px(still), detected)
+
+
 def test_rotation_term_respects_timestamps():
     # the same rotation speed over uneven steps: no acceleration
     times = torch.tensor([0.0, 1, 2, 4, 5, 7], dtype=torch.float64) / 30
@@ -174,5 +208,5 @@ def test_the_configured_fit_weights_are_the_fits_own_defaults():
 
 
 def test_module_examples():
-    for module in (placement, track, quality):
+    for module in (placement, track, quality, cuts):
         assert doctest.testmod(module).failed == 0

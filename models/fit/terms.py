@@ -13,6 +13,13 @@ import torch
 from ..losses.s2hand import JOINT_WEIGHTS
 
 ROBUST_KNEE = 0.035  # hand sizes: S2HAND's 5 px knee on a 224 px crop's ~140 px hand
+# Knees of the temporal terms (per frame^2): below them a change costs its square, above it
+# the cost levels off at the knee's square (Geman-McClure), so a cut between unrelated frames
+# (edited video, an image set read as frames, another person's hand in the slot) costs a
+# bounded amount instead of dragging the frames on either side towards each other. Chosen on
+# the tuning seeds (200-202) of ordered, shuffled and cut synthetic sequences.
+ROTATION_KNEE = 0.3  # rad per nominal frame^2
+TRANSLATION_KNEE = 0.05  # anchor depths per nominal frame^2
 MIN_TEACHER_CONFIDENCE = 1e-3  # summed over a frame's joints: below it, no teacher 3D
 TINY = 1e-20
 
@@ -20,6 +27,12 @@ TINY = 1e-20
 def robust(d: torch.Tensor, knee: float = ROBUST_KNEE) -> torch.Tensor:
     """Quadratic below ``knee``, linear above (C1): a wrong detection pulls, but boundedly."""
     return torch.where(d < knee, d**2 / (2 * knee), d - knee / 2)
+
+
+def levelled(squared: torch.Tensor, knee: float) -> torch.Tensor:
+    """Geman-McClure on a squared change: ``squared`` where it is small against ``knee``**2,
+    levelling off at ``knee``**2 (so one large change costs at most that)."""
+    return squared * knee**2 / (squared + knee**2)
 
 
 def relative_joint_weights(weights: torch.Tensor) -> torch.Tensor:
@@ -118,7 +131,8 @@ def _per_frame_rates(times: torch.Tensor) -> torch.Tensor:
 
 def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     """(T,) S2HAND(V)'s quaternion motion term: the change of the frame-to-frame relative
-    rotation of every joint, squared (rad per nominal frame, per frame).
+    rotation of every joint, squared (rad per nominal frame, per frame) and levelled off
+    above ``ROTATION_KNEE``.
 
     Rotations become unit quaternions; the relative rotation q_{t+1} q_t^-1 becomes an angular
     velocity (its rotation vector, which takes the shorter way round, so q and -q are the
@@ -128,16 +142,17 @@ def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.T
     quaternions = roma.rotvec_to_unitquat(rotvecs)
     relative = roma.quat_product(quaternions[1:], roma.quat_inverse(quaternions[:-1]))
     velocity = roma.unitquat_to_rotvec(relative) / _per_frame_rates(times)[:, None, None]
-    change = (torch.diff(velocity, dim=0) ** 2).sum(-1).mean(-1)
+    change = levelled((torch.diff(velocity, dim=0) ** 2).sum(-1), ROTATION_KNEE).mean(-1)
     return torch.nn.functional.pad(change, (1, 1))
 
 
 def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     """(T,) squared acceleration of the hand's anchor relative to its typical depth (so a hand
-    far away is not held stiffer than a near one), per nominal frame squared."""
+    far away is not held stiffer than a near one), per nominal frame squared, levelled off
+    above ``TRANSLATION_KNEE``."""
     relative = anchors / anchors[:, 2].detach().median().clamp_min(1e-3)
     velocity = torch.diff(relative, dim=0) / _per_frame_rates(times)[:, None]
-    change = (torch.diff(velocity, dim=0) ** 2).sum(-1)
+    change = levelled((torch.diff(velocity, dim=0) ** 2).sum(-1), TRANSLATION_KNEE)
     return torch.nn.functional.pad(change, (1, 1))
 
 

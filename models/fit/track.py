@@ -23,11 +23,13 @@ from .start import better_start, teacher_start
 
 
 def track_spans(present: np.ndarray, times: np.ndarray, max_gap_s: float,
-                blocked: np.ndarray | None = None) -> list[tuple[int, int]]:
+                blocked: np.ndarray | None = None, cuts: np.ndarray | None = None
+                ) -> list[tuple[int, int]]:
     """(start, stop) frame ranges of the tracks in one slot's ``present`` (T,): runs of
     detections whose gaps last at most ``max_gap_s`` and hold no ``blocked`` frame (where
-    filling would put a second hand on one the other slot already has); each span starts
-    and ends detected.
+    filling would put a second hand on one the other slot already has); a detected frame
+    marked in ``cuts`` (``cuts.evidence_cuts``) starts a new track. Each span starts and
+    ends detected.
 
     >>> track_spans(np.array([0, 1, 1, 0, 1, 0, 0, 0, 1], bool), np.arange(9) / 10, 0.25)
     [(1, 5), (8, 9)]
@@ -35,13 +37,17 @@ def track_spans(present: np.ndarray, times: np.ndarray, max_gap_s: float,
     >>> track_spans(np.array([0, 1, 1, 0, 1, 0, 0, 0, 1], bool), np.arange(9) / 10, 0.25,
     ...             blocked)
     [(1, 3), (4, 5), (8, 9)]
+    >>> track_spans(np.ones(6, bool), np.arange(6) / 10, 0.25,
+    ...             cuts=np.array([0, 0, 0, 1, 0, 0], bool))
+    [(0, 3), (3, 6)]
     """
     frames = np.flatnonzero(present)
     if not len(frames):
         return []
     blocked_before = np.cumsum(blocked) if blocked is not None else np.zeros(len(present))
     gap_blocked = blocked_before[frames[1:] - 1] - blocked_before[frames[:-1]] > 0
-    breaks = np.flatnonzero((np.diff(times[frames]) > max_gap_s + 1e-9) | gap_blocked)
+    cut = cuts[frames[1:]] if cuts is not None else np.zeros(len(frames) - 1, bool)
+    breaks = np.flatnonzero((np.diff(times[frames]) > max_gap_s + 1e-9) | gap_blocked | cut)
     starts = np.concatenate([[frames[0]], frames[breaks + 1]])
     stops = np.concatenate([frames[breaks], [frames[-1]]]) + 1
     return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
