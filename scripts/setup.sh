@@ -28,6 +28,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing handlabel and its dependencies"
 "${pip[@]}" install --quiet -e ".[dev]"
+# xtcocotools (mmpose's COCO reader and COCO-WholeBody hand evaluation, for the export tests):
+# its only wheel is built against NumPy 1 and fails to import beside NumPy 2, so it is built
+# here from its sdist against the venv's NumPy (its setup.py imports numpy: no isolation).
+"${pip[@]}" install --quiet --no-build-isolation --no-binary xtcocotools "xtcocotools==1.14.3"
 # MediaPipe's hand model, built from a registry wheel (the default detector's weights).
 .venv/bin/python scripts/build_mediapipe_model.py
 [ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ] && ./scripts/install_openpifpaf.sh

@@ -2,7 +2,9 @@
 annotation per image carrying ``lefthand_kpts`` / ``righthand_kpts`` (21 x [x, y, score]),
 their boxes, ``*_valid`` flags and handlabel's ``*_low_quality`` flags; body, face and foot
 fields are present and empty, as in COCO-WholeBody files for people whose body is not
-annotated."""
+annotated. Meant for hand-keypoint loaders that read the ``*hand_*`` fields (mmpose's
+``CocoWholeBodyHandDataset``, xtcocotools' ``keypoints_lefthand``/``keypoints_righthand``
+evaluation; both tested); body-keypoint loaders skip these people (``num_keypoints`` 0)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def coco_wholebody(hands: pd.DataFrame, images: dict[tuple[str, int], dict]) -> 
         coco["images"].append({"id": image_id, **images[video_id, int(frame)],
                                "video_id": video_id, "frame_index": int(frame)})
         annotation = {"id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                      "keypoints": [0] * 51, "num_keypoints": 0,
+                      "segmentation": [], "keypoints": [0] * 51, "num_keypoints": 0,
                       "face_kpts": [0.0] * 204, "face_box": [0.0] * 4, "face_valid": False,
                       "foot_kpts": [0.0] * 18, "foot_valid": False}
         boxes = []

@@ -107,6 +107,53 @@ def test_exports_read_back_with_standard_tools(complete_store):
     assert report.count("data:image/png;base64,") >= 3 and "data:image/jpeg" in report
 
 
+# COCO-WholeBody's hand keypoint sigmas (mmpose configs/_base_/datasets/coco_wholebody_hand.py)
+HAND_SIGMAS = np.array([0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018,
+                        0.024, 0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.02, 0.019, 0.022,
+                        0.031])
+
+
+def test_coco_file_loads_as_mmpose_reads_hands_and_scores_in_xtcocotools(complete_store):
+    """xtcocotools is the COCO reader of mmpose (which does not install here: mmcv); the
+    hands are read with the fields and filter of mmpose's CocoWholeBodyHandDataset, then the
+    labels are scored against themselves and against a shifted copy by COCO-WholeBody's own
+    hand evaluation (OKS with the hand sigmas)."""
+    from xtcocotools.coco import COCO
+    from xtcocotools.cocoeval import COCOeval
+
+    path = exported(complete_store, "coco_wholebody_hands.json")
+    coco = COCO(path)
+    hands = pd.read_parquet(exported(complete_store, "hands.parquet"))
+    read = []
+    for image_id in coco.getImgIds():
+        image = coco.loadImgs(image_id)[0]
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
+            for side in ("left", "right"):
+                if ann[f"{side}hand_valid"] and max(ann[f"{side}hand_kpts"]) > 0:
+                    assert len(ann[f"{side}hand_box"]) == 4 and ann["segmentation"] == []
+                    read.append((image["frame_index"], side))
+    detected = hands[~hands["interpolated"]]
+    assert sorted(read) == sorted(zip(detected["frame"], detected["side"], strict=True))
+
+    def average_precision(shift_px: float, side: str) -> float:
+        results = []
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            kpts = np.asarray(ann[f"{side}hand_kpts"], dtype=float).reshape(21, 3)
+            kpts[:, :2] += shift_px
+            results.append({"image_id": ann["image_id"], "category_id": 1, "score": 1.0,
+                            "keypoints": [0.0] * 51, f"{side}hand_kpts": kpts.ravel().tolist()})
+        evaluation = COCOeval(coco, coco.loadRes(results), f"keypoints_{side}hand",
+                              HAND_SIGMAS, use_area=True)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+        return float(evaluation.stats[0])
+
+    side = detected["side"].value_counts().idxmax()
+    assert average_precision(0.0, side) == pytest.approx(1.0)
+    assert average_precision(8.0, side) < 0.9
+
+
 def test_a_failing_video_leaves_the_others_complete_and_a_rerun_completes_it(
         prefect_api, mirrored_clip, monkeypatch, tmp_path):
     store = tmp_path / "store"
