@@ -9,7 +9,8 @@ video), and with its second half taken from another sequence (**cut**: an edited
 Variants: the temporal terms squared as before (knees at infinity) with no cut detection;
 levelled temporal terms; levelled terms and cuts from the 2D evidence (the default); no
 temporal terms. Mean PA-MPJPE, MPJPE (root-relative) and 2D error of the labels over the
-detected frames, with the detections' own 2D error beside them.
+detected frames that got a label (a track none of whose frames has a start is left
+unlabelled: "labelled %"), with the detections' own 2D error beside them.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ def fit_spans(hand, limits, d, times, K, weights, detect_cuts, steps, lr
         obs, placed = track_observations(
             d["keypoints"][part], d["confidence"][part] ** 2, d["teacher"][part],
             d["teacher_confidence"][part], present[part], times[part], K, False)
-        result, _ = solve_track(hand, obs, placed, None, None, limits, weights, steps, lr)
-        joints[part], projected[part] = result.joints.numpy(), result.projected.numpy()
+        solved = solve_track(hand, obs, placed, None, None, limits, weights, steps, lr)
+        if solved is not None:  # None: no frame of the track has a start (left unlabelled)
+            joints[part] = solved[0].joints.numpy()
+            projected[part] = solved[0].projected.numpy()
     return joints, projected, present, 0 if cuts is None else int(cuts.sum())
 
 
@@ -93,12 +96,14 @@ def main() -> None:
                 joints, projected, present, n_cuts = fit_spans(
                     hand, limits, d, times, K, weights, detect_cuts, fit.steps,
                     fit.learning_rate)
-                scores = summarise_3d(joints[present], d["joints_3d"][present])
+                labelled = present & np.isfinite(joints).all(-1).all(-1)
+                scores = summarise_3d(joints[labelled], d["joints_3d"][labelled])
                 rows.append({"frames": mode, "fit": name, "cuts": n_cuts,
+                             "labelled %": 100 * labelled.sum() / present.sum(),
                              "PA-MPJPE mm": scores["pa_mpjpe_mm"],
                              "MPJPE mm": scores["mpjpe_mm"],
                              "labels 2D px": np.linalg.norm(projected - d["joints_2d"],
-                                                            axis=-1)[present].mean(),
+                                                            axis=-1)[labelled].mean(),
                              "detections 2D px": detected})
         terms.ROTATION_KNEE, terms.TRANSLATION_KNEE = KNEES
         print(f"seed {seed} done", flush=True)
