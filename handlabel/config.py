@@ -170,6 +170,16 @@ class LossWeights(Section):
                               "the detector's 3D (centred, unit size, best rotation), weighted "
                               "by its 3D confidence; 0 (default, by measurement: "
                               "docs/architecture.md#accuracy) is pure S2HAND.")
+    motion: float = Field(10.0, ge=0, description="S2HAND(V), clips only: the change of "
+                          "every joint's frame-to-frame relative rotation (unit quaternions; "
+                          "a constant rotation speed costs nothing).")
+    shape_consistency: float = Field(1.0, ge=0, description="S2HAND(V), clips only: shape "
+                                     "coefficients of a clip's frames vs their "
+                                     "confidence-weighted mean.")
+    texture_consistency: float = Field(1.0, ge=0, description="S2HAND(V), clips only: vertex "
+                                       "colours of a clip's frames vs their mean.")
+    camera_smoothness: float = Field(10.0, ge=0, description="Clips only: acceleration of the "
+                                     "predicted translation (per depth) and log scale.")
 
 
 class TrainPreset(Section):
@@ -181,13 +191,15 @@ class TrainPreset(Section):
     render_size: int
     max_samples: int | None
     lr_milestones: list[int]
+    clip_length: int
 
 
 TRAIN_PRESETS = {
     "demo": TrainPreset(epochs=4, encoder_width=16, input_size=128, render_size=64,
-                        max_samples=512, lr_milestones=[3]),
+                        max_samples=512, lr_milestones=[3], clip_length=1),
     "full": TrainPreset(epochs=180, encoder_width=64, input_size=224, render_size=224,
-                        max_samples=None, lr_milestones=[30, 60, 90, 120, 150]),
+                        max_samples=None, lr_milestones=[30, 60, 90, 120, 150],
+                        clip_length=1),
 }
 
 
@@ -211,6 +223,14 @@ class TrainConfig(Section):
                                     "most this many hands (null: all).")
     lr_milestones: list[int] | None = Field(None, description="Epochs at which the learning "
                                             "rate is multiplied by lr_gamma.")
+    clip_length: int | None = Field(
+        None, ge=1, description="S2HAND(V): frames per training clip (T) of one tracked hand; "
+        "each step then holds batch_size // T clips, and the clip losses (losses.motion, "
+        "shape_consistency, texture_consistency, camera_smoothness) apply. 1: single-frame "
+        "training (S2HAND)."
+    )
+    clip_stride: int = Field(1, ge=1, description="Frames between a clip's consecutive "
+                             "frames; clips never span a frame without a usable hand.")
     batch_size: int = Field(32, ge=2, description="Hands per step.")
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
     lr_gamma: float = Field(0.5, gt=0, le=1, description="Learning-rate decay factor.")

@@ -155,13 +155,31 @@ class SyntheticHands:
         vertices, joints = out.vertices - center + offset, out.joints - center + offset
         K = self._intrinsics(joints, depth / extent) if self.crop_margin is None else \
             self._crop_intrinsics(joints)
-        rendered = self.renderer.render(vertices, self.model.faces, self._colors(vertices), K,
-                                        self.size, self.size, self._lights(n))
+        images, masks = self.render(vertices, K, self._colors(vertices), self._lights(n),
+                                    torch.stack([self._background() for _ in range(n)]))
+        return SyntheticBatch(images, masks, joints, project(joints, K), K, orient, pose, betas)
+
+    def crop_intrinsics(self, joints: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 3) K of crops framing ``joints`` (B, 21, 3) as the pipeline frames detected
+        hands (``crop_margin``, default 1.6, with the detector's box noise)."""
+        if self.crop_margin is None:
+            raise ValueError("crop_intrinsics needs SyntheticHands(crop_margin=...)")
+        return self._crop_intrinsics(joints)
+
+    def appearance(self, vertices: torch.Tensor) -> tuple[torch.Tensor, Light, torch.Tensor]:
+        """One random skin albedo (1, V, 3), light and background crop (S, S, 3): a hand's
+        look, to hold through a sequence."""
+        return self._colors(vertices[:1]), self._lights(1), self._background()
+
+    def render(self, vertices: torch.Tensor, K: torch.Tensor, albedo: torch.Tensor,
+               light: Light, backgrounds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hands (B, V, 3) seen through K (B, 3, 3) over ``backgrounds`` (B, S, S, 3): images
+        (B, S, S, 3) in [0, 1] and masks (B, S, S) bool."""
+        rendered = self.renderer.render(vertices, self.model.faces, albedo, K, self.size,
+                                        self.size, light)
         alpha = rendered.silhouette[..., None].float()
-        backgrounds = torch.stack([self._background() for _ in range(n)])
         images = (rendered.image.float() * alpha + backgrounds * (1 - alpha)).clamp(0, 1)
-        return SyntheticBatch(images.detach(), (rendered.silhouette > 0.5).detach(), joints,
-                              project(joints, K), K, orient, pose, betas)
+        return images.detach(), (rendered.silhouette > 0.5).detach()
 
 
 def _pinhole(focal: torch.Tensor, principal: torch.Tensor) -> torch.Tensor:

@@ -59,10 +59,20 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple, frames: int, hold: int
     return _smooth_path(frames, hold, lambda: rng.normal(size=shape))
 
 
-def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int, seed: int,
-                       fps: float = 30.0, dropout: float = 0.05,
-                       teacher_error_m: float = 0.008) -> SyntheticSequence:
-    rng = np.random.default_rng(seed)
+@dataclass
+class HandMotion:
+    """A hand's smooth motion over T frames (camera frame, metres, axis-angle)."""
+
+    global_orient: np.ndarray  # (T, 3)
+    hand_pose: np.ndarray  # (T, 15, 3)
+    betas: np.ndarray  # (S,) one shape for the sequence
+    path: np.ndarray  # (T, 3) the middle-finger MCP joint's position
+
+
+def hand_motion(hand_model: HandModel, frames: int, rng: np.random.Generator) -> HandMotion:
+    """Joint angles moving smoothly between random key poses inside the anatomical limits
+    (mostly flexion), palm or back towards the camera turning smoothly, and a smooth path
+    0.45-0.8 m in front of the camera."""
     frames_axes = model_limit_frames(hand_model).double().numpy()
     limits = np.radians(limits_deg())[1:]
     low, high = limits[..., 0], limits[..., 1]
@@ -83,21 +93,37 @@ def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int
     path = _smooth_path(frames, int(rng.integers(20, 45)),
                         lambda: [rng.uniform(-0.15, 0.15), rng.uniform(-0.08, 0.08),
                                  rng.uniform(0.45, 0.8)])
+    return HandMotion(orient, hand_pose, betas, path)
+
+
+def posed(hand_model: HandModel, motion: HandMotion) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, V, 3) vertices and (T, 21, 3) joints of ``motion``, camera frame, metres."""
+    frames = len(motion.path)
     with torch.no_grad():
-        out = hand_model(torch.tensor(orient, dtype=torch.float32),
-                         torch.tensor(hand_pose, dtype=torch.float32),
-                         torch.tensor(betas, dtype=torch.float32).expand(frames, -1))
-    joints = out.joints.numpy().astype(float)
-    joints = joints - joints[:, 9:10] + path[:, None]
+        out = hand_model(torch.tensor(motion.global_orient, dtype=torch.float32),
+                         torch.tensor(motion.hand_pose, dtype=torch.float32),
+                         torch.tensor(motion.betas, dtype=torch.float32).expand(frames, -1))
+    shift = torch.tensor(motion.path, dtype=torch.float32)[:, None] - out.joints[:, 9:10]
+    return out.vertices + shift, out.joints + shift
+
+
+def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int, seed: int,
+                       fps: float = 30.0, dropout: float = 0.05,
+                       teacher_error_m: float = 0.008) -> SyntheticSequence:
+    rng = np.random.default_rng(seed)
+    joints = posed(hand_model, hand_motion(hand_model, frames, rng))[1].numpy().astype(float)
     K = np.array([[FOCAL, 0, WIDTH / 2], [0, FOCAL, HEIGHT / 2], [0, 0, 1.0]])
     joints_2d = project(torch.tensor(joints), torch.tensor(K).expand(frames, 3, 3)).numpy()
-    keypoints, confidence = _detections(rng, noise, joints_2d, dropout)
-    teacher, teacher_confidence = _teacher(rng, joints, confidence, teacher_error_m)
+    keypoints, confidence = simulated_detections(rng, noise, joints_2d, dropout)
+    teacher, teacher_confidence = simulated_teacher(rng, joints, confidence, teacher_error_m)
     return SyntheticSequence(np.arange(frames) / fps, K, joints, joints_2d, keypoints,
                              confidence, teacher, teacher_confidence)
 
 
-def _detections(rng, noise: DetectionNoise, joints_2d: np.ndarray, dropout: float):
+def simulated_detections(rng: np.random.Generator, noise: DetectionNoise, joints_2d: np.ndarray,
+                         dropout: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 21, 2) detections of ``joints_2d`` (any pixel unit) replaying ``noise``, with
+    their (T, 21) confidence; NaN and 0 on the dropped frames."""
     frames = len(joints_2d)
     hold = 8
     size = (joints_2d.max(1) - joints_2d.min(1)).max(-1)
@@ -114,7 +140,9 @@ def _detections(rng, noise: DetectionNoise, joints_2d: np.ndarray, dropout: floa
     return keypoints, confidence
 
 
-def _teacher(rng, joints: np.ndarray, confidence: np.ndarray, error_m: float):
+def simulated_teacher(rng: np.random.Generator, joints: np.ndarray, confidence: np.ndarray,
+                      error_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 21, 3) a detector's hand-centred 3D of ``joints`` and its (T, 21) confidence."""
     frames = len(joints)
     centred = joints - joints.mean(1, keepdims=True)
     tilt = np.radians(rng.uniform(5, 15)) * _smooth_noise(rng, (3,), frames, 30)

@@ -21,6 +21,7 @@ class StoredHands:
     index: pd.DataFrame  # video_id, frame, slot of each hand
     world: np.ndarray  # (N, 21, 3) the detector's 3D, mirrored (x -> -x) like the crop
     world_confidence: np.ndarray  # (N, 21), 0 where the detector gave no 3D
+    times: np.ndarray  # (N,) seconds: each hand's frame timestamp
 
 
 def hand_index(store: DatasetStore, video_ids: list[str], min_joint_weight: float = 0.0
@@ -60,14 +61,17 @@ def read_hands(store: DatasetStore, index: pd.DataFrame) -> StoredHands:
         mirror = np.where(pick(detect, "mirrored")[:, None, None], [-1.0, 1.0, 1.0], 1.0)
         world = pick(detect, "world") * mirror
         known = np.isfinite(world).all(-1)
+        times = store.video(video_id).timestamps()[first:last][frame]
         parts.append((pick(detect, "crops"), pick(detect, "crop_keypoints"),
                       pick(weight, "joint"), pick(weight, "sample"), pick(detect, "crop_K"),
                       np.nan_to_num(world).astype(np.float32),
-                      np.where(known, pick(detect, "world_confidence"), 0).astype(np.float32)))
+                      np.where(known, pick(detect, "world_confidence"), 0).astype(np.float32),
+                      times))
     if not parts:
         raise ValueError(f"{store.url}: no usable hands to read")
-    images, keypoints, joint, sample, K, world, world_confidence = (
+    images, keypoints, joint, sample, K, world, world_confidence, times = (
         np.concatenate(a) for a in zip(*parts, strict=True))
     ordered = pd.concat([rows for _, rows in index.groupby("video_id", sort=False)],
                         ignore_index=True)
-    return StoredHands(images, keypoints, joint, sample, K, ordered, world, world_confidence)
+    return StoredHands(images, keypoints, joint, sample, K, ordered, world, world_confidence,
+                       times)

@@ -19,6 +19,7 @@ from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
 from handlabel.models.training.batches import Augmentation, HandCrops
+from handlabel.models.training.clips import clip_windows, sample_clip_rows
 from handlabel.models.training.setup import (
     PRETRAINED_WIDTH,
     checkpoint_bytes,
@@ -55,7 +56,35 @@ def crops_from_stored(hands: StoredHands) -> HandCrops:
                      torch.from_numpy(np.sqrt(np.clip(hands.joint_weight, 0, None))).float(),
                      torch.from_numpy(hands.sample_weight).float(),
                      torch.from_numpy(hands.K).float(), torch.from_numpy(hands.world),
-                     torch.from_numpy(hands.world_confidence))
+                     torch.from_numpy(hands.world_confidence), torch.from_numpy(hands.times))
+
+
+def _tracks(index) -> np.ndarray:
+    """A track identity per hand: its video and slot (a slot keeps one hand through the
+    video: the detect stage's tracks run across chunk borders)."""
+    return (index["video_id"].astype(str) + "/" + index["slot"].astype(str)).to_numpy()
+
+
+def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig) -> HandCrops:
+    """The job's usable hands, sampled to ``max_samples``; with ``clip_length`` > 1, grouped
+    into clips of consecutive frames of one track (sampled as whole clips)."""
+    index = hand_index(store, videos, config.min_joint_weight)
+    length, limit = config.resolved("clip_length"), config.resolved("max_samples")
+    if length == 1:
+        index = sample_index(index, limit, config.seed)
+    else:
+        rows = sample_clip_rows(_tracks(index), index["frame"].to_numpy(), length,
+                                config.clip_stride, limit, config.seed)
+        index = index.iloc[rows].reset_index(drop=True)
+    if len(index) < 2:
+        raise ValueError(f"{len(index)} usable hands in {len(videos)} videos: too few to train")
+    hands = read_hands(store, index)
+    data = crops_from_stored(hands)
+    if length > 1:
+        windows, valid = clip_windows(_tracks(hands.index), hands.index["frame"].to_numpy(),
+                                      length, config.clip_stride)
+        data.clips, data.clip_valid = torch.from_numpy(windows), torch.from_numpy(valid)
+    return data
 
 
 def initial_weights(config: TrainConfig) -> tuple[Path | None, str | None]:
@@ -137,11 +166,7 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
 def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -> None:
     models = store.model()
     settings = settings_from_config(config)
-    index = sample_index(hand_index(store, videos, config.min_joint_weight),
-                         config.resolved("max_samples"), config.seed)
-    if len(index) < 2:
-        raise ValueError(f"{len(index)} usable hands in {len(videos)} videos: too few to train")
-    data = crops_from_stored(read_hands(store, index))
+    data = training_hands(store, videos, config)
     hand_model = make_hand_model(config.hand_model)
     torch.manual_seed(config.seed)
     net = S2HandNet(hand_model, NetworkSpec(encoder_width=config.resolved("encoder_width")))
@@ -161,8 +186,9 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
         trainer.load_state_dict(checkpoint_from_bytes(payload))
         log.info("resuming after epoch %d", trainer.epoch)
     rows = models.read_metrics().to_dict(orient="records")[: trainer.epoch]
-    log.info("training on %d hands of %d videos, %d epochs, device %s", len(data), len(videos),
-             settings.epochs, trainer.device)
+    log.info("training on %d hands of %d videos%s, %d epochs, device %s", len(data),
+             len(videos), f" as {len(data.clips)} clips of {data.clip_length} frames"
+             if data.clips is not None else "", settings.epochs, trainer.device)
     while trainer.epoch < settings.epochs:
         metrics = trainer.train_epoch(data, _progress_logger(log, trainer.epoch))
         models.write_checkpoint(metrics["epoch"], checkpoint_bytes(trainer.state_dict()))

@@ -94,3 +94,29 @@ def test_encoder_has_torchvision_resnet18_names_and_loads_such_weights(hand):
     missing = load_encoder_weights(net, source)
     assert missing == []
     torch.testing.assert_close(net.encoder.layer3[1].conv2.weight, source["layer3.1.conv2.weight"])
+
+
+def test_training_steps_on_one_thread_at_width_4_do_not_corrupt_memory():
+    """A regression test, in its own process because the failure is an abort: the
+    convolution backward on the permuted (channels-last strided) input corrupted the heap
+    with one torch thread at width 4 ('free(): invalid next size'), every time."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from handlabel.models.hand.default import DefaultHandModel\n"
+        "from handlabel.models.network import NetworkSpec, S2HandNet\n"
+        "torch.set_num_threads(1); torch.manual_seed(0)\n"
+        "net = S2HandNet(DefaultHandModel(), NetworkSpec(encoder_width=4))\n"
+        "K = torch.tensor([[200.0, 0, 31.5], [0, 200, 31.5], [0, 0, 1]]).expand(8, 3, 3)\n"
+        "for _ in range(10):\n"
+        "    net(torch.rand(8, 64, 64, 3), K).betas.sum().backward()\n"
+        "print('finite', all(torch.isfinite(p.grad).all() for p in net.parameters()\n"
+        "                    if p.grad is not None))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env={**os.environ,
+                                            "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "finite True"

@@ -128,3 +128,27 @@ def test_training_starts_from_the_shipped_pretrained_network_where_it_fits(weigh
 
     path, warning = initial_weights(TRAIN)  # width 4: the shipped network does not fit
     assert path is None and "width 4" in warning
+
+
+def test_clip_training_groups_one_tracked_hands_consecutive_frames(weighted_store):
+    """clip_length 3 on the real clip: every clip holds one slot's consecutive frames, the
+    sampled clips stay whole, and the clip losses are trained and recorded."""
+    import numpy as np
+
+    from handlabel.storage.hand_crops import hand_index
+    from handlabel.tasks.train import training_hands
+
+    store = weighted_store
+    videos = list(store.manifest.table()["video_id"])
+    clips = TRAIN.model_copy(update={"clip_length": 3, "epochs": 1, "max_samples": 9})
+    data = training_hands(store, videos, clips)
+    usable = hand_index(store, videos, clips.min_joint_weight)
+    assert len(data) <= 9 < len(usable) and data.clips.shape[1] == 3
+    frame_step = np.diff(np.unique(store.video(videos[0]).timestamps())).min()
+    for window, real in zip(data.clips, data.clip_valid, strict=True):
+        steps = np.diff(data.times[window[real]].numpy())
+        assert np.allclose(steps, frame_step, rtol=0.01), "one frame apart, never a gap"
+    assert train_store(store, videos, clips, overwrite=True) == "trained"
+    metrics = store.model().read_metrics()
+    assert metrics["loss_motion"].iloc[-1] > 0
+    assert {"loss_shape_consistency", "loss_texture_consistency"} <= set(metrics)

@@ -123,16 +123,20 @@ def _smoothed_rotations(rotations: torch.Tensor, times: torch.Tensor, sigma_s: f
 
 
 def _per_frame_rates(times: torch.Tensor) -> torch.Tensor:
-    """(T-1,) each step's duration in units of the track's median step, so that rates are
-    per nominal frame whatever the timestamps."""
-    steps = torch.diff(times).clamp_min(1e-6)
-    return steps / steps.median()
+    """(..., T-1) each step's duration in units of the sequence's median step, so that rates
+    are per nominal frame whatever the timestamps."""
+    steps = torch.diff(times, dim=-1).clamp_min(1e-6)
+    return steps / steps.median(-1, keepdim=True).values
 
 
 def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """(T,) S2HAND(V)'s quaternion motion term: the change of the frame-to-frame relative
+    """(..., T) S2HAND(V)'s quaternion motion term: the change of the frame-to-frame relative
     rotation of every joint, squared (rad per nominal frame, per frame) and levelled off
     above ``ROTATION_KNEE``.
+
+    Args:
+        rotvecs: (..., T, J, 3) axis-angle rotations of J joints over T frames.
+        times: (..., T) seconds.
 
     Rotations become unit quaternions; the relative rotation q_{t+1} q_t^-1 becomes an angular
     velocity (its rotation vector, which takes the shorter way round, so q and -q are the
@@ -140,19 +144,21 @@ def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.T
     The term of an interior frame is its velocity change; the first and last frames get 0.
     """
     quaternions = roma.rotvec_to_unitquat(rotvecs)
-    relative = roma.quat_product(quaternions[1:], roma.quat_inverse(quaternions[:-1]))
-    velocity = roma.unitquat_to_rotvec(relative) / _per_frame_rates(times)[:, None, None]
-    change = levelled((torch.diff(velocity, dim=0) ** 2).sum(-1), ROTATION_KNEE).mean(-1)
+    relative = roma.quat_product(quaternions[..., 1:, :, :],
+                                 roma.quat_inverse(quaternions[..., :-1, :, :]))
+    velocity = roma.unitquat_to_rotvec(relative) / _per_frame_rates(times)[..., None, None]
+    change = levelled((torch.diff(velocity, dim=-3) ** 2).sum(-1), ROTATION_KNEE).mean(-1)
     return torch.nn.functional.pad(change, (1, 1))
 
 
 def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """(T,) squared acceleration of the hand's anchor relative to its typical depth (so a hand
-    far away is not held stiffer than a near one), per nominal frame squared, levelled off
-    above ``TRANSLATION_KNEE``."""
-    relative = anchors / anchors[:, 2].detach().median().clamp_min(1e-3)
-    velocity = torch.diff(relative, dim=0) / _per_frame_rates(times)[:, None]
-    change = levelled((torch.diff(velocity, dim=0) ** 2).sum(-1), TRANSLATION_KNEE)
+    """(..., T) squared acceleration of the hand's anchor (..., T, 3) relative to its typical
+    depth (so a hand far away is not held stiffer than a near one), per nominal frame
+    squared, levelled off above ``TRANSLATION_KNEE``."""
+    depth = anchors[..., 2].detach().median(-1, keepdim=True).values.clamp_min(1e-3)
+    relative = anchors / depth[..., None]
+    velocity = torch.diff(relative, dim=-2) / _per_frame_rates(times)[..., None]
+    change = levelled((torch.diff(velocity, dim=-2) ** 2).sum(-1), TRANSLATION_KNEE)
     return torch.nn.functional.pad(change, (1, 1))
 
 

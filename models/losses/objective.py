@@ -6,7 +6,8 @@ then skip rendering).
 
 ``EXTRA_LOSSES`` are not S2HAND's: ``teacher_3d``, agreement of the predicted joints with the
 detector's 3D (root-relative, scale-free, rotation-aligned: ``fit.terms.teacher_3d``),
-weighted by the detector's 3D confidence; 0 gives back pure S2HAND.
+weighted by the detector's 3D confidence; 0 gives back pure S2HAND. ``CLIP_LOSSES`` are
+S2HAND(V)'s (``temporal.py``): computed when a batch is made of clips (``clip_length`` > 1).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from ..fit.terms import teacher_3d
 from ..hand.limits import joint_limit_penalty, limits_deg
 from ..network import S2HandPrediction
 from ..render import Renderer, light_from_params
-from . import s2hand
+from . import s2hand, temporal
 from .mesh import laplacian_loss
 from .photometric import photometric_loss
 
 RENDERED_LOSSES = ("photometric", "mean_colour")
-EXTRA_LOSSES = ("teacher_3d",)
+CLIP_LOSSES = ("motion", "shape_consistency", "texture_consistency", "camera_smoothness")
+EXTRA_LOSSES = ("teacher_3d", *CLIP_LOSSES)
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Supervision:
     K: torch.Tensor  # (B, 3, 3)
     teacher: torch.Tensor | None = None  # (B, 21, 3) the detector's 3D (right hands)
     teacher_confidence: torch.Tensor | None = None  # (B, 21)
+    clip_length: int = 1  # B = clips * clip_length, clip-major
+    times: torch.Tensor | None = None  # (B,) seconds, for clips
+    valid: torch.Tensor | None = None  # (B,) False: padding of a clip shorter than T
 
 
 class S2HandObjective:
@@ -67,6 +72,8 @@ class S2HandObjective:
         when the renderer ran: how many of the batch's meshes it could not render (their
         rendered losses see a blank image)."""
         terms = self._geometry_terms(pred, target)
+        if target.clip_length > 1:
+            terms.update(self._clip_terms(pred, target))
         unrendered = None
         if self.renders:
             rendered, unrendered = self._rendered_terms(pred, target)
@@ -107,6 +114,25 @@ class S2HandObjective:
         if "texture_outliers" in w:
             terms["texture_outliers"] = s2hand.texture_outlier_loss(
                 pred.albedo[:, self.faces].mean(2))
+        return terms
+
+    def _clip_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
+        w, T = self.weights, t.clip_length
+        valid = t.valid if t.valid is not None else torch.ones(len(t.K), dtype=torch.bool,
+                                                                device=t.K.device)
+        trust = t.confidence.mean(-1)
+        terms = {}
+        if "motion" in w:
+            terms["motion"] = temporal.motion_loss(pred.global_orient, pred.hand_pose, t.times,
+                                                   valid, T)
+        if "camera_smoothness" in w:
+            terms["camera_smoothness"] = temporal.camera_smoothness_loss(
+                pred.translation, pred.scale, t.times, valid, T)
+        if "shape_consistency" in w:
+            terms["shape_consistency"] = temporal.consistency_loss(pred.betas, trust, valid, T)
+        if "texture_consistency" in w:
+            terms["texture_consistency"] = temporal.consistency_loss(pred.albedo, trust, valid,
+                                                                     T)
         return terms
 
     def _rendered_terms(self, pred: S2HandPrediction, t: Supervision

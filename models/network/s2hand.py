@@ -74,8 +74,14 @@ class S2HandNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images (B, S, S, 3) in [0, 1] -> pooled and low-level features."""
-        return self.encoder((images.permute(0, 3, 1, 2) - self.mean) / self.std)
+        """images (B, S, S, 3) in [0, 1] -> pooled and low-level features.
+
+        The channels-first copy is made contiguous: torch 2.13's CPU convolution backward on
+        the permuted (channels-last strided) input corrupted the heap with one thread at
+        encoder width 4 ('free(): invalid next size', 'corrupted size vs. prev_size'; 9 of 9
+        runs of a 10-step loop, 0 of 9 with a contiguous input)."""
+        channels_first = images.permute(0, 3, 1, 2).contiguous()
+        return self.encoder((channels_first - self.mean) / self.std)
 
     def forward(self, images: torch.Tensor, K: torch.Tensor, amp: bool = False
                 ) -> S2HandPrediction:

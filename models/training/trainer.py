@@ -79,17 +79,13 @@ class Trainer:
         s, epoch = self.settings, self.epoch
         generator = torch.Generator().manual_seed(s.seed * 1_000_003 + epoch)
         torch.manual_seed(s.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(data), generator=generator)
-        batches = list(order.split(s.batch_size))
-        if len(batches) > 1 and len(batches[-1]) < 2:
-            batches = batches[:-1]  # batch norm needs two samples
-        batches = batches[: s.max_steps_per_epoch]
+        batches = _epoch_batches(data, s.batch_size, generator)[: s.max_steps_per_epoch]
         objective, sums, started = self.objective(epoch), {}, time.perf_counter()
         self.net.train()
         with self._safe_threads(objective):
-            for step, indices in enumerate(batches):
+            for step, (indices, valid) in enumerate(batches):
                 batch = make_batch(data, indices, s.input_size, self.device, s.augmentation,
-                                   generator)
+                                   generator, data.clip_length, valid)
                 for key, value in self.step(objective, batch).items():
                     sums[key] = sums.get(key, 0.0) + value
                 if progress:
@@ -148,6 +144,22 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
+
+
+def _epoch_batches(data: HandCrops, batch_size: int, generator: torch.Generator
+                   ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """An epoch's batches as (sample indices, valid mask or None): shuffled samples, or with
+    clips, shuffled clips (batch_size // T of them per batch, clip-major)."""
+    if data.clips is None:
+        order = torch.randperm(len(data), generator=generator)
+        batches = list(order.split(batch_size))
+        if len(batches) > 1 and len(batches[-1]) < 2:
+            batches = batches[:-1]  # batch norm needs two samples
+        return [(b, None) for b in batches]
+    order = torch.randperm(len(data.clips), generator=generator)
+    per_batch = max(batch_size // data.clip_length, 1)
+    return [(data.clips[b].flatten(), data.clip_valid[b].flatten())
+            for b in order.split(per_batch)]
 
 
 def _weighted_px(predicted: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> float:
