@@ -210,3 +210,10 @@ def test_the_configured_fit_weights_are_the_fits_own_defaults():
 def test_module_examples():
     for module in (placement, track, quality, cuts):
         assert doctest.testmod(module).failed == 0
+
+
+def test_temporal_terms_take_a_one_frame_track():
+    """A track of one detected frame has no steps: its temporal terms are 0, not an error."""
+    rotation = terms.rotation_acceleration(torch.zeros(1, 16, 3), torch.zeros(1))
+    translation = terms.translation_acceleration(torch.ones(1, 3), torch.zeros(1))
+    assert (rotation == 0).all() and (translation == 0).all()

@@ -126,6 +126,8 @@ def _per_frame_rates(times: torch.Tensor) -> torch.Tensor:
     """(..., T-1) each step's duration in units of the sequence's median step, so that rates
     are per nominal frame whatever the timestamps."""
     steps = torch.diff(times, dim=-1).clamp_min(1e-6)
+    if steps.shape[-1] == 0:  # a one-frame track: no steps
+        return steps
     return steps / steps.median(-1, keepdim=True).values
 
 
