@@ -34,6 +34,7 @@ from handlabel.models.detectors.schema import BONES
 from handlabel.models.hand.anatomy import rest_skeleton
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.losses.objective import CLIP_LOSSES
 from handlabel.models.metrics.keypoints3d import summarise_3d
 from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
@@ -44,7 +45,6 @@ from handlabel.models.training.setup import initialise_from_file, pretrained_che
 from handlabel.models.training.trainer import Trainer, TrainSettings
 from handlabel.storage.backgrounds import background_frames
 
-CLIP_LOSSES = ("motion", "shape_consistency", "texture_consistency", "camera_smoothness")
 VARIANTS = {
     "single-frame (T=1)": (1, ()),
     "clip, all S2HAND(V) losses": (None, ()),

@@ -159,4 +159,3 @@ def test_a_short_clip_training_lowers_the_acceleration_of_the_networks_output():
                             dropout=0.0)
     single, clip = _trained(clips, 1), _trained(clips, 4)
     assert _acceleration_mm(clip, clips) < 0.8 * _acceleration_mm(single, clips)
-
