@@ -30,7 +30,8 @@ from handlabel.tasks.ingest import ingest_one
 DEFAULT_VIDEO = (
     Path(__file__).resolve().parents[1].parent / "shared/data/videos/right_hand_office.mp4"
 )
-CODECS = [("zstd", 1), ("zstd", -3), ("blosc-lz4", 1), ("none", 0)]
+# (codec, its level: zstd's level, h264's crf)
+CODECS = [("h264", 18), ("h264", 23), ("zstd", 1), ("zstd", -3), ("blosc-lz4", 1), ("none", 0)]
 
 
 def bare_decode(path: str) -> tuple[int, float]:
@@ -50,7 +51,8 @@ def folder_bytes(folder: str) -> int:
 
 def ingest_once(path: str, codec: str, level: int) -> tuple[int, float, int]:
     identity = identify(path)
-    config = IngestConfig(compression=CompressionConfig(codec=codec, level=level))
+    setting = {"crf": level} if codec == "h264" else {"level": level}
+    config = IngestConfig(compression=CompressionConfig(codec=codec, **setting))
     with tempfile.TemporaryDirectory() as folder:
         store = DatasetStore(folder)
         start = time.perf_counter()
@@ -84,16 +86,21 @@ def main() -> None:
         f"\nIngest of {Path(args.video).name} ({frames} frames, {width}x{height}), "
         f"median of {args.repeats}; {os.cpu_count()} CPUs, {cpu}\n"
     )
-    print("| run | frames/s | x bare decode | stored MB | raw MB | compression |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| bare PyAV decode to RGB | {bare:.0f} | 1.00 | - | {raw / 1e6:.0f} | - |")
+    source = os.path.getsize(args.video)
+    default = CompressionConfig()
+    print("| run | frames/s | x bare decode | stored MB | x source file | raw MB | compression |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| bare PyAV decode to RGB | {bare:.0f} | 1.00 | - | - | {raw / 1e6:.0f} | - |")
     for (codec, level), values in ingest.items():
         fps = statistics.median(values)
-        default = " (default)" if (codec, level) == ("zstd", -3) else ""
+        is_default = codec == default.codec and level == (
+            default.crf if codec == "h264" else default.level)
+        setting = f"crf {level}" if codec == "h264" else f"level {level}"
         size = stored[(codec, level)]
         print(
-            f"| ingest, {codec} level {level}{default} | {fps:.0f} | {fps / bare:.2f} | "
-            f"{size / 1e6:.0f} | {raw / 1e6:.0f} | {raw / size:.2f}x |"
+            f"| ingest, {codec} {setting}{' (default)' if is_default else ''} | {fps:.0f} | "
+            f"{fps / bare:.2f} | {size / 1e6:.1f} | {size / source:.1f} | {raw / 1e6:.0f} | "
+            f"{raw / size:.1f}x |"
         )
     print(
         f"\nReproduce: .venv/bin/python bench/ingest.py --repeats {args.repeats}"

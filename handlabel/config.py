@@ -64,12 +64,17 @@ class CameraConfig(Section):
 
 
 class CompressionConfig(Section):
-    """Lossless compression of the frame chunks."""
+    """Compression of the frame chunks."""
 
-    codec: Literal["zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
-        "zstd", description="Codec of the frame chunks."
+    codec: Literal["h264", "zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
+        "h264", description="Codec of the frame chunks: h264 stores each chunk as a short "
+        "H.264 segment (lossy; see docs/architecture.md#the-store for what it costs the "
+        "stages); the others are lossless."
     )
-    level: int = Field(-3, ge=-7, le=19, description="Codec level (zstd accepts negative levels).")
+    level: int = Field(-3, ge=-7, le=19, description="Level of the lossless codecs (zstd "
+                       "accepts negative levels).")
+    crf: int = Field(18, ge=0, le=51, description="h264: x264's constant rate factor; lower "
+                     "keeps more detail and takes more bytes.")
 
 
 class IngestConfig(Section):
@@ -122,6 +127,9 @@ class DetectConfig(Section):
         "confidence falls to exp(-0.5)."
     )
     crop_size: int = Field(224, ge=32, description="Side of the square hand crops, in pixels.")
+    crop_codec: Literal["h264", "zstd"] = Field(
+        "h264", description="Codec of the stored crops: h264 (each slot's crops as one H.264 "
+        "stream per chunk, at the frames' default quality) or zstd (lossless).")
     crop_margin: float = Field(
         1.6, ge=1.0, description="Crop side as a multiple of the keypoints' longer box side."
     )

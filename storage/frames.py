@@ -16,22 +16,28 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from .chunked import ChunkedGroup
 from .video import FrameChunk
+from .video_codec import H264FrameCodec
 
 # zarr-python compares every written chunk with the fill value unless told not to; on video
 # frames (never all-fill) that scan costs more than compressing them (see docs/architecture.md).
 _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
-def frame_compressors(codec: str, level: int) -> list | None:
-    """Zarr v3 codecs for the frame chunks, by the name used in the configuration."""
+def frame_codecs(codec: str, level: int = 0, crf: int = 18) -> dict:
+    """Zarr v3 codecs for the frame chunks, by the name used in the configuration, as the
+    ``serializer`` and ``compressors`` arguments of an array's creation."""
+    if codec == "h264":
+        return {"serializer": H264FrameCodec(crf=crf), "compressors": None}
     if codec == "none":
-        return None
+        return {"compressors": None}
     if codec == "zstd":
-        return [ZstdCodec(level=level)]
+        return {"compressors": [ZstdCodec(level=level)]}
     if codec == "blosc-lz4":
-        return [BloscCodec(cname="lz4", clevel=max(level, 0), shuffle="noshuffle")]
+        return {"compressors": [BloscCodec(cname="lz4", clevel=max(level, 0),
+                                           shuffle="noshuffle")]}
     if codec == "blosc-zstd":
-        return [BloscCodec(cname="zstd", clevel=max(level, 0), shuffle="shuffle")]
+        return {"compressors": [BloscCodec(cname="zstd", clevel=max(level, 0),
+                                           shuffle="shuffle")]}
     raise ValueError(f"unknown frame codec {codec!r}")
 
 
@@ -47,17 +53,18 @@ class VideoFrames(ChunkedGroup):
         height: int,
         width: int,
         chunk_frames: int,
-        compressors: list | None,
+        codecs: dict,
         attrs: dict,
     ) -> VideoFrames:
-        """A new, empty video group (replacing any group of that name)."""
+        """A new, empty video group (replacing any group of that name); ``codecs`` as
+        :func:`frame_codecs` gives them."""
         group = parent.create_group(name, overwrite=True, attributes=attrs)
         group.create_array(
             "frames",
             shape=(0, height, width, 3),
             chunks=(chunk_frames, height, width, 3),
             dtype="uint8",
-            compressors=compressors,
+            **codecs,
             dimension_names=("frame", "y", "x", "rgb"),
         )
         group.create_array(

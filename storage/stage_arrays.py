@@ -20,6 +20,7 @@ class ArraySpec:
     tail: tuple[int, ...]  # shape after the frame axis
     dtype: str
     fill_value: float | int | bool = 0
+    serializer: object | None = None  # a Zarr array-to-bytes codec; None: zarr's default
 
 
 class StageArrays(ChunkedGroup):
@@ -30,9 +31,11 @@ class StageArrays(ChunkedGroup):
         """A new, empty set of arrays (replacing any group of that name)."""
         group = parent.create_group(name, overwrite=True, attributes={**attrs, "complete": False})
         for key, item in spec.items():
+            codecs = {} if item.serializer is None else {"serializer": item.serializer,
+                                                          "compressors": None}
             group.create_array(key, shape=(n_frames, *item.tail),
                                chunks=(chunk_frames, *item.tail), dtype=item.dtype,
-                               fill_value=item.fill_value)
+                               fill_value=item.fill_value, **codecs)
         cls.create_done_record(group, -(-n_frames // chunk_frames))
         return cls(group)
 

@@ -14,6 +14,7 @@ from handlabel.models.tracking import SLOTS, SlotTracker
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
+from handlabel.storage.video_codec import H264FrameCodec
 
 from .native_logs import quiet_native_logs
 from .retry import retry_transient
@@ -42,8 +43,9 @@ def detector_from_config(config: DetectConfig) -> HandDetector:
     raise ValueError(f"unknown detector backend {config.backend!r}")
 
 
-def detect_spec(crop_size: int) -> dict[str, ArraySpec]:
-    """The detect stage's arrays per frame; axis 1 is the slot (0 left, 1 right)."""
+def detect_spec(crop_size: int, crop_codec: str = "zstd") -> dict[str, ArraySpec]:
+    """The detect stage's arrays per frame; axis 1 is the slot (0 left, 1 right). The crops
+    are stored as each slot's H.264 stream (``crop_codec: h264``) or with zarr's default."""
     slots = len(SLOTS)
     return {
         "present": ArraySpec((slots,), "bool", False),
@@ -56,7 +58,8 @@ def detect_spec(crop_size: int) -> dict[str, ArraySpec]:
         "crop_keypoints": ArraySpec((slots, NUM_JOINTS, 2), "float32", np.nan),
         "crop_K": ArraySpec((slots, 3, 3), "float32", np.nan),
         "mirrored": ArraySpec((slots,), "bool", False),
-        "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0),
+        "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0,
+                           H264FrameCodec() if crop_codec == "h264" else None),
     }
 
 
@@ -81,7 +84,7 @@ def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, ove
     else:
         arrays = store.create_stage(video_id, STAGE, n_frames=video.n_frames,
                                     chunk_frames=video.chunk_frames,
-                                    spec=detect_spec(config.crop_size),
+                                    spec=detect_spec(config.crop_size, config.crop_codec),
                                     attrs={"config_hash": config_hash})
         todo = list(range(arrays.n_chunks))
     store.manifest.start_stage(video_id, STAGE, config_hash)

@@ -19,7 +19,7 @@ from prefect.states import Failed
 
 from handlabel.config import CameraConfig, IngestConfig, stage_config_hash
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
-from handlabel.storage.frames import VideoFrames, frame_compressors
+from handlabel.storage.frames import VideoFrames, frame_codecs
 from handlabel.storage.manifest import StageState
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video import VideoDecodeError, VideoInfo, iter_chunks, probe_video
@@ -78,7 +78,8 @@ def _open_for_writing(
         height=info.height,
         width=info.width,
         chunk_frames=config.chunk_frames,
-        compressors=frame_compressors(config.compression.codec, config.compression.level),
+        codecs=frame_codecs(config.compression.codec, config.compression.level,
+                            config.compression.crf),
         attrs={
             "source_uri": identity.url,
             "content_hash": identity.content_hash,

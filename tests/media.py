@@ -35,6 +35,12 @@ def numbered_frames(n: int, width: int = 64, height: int = 48) -> list[np.ndarra
     return [np.full((height, width, 3), 20 + 10 * i, np.uint8) for i in range(n)]
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images or stacks, dB (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
 def frame_index(rgb: np.ndarray) -> int:
     return round((float(rgb.mean()) - 20) / 10)
 

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from handlabel.config import HandlabelConfig, IngestConfig
+from handlabel.config import CompressionConfig, HandlabelConfig, IngestConfig
 from handlabel.flows.cli import app
 from handlabel.storage.run_lock import run_owner
 from handlabel.storage.store import DatasetStore
@@ -130,8 +130,8 @@ def clean_detect(prefect_api, dask_cluster, office_clip, tmp_path_factory):
 def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip, tmp_path):
     store = tmp_path / "store"
     config = tmp_path / "slow.yaml"  # zstd level 19: seconds per chunk, time to kill
-    config.write_text(f"ingest: {{chunk_frames: {CHUNK}, compression: {{level: 19}}}}\n"
-                      "dask: {n_workers: 1}\n")
+    config.write_text(f"ingest: {{chunk_frames: {CHUNK}, "
+                      "compression: {codec: zstd, level: 19}}\ndask: {n_workers: 1}\n")
     cli = start_cli("ingest", office_clip, "--store", store, "-c", config,
                     log=tmp_path / "ingest.log")
     wait_for(lambda: chunks_done_while_running(store, "ingest") >= 2, what="2 chunks ingested")
@@ -245,7 +245,9 @@ def test_a_full_disk_fails_the_video_in_one_line_without_retrying_or_leaving_chu
     mount, _ = tmpfs
     store = mount("6m") / "store"
     started = time.monotonic()
-    state, results = ingest([office_clip], store, chunk_frames=CHUNK)
+    # lossless frames (tens of MB): the default H.264 ones would fit in 6 MB
+    state, results = ingest([office_clip], store, chunk_frames=CHUNK,
+                            compression=CompressionConfig(codec="zstd"))
     seconds = time.monotonic() - started
     assert state.is_failed()
     error = results[office_clip.name].error

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlabel.config import CameraConfig, HandlabelConfig
+from handlabel.config import CameraConfig, CompressionConfig, HandlabelConfig
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video import iter_frames
 
@@ -33,7 +33,8 @@ def test_samples_and_vfr_clip_are_stored_exactly_and_concurrently(ingest, clips,
     store = tmp_path / "store"
     camera = CameraConfig(per_video={"*.avi": AVI_K})
     state, results = ingest([OFFICE_MP4, STEREO_CAM0, GESTURE_AVI, clips["vfr"]], store,
-                            max_long_side=320, chunk_frames=32, camera=camera)
+                            max_long_side=320, chunk_frames=32, camera=camera,
+                            compression=CompressionConfig(codec="zstd"))  # lossless: exact
     assert state.is_completed(), state.message
     assert {r.outcome for r in results.values()} == {"ingested"}
     assert len({r.worker for r in results.values()}) == 2, "both Dask workers took videos"

@@ -10,11 +10,13 @@ import pytest
 
 from handlabel.config import ConfigError, IngestConfig, load_config, stage_config_hash
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
-from handlabel.storage.frames import frame_compressors
+from handlabel.storage.frames import frame_codecs
 from handlabel.storage.manifest import STAGES
 from handlabel.storage.sources import SourceNotFoundError, resolve_sources
 from handlabel.storage.store import DatasetStore, StoreError
 from handlabel.storage.video import FrameChunk
+
+from .media import psnr
 
 EXTS = IngestConfig().extensions
 
@@ -26,7 +28,7 @@ def memory_store() -> DatasetStore:
 def test_frames_round_trip_chunk_by_chunk_in_memory_store():
     store = memory_store()
     video = store.create_video("abc", height=6, width=8, chunk_frames=4,
-                               compressors=frame_compressors("zstd", 1), attrs={"fps": 30.0})
+                               codecs=frame_codecs("zstd", 1), attrs={"fps": 30.0})
     frames = np.random.default_rng(0).integers(0, 255, (10, 6, 8, 3), dtype=np.uint8)
     times = np.arange(10) / 30.0
     for index, start in enumerate(range(0, 10, 4)):
@@ -43,7 +45,7 @@ def test_frames_round_trip_chunk_by_chunk_in_memory_store():
 
 def test_only_chunks_whose_record_was_written_count_as_done():
     store = memory_store()
-    video = store.create_video("v", height=2, width=2, chunk_frames=2, compressors=None,
+    video = store.create_video("v", height=2, width=2, chunk_frames=2, codecs={},
                                attrs={})
     block = np.zeros((2, 2, 2, 3), np.uint8)
     video.write_chunk(FrameChunk(0, 0, block, np.zeros(2)))
@@ -180,7 +182,8 @@ def test_ingest_reads_and_writes_through_fsspec_urls(sample):
     assert (result.outcome, result.n_frames) == ("ingested", 20)
     expected = np.stack([rgb for rgb, _ in iter_frames(str(GESTURE_AVI))])
     stored = DatasetStore(store.url).video(identity.video_id).read()
-    np.testing.assert_array_equal(stored, expected)
+    # the default h264 codec; this MJPEG source is noisy, which costs it a few dB
+    assert stored.shape == expected.shape and psnr(stored, expected) > 34
     assert store.manifest.get(identity.video_id)["source_uri"] == source
     # memory:// reports no modification time or ETag, so its files are always hashed again
     assert identify(source, store.url).hashed
