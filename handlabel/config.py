@@ -68,8 +68,8 @@ class CompressionConfig(Section):
 
     codec: Literal["h264", "zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
         "h264", description="Codec of the frame chunks: h264 stores each chunk as a short "
-        "H.264 segment (lossy; see docs/architecture.md#the-store for what it costs the "
-        "stages); the others are lossless."
+        "H.264 segment (lossy; docs/architecture.md, \"The frame codec\", says what it costs "
+        "the stages); the others are lossless."
     )
     level: int = Field(-3, ge=-7, le=19, description="Level of the lossless codecs (zstd "
                        "accepts negative levels).")

@@ -42,8 +42,8 @@ class H264FrameCodec(ArrayBytesCodec):
     """Encode a chunk of RGB frames as one H.264 segment.
 
     Args:
-        crf: x264's constant rate factor (0 is lossless in luma, 18 visually lossless, 23
-            x264's default).
+        crf: x264's constant rate factor (0 is x264's lossless mode, 18 the default here,
+            23 x264's own default).
         preset: x264's speed preset.
         chroma: ``"yuv444p"`` (full colour planes: colour is evidence for the photometric
             losses) or ``"yuv420p"`` (as most source videos; about 10% smaller).
