@@ -294,6 +294,10 @@ class FitWeightsConfig(Section):
                                          "rotation.")
     translation_acceleration: float = Field(10.0, ge=0, description="Acceleration of the "
                                             "hand's position, relative to its depth.")
+    skeleton: float = Field(0.01, ge=0, description="Prior on the track's own skeleton (the "
+                            "hand model's rest joints moved to the person's proportions and "
+                            "the detector's keypoint placement): mean squared offset in cm; "
+                            "0 keeps the model's skeleton.")
 
 
 class FitConfig(Section):

@@ -8,7 +8,9 @@ Motion: joint angles move smoothly between random key poses inside the anatomica
 persist from frame to frame; a few short dropouts. The simulated teacher 3D is the true
 hand-centred skeleton seen in a slightly wrong frame (a slowly varying rotation of 5-15
 degrees), with a size error, and with smooth per-joint errors of about the size measured for
-MediaPipe's world landmarks.
+MediaPipe's world landmarks. With ``skeleton_m`` the person's skeleton is not the model's: each
+rest joint is moved by a random offset of about that size (real hands, and where a detector
+places its keypoints, differ from any model's rest skeleton by millimetres to centimetres).
 """
 
 from __future__ import annotations
@@ -67,12 +69,16 @@ class HandMotion:
     hand_pose: np.ndarray  # (T, 15, 3)
     betas: np.ndarray  # (S,) one shape for the sequence
     path: np.ndarray  # (T, 3) the middle-finger MCP joint's position
+    skeleton: np.ndarray | None = None  # (K, 3) the person's rest-joint offsets, metres
 
 
-def hand_motion(hand_model: HandModel, frames: int, rng: np.random.Generator) -> HandMotion:
+def hand_motion(hand_model: HandModel, frames: int, rng: np.random.Generator,
+                skeleton_m: float = 0.0) -> HandMotion:
     """Joint angles moving smoothly between random key poses inside the anatomical limits
     (mostly flexion), palm or back towards the camera turning smoothly, and a smooth path
-    0.45-0.8 m in front of the camera."""
+    0.45-0.8 m in front of the camera; with ``skeleton_m`` > 0, a person's skeleton whose rest
+    joints are the model's moved by normal offsets of that deviation (clipped at twice it),
+    drawn last so that the other draws are those of ``skeleton_m`` = 0."""
     frames_axes = model_limit_frames(hand_model).double().numpy()
     limits = np.radians(limits_deg())[1:]
     low, high = limits[..., 0], limits[..., 1]
@@ -93,25 +99,37 @@ def hand_motion(hand_model: HandModel, frames: int, rng: np.random.Generator) ->
     path = _smooth_path(frames, int(rng.integers(20, 45)),
                         lambda: [rng.uniform(-0.15, 0.15), rng.uniform(-0.08, 0.08),
                                  rng.uniform(0.45, 0.8)])
-    return HandMotion(orient, hand_pose, betas, path)
+    skeleton = None
+    if skeleton_m > 0:
+        offsets = rng.normal(0, skeleton_m, (len(hand_model.parents), 3))
+        skeleton = np.clip(offsets, -2 * skeleton_m, 2 * skeleton_m)
+    return HandMotion(orient, hand_pose, betas, path, skeleton)
 
 
 def posed(hand_model: HandModel, motion: HandMotion) -> tuple[torch.Tensor, torch.Tensor]:
     """(T, V, 3) vertices and (T, 21, 3) joints of ``motion``, camera frame, metres."""
     frames = len(motion.path)
+    offsets = None
+    if motion.skeleton is not None:
+        offsets = torch.tensor(motion.skeleton, dtype=torch.float32).expand(frames, -1, -1)
     with torch.no_grad():
         out = hand_model(torch.tensor(motion.global_orient, dtype=torch.float32),
                          torch.tensor(motion.hand_pose, dtype=torch.float32),
-                         torch.tensor(motion.betas, dtype=torch.float32).expand(frames, -1))
+                         torch.tensor(motion.betas, dtype=torch.float32).expand(frames, -1),
+                         offsets)
     shift = torch.tensor(motion.path, dtype=torch.float32)[:, None] - out.joints[:, 9:10]
     return out.vertices + shift, out.joints + shift
 
 
 def synthetic_sequence(hand_model: HandModel, noise: DetectionNoise, frames: int, seed: int,
                        fps: float = 30.0, dropout: float = 0.05,
-                       teacher_error_m: float = 0.008) -> SyntheticSequence:
+                       teacher_error_m: float = 0.008, skeleton_m: float = 0.0
+                       ) -> SyntheticSequence:
+    """A hand moving as ``hand_motion`` draws it (with a person's skeleton when
+    ``skeleton_m`` > 0), its simulated detections and teacher 3D."""
     rng = np.random.default_rng(seed)
-    joints = posed(hand_model, hand_motion(hand_model, frames, rng))[1].numpy().astype(float)
+    motion = hand_motion(hand_model, frames, rng, skeleton_m)
+    joints = posed(hand_model, motion)[1].numpy().astype(float)
     K = np.array([[FOCAL, 0, WIDTH / 2], [0, FOCAL, HEIGHT / 2], [0, 0, 1.0]])
     joints_2d = project(torch.tensor(joints), torch.tensor(K).expand(frames, 3, 3)).numpy()
     keypoints, confidence = simulated_detections(rng, noise, joints_2d, dropout)

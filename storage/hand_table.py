@@ -19,6 +19,7 @@ _PER_HAND = {  # table column -> (stage, array)
     "global_orient": ("reconstruct", "global_orient"),
     "hand_pose": ("reconstruct", "hand_pose"),
     "betas": ("reconstruct", "betas"),
+    "skeleton": ("reconstruct", "skeleton"),
     "translation": ("reconstruct", "translation"),
     "scale": ("reconstruct", "scale"),
     "light": ("reconstruct", "light"),
@@ -46,8 +47,11 @@ def video_hand_table(store: DatasetStore, video_id: str, flag_below: float = 0.0
     })
     cache: dict[tuple[str, str], np.ndarray] = {}
     for column, (stage, key) in _PER_HAND.items():
+        arrays = store.stage(video_id, stage)
+        if key not in arrays.group:  # labels of a version that did not store it
+            continue
         if (stage, key) not in cache:
-            cache[stage, key] = store.stage(video_id, stage).read(key)
+            cache[stage, key] = arrays.read(key)
         values = cache[stage, key][frames, slots]
         if column == "keypoints_detected":
             table["confidence"] = list(values[..., 2].astype(np.float32))

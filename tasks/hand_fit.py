@@ -114,6 +114,8 @@ def _write_window(labels, slot, start, result, obs, mirrored, config):
         "global_orient": p.global_orient.cpu().numpy() * rot_flip,
         "hand_pose": p.hand_pose.cpu().numpy() * rot_flip,
         "betas": p.betas.expand(frames, -1).cpu().numpy(),
+        "skeleton": (np.nan if p.skeleton is None
+                     else p.skeleton.expand(frames, -1, -1).cpu().numpy()),
         "translation": p.anchor.cpu().numpy() * flip,
         "scale": np.full(frames, float(p.log_scale.exp())),
         "keypoints_2d": result.projected.cpu().numpy(),

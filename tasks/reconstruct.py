@@ -43,10 +43,15 @@ NETWORK_STEP_VERSION = 1  # bumped when the network step's output changes
 SLOTS = 2
 
 
-def reconstruct_spec(n_vertices: int, n_shape: int) -> dict[str, ArraySpec]:
-    """Per frame, axis 1 the slot (0 left, 1 right); camera frame of the video, metres."""
+def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
+                     ) -> dict[str, ArraySpec]:
+    """Per frame, axis 1 the slot (0 left, 1 right); camera frame of the video, metres. With
+    ``n_joints`` (the labels, not the network step): the track's skeleton, the offsets of the
+    hand model's ``n_joints`` rest joints (metres at unit scale, before ``scale``)."""
     nan = np.nan
-    return {
+    skeleton = {} if n_joints is None else {
+        "skeleton": ArraySpec((SLOTS, n_joints, 3), "float32", nan)}
+    return skeleton | {
         "present": ArraySpec((SLOTS,), "bool", False),
         "joints_3d": ArraySpec((SLOTS, 21, 3), "float32", nan),
         "vertices": ArraySpec((SLOTS, n_vertices, 3), "float32", nan),
@@ -111,7 +116,8 @@ def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructC
 def _create_arrays(store: DatasetStore, video_id: str, name: str, attrs: dict):
     net, _ = _network(store.url, model_version(store))
     video = store.video(video_id)
-    spec = reconstruct_spec(int(net.appearance.n_vertices), net.hand_model.n_shape)
+    joints = len(net.hand_model.parents) if name == STAGE else None
+    spec = reconstruct_spec(int(net.appearance.n_vertices), net.hand_model.n_shape, joints)
     return store.create_stage(video_id, name, n_frames=video.n_frames,
                               chunk_frames=video.chunk_frames, spec=spec, attrs=attrs)
 

@@ -3,10 +3,12 @@ weighted detections; checkpoint after every epoch, resumable, metrics in the sto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +227,22 @@ def _metrics_artifact(metrics: dict, rows: list[dict]) -> None:
                           description=f"S2HAND training, {len(rows)} epochs so far")
 
 
+@contextlib.contextmanager
+def every_cpu_thread() -> Iterator[int]:
+    """Torch on every CPU this process may use, for the duration. A Dask worker runs one
+    thread (its nanny sets OMP_NUM_THREADS=1, so that parallel tasks do not oversubscribe the
+    cores); the train stage is a single task, and the other workers wait for it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(len(os.sched_getaffinity(0)), threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @task(name="train", task_run_name="train s2hand")
 def train_task(store_url: str, videos: list[str], config: TrainConfig,
                overwrite: bool = False) -> str:
-    return train_store(DatasetStore(store_url), videos, config, overwrite,
-                       on_epoch=_metrics_artifact, logger=get_run_logger())
+    with every_cpu_thread():
+        return train_store(DatasetStore(store_url), videos, config, overwrite,
+                           on_epoch=_metrics_artifact, logger=get_run_logger())

@@ -169,3 +169,40 @@ def test_joint_gradients_match_finite_differences(model):
     model.float()
     assert angle.grad.item() == pytest.approx(d_angle.item(), rel=1e-5)
     assert beta.grad.item() == pytest.approx(d_beta.item(), rel=1e-5)
+
+
+def test_joint_offsets_move_the_rest_skeleton_and_the_mesh_follows_its_bones(model):
+    """A personal skeleton: offsets move exactly the joints they name (file order: the
+    model's joint k is ``TO_FILE_ORDER.index(k)``), the fingertip follows its distal joint,
+    the mesh moves with the bones it is skinned to, and joints_only agrees with forward."""
+    zero_pose = (torch.zeros(1, 3), torch.zeros(1, 15, 3), torch.zeros(1, model.n_shape))
+    plain = model(*zero_pose)
+    offsets = torch.zeros(1, len(model.parents), 3)
+    index_pip = 2  # the model's order: wrist, index MCP, PIP, DIP, middle ...; tips last
+    offsets[0, index_pip] = torch.tensor([0.0, 0.01, 0.0])
+    moved = model(*zero_pose, offsets)
+    shift = (moved.joints - plain.joints)[0]
+    pip, dip, tip = (TO_FILE_ORDER.index(k) for k in (index_pip, 3, 17))
+    assert torch.allclose(shift[pip], torch.tensor([0.0, 0.01, 0.0]), atol=1e-6)
+    others = [j for j in range(21) if j not in (pip, tip)]
+    assert shift[others].abs().max() < 1e-6
+    # the tip is skinned to the distal bone, whose rest joint did not move
+    assert shift[tip].norm() < 0.01 and shift[dip].norm() < 1e-6
+    vertex_shift = (moved.vertices - plain.vertices)[0].norm(dim=-1)
+    on_bone = model.weights[:, index_pip] > 0.9
+    assert torch.allclose(vertex_shift[on_bone], torch.tensor(0.01), atol=1e-3)
+    assert vertex_shift[model.weights[:, index_pip] < 1e-3].max() <= 1e-5  # weight x 1 cm
+    posed = (torch.randn(1, 3) * 0.5, flexed(model, 5, 40.0), torch.zeros(1, model.n_shape))
+    assert torch.allclose(model.joints_only(*posed, offsets), model(*posed, offsets).joints,
+                          atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(B, 16, 3\)"):
+        model(*zero_pose, torch.zeros(1, 21, 3))
+
+
+def test_module_examples():
+    import doctest
+
+    from handlabel.models.hand import lbs
+
+    results = doctest.testmod(lbs)
+    assert results.attempted > 0 and results.failed == 0

@@ -107,6 +107,38 @@ def test_exports_read_back_with_standard_tools(complete_store):
     assert report.count("data:image/png;base64,") >= 3 and "data:image/jpeg" in report
 
 
+def test_the_exported_parameters_give_back_the_exported_joints(complete_store):
+    """Every hand's parameters in hands.parquet, its track's skeleton included, pose the hand
+    model onto its exported joints (left hands in the left-hand convention: the mirrored
+    parameters of the right-hand model, mirrored back)."""
+    import torch
+
+    from handlabel.models.fit.observe import MIRROR, MIRROR_ROTVEC
+    from handlabel.models.hand.default import DefaultHandModel
+    from handlabel.models.network.s2hand import place_hand
+
+    hands = pd.read_parquet(exported(complete_store, "hands.parquet"))
+    assert np.isfinite(np.stack(hands["skeleton"])).all()
+    assert {"left", "right"} <= set(hands["side"])  # the gesture clip has both slots
+    model = DefaultHandModel()
+    for side, part in hands.groupby("side"):
+        flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if side == "left" else (1.0, 1.0)
+
+        def column(name, shape, factor=1.0, part=part):
+            values = np.stack(part[name]).reshape(len(part), *shape) * factor
+            return torch.as_tensor(values, dtype=torch.float32)
+
+        with torch.no_grad():
+            _, joints = place_hand(model, column("global_orient", (3,), rot_flip),
+                                   column("hand_pose", (15, 3), rot_flip),
+                                   column("betas", (model.n_shape,)),
+                                   column("translation", (3,), flip),
+                                   torch.as_tensor(part["scale"].to_numpy(), dtype=torch.float32),
+                                   column("skeleton", (len(model.parents), 3)))
+        np.testing.assert_allclose(joints.numpy() * flip, column("joints_3d", (21, 3)).numpy(),
+                                   atol=2e-5)
+
+
 # COCO-WholeBody's hand keypoint sigmas (mmpose configs/_base_/datasets/coco_wholebody_hand.py)
 HAND_SIGMAS = np.array([0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018,
                         0.024, 0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.02, 0.019, 0.022,

@@ -1,12 +1,15 @@
 """The sequence fit: one tracked hand over T consecutive frames, solved together.
 
 Unknowns: per frame the global rotation, the 15 joint rotations and the anchor (the middle
-MCP's camera position); per track one shape (S2HAND(V)'s shape consistency) and one size.
+MCP's camera position); per track one shape (S2HAND(V)'s shape consistency), one size and one
+skeleton (offsets of the model's rest joints: the person's proportions, and where the
+detector's keypoints sit on a hand, which a hand model's joints need not match).
 Evidence and priors (``terms.py``), each weighted by ``FitWeights``:
 
 - robust, confidence-weighted reprojection of the joints onto the 2D detections (frame K);
 - agreement with the teacher's 3D joints, root-relative and scale-free;
-- the joint-angle limits, a shape prior and the teacher's metric size for the track's size;
+- the joint-angle limits, shape and skeleton priors and the teacher's metric size for the
+  track's size;
 - S2HAND(V)'s quaternion motion term and the anchor's acceleration, from the timestamps.
 
 Frames without a detection (inside a track) have no data terms: the temporal terms fill them.
@@ -32,6 +35,9 @@ _CHILDREN = [c for _, c in BONES]
 MIN_DEPTH_M = 0.02
 # how slowly the teacher's 3D frame may turn against the camera (terms.teacher_3d)
 TEACHER_FRAME_SMOOTHING_S = 0.25
+# the skeleton prior's unit: a rest joint this far (metres, on the unit-scale hand) from the
+# model's costs the prior's weight
+SKELETON_SCALE_M = 0.01
 
 
 @dataclass
@@ -59,9 +65,19 @@ class FitParameters:
     anchor: torch.Tensor  # (T, 3) metres, camera frame
     betas: torch.Tensor  # (S,) one shape for the track
     log_scale: torch.Tensor  # () one size for the track
+    # (K, 3) one skeleton for the track: offsets of the model's rest joints (metres at unit
+    # scale, the model's joint order); None: the model's own
+    skeleton: torch.Tensor | None = None
 
     def detach(self) -> FitParameters:
-        return FitParameters(*(getattr(self, f.name).detach().clone() for f in fields(self)))
+        return FitParameters(*(None if getattr(self, f.name) is None
+                               else getattr(self, f.name).detach().clone() for f in fields(self)))
+
+    def joint_offsets(self) -> torch.Tensor | None:
+        """(T, K, 3) the track's skeleton for every frame, as the hand model takes it."""
+        if self.skeleton is None:
+            return None
+        return self.skeleton.expand(self.global_orient.shape[0], -1, -1)
 
     def select(self, frames: torch.Tensor, other: FitParameters) -> FitParameters:
         """Per frame, this start where ``frames`` (T,) is True, else ``other``'s (the track's
@@ -84,6 +100,7 @@ class FitWeights:
     teacher_size: float = 1.0
     rotation_acceleration: float = 1.0
     translation_acceleration: float = 10.0
+    skeleton: float = 0.01  # 0: the model's own skeleton, not solved
 
 
 @dataclass
@@ -101,13 +118,15 @@ def pose_hand(hand_model: HandModel, p: FitParameters) -> tuple[torch.Tensor, to
     frames = p.global_orient.shape[0]
     betas = p.betas.expand(frames, -1)
     scale = p.log_scale.exp().expand(frames)
-    return place_hand(hand_model, p.global_orient, p.hand_pose, betas, p.anchor, scale)
+    return place_hand(hand_model, p.global_orient, p.hand_pose, betas, p.anchor, scale,
+                      p.joint_offsets())
 
 
 def pose_joints(hand_model: HandModel, p: FitParameters) -> torch.Tensor:
     """(T, 21, 3) the joints of ``pose_hand`` without the mesh (what the fit's steps need)."""
     frames = p.global_orient.shape[0]
-    joints = hand_model.joints_only(p.global_orient, p.hand_pose, p.betas.expand(frames, -1))
+    joints = hand_model.joints_only(p.global_orient, p.hand_pose, p.betas.expand(frames, -1),
+                                    p.joint_offsets())
     origin = joints[:, ANCHOR_JOINT : ANCHOR_JOINT + 1]
     return p.anchor[:, None] + p.log_scale.exp() * (joints - origin)
 
@@ -150,10 +169,19 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
              + weights.shape * (p.betas**2).mean()
+             + weights.skeleton * skeleton_prior(p)
              + weights.teacher_size * (per_frame["log_size"].mean() - size_prior) ** 2)
     for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
         total = total + getattr(weights, name) * per_frame[name].mean()
     return total
+
+
+def skeleton_prior(p: FitParameters) -> torch.Tensor:
+    """() the mean squared offset of the track's rest joints from the model's, in units of
+    ``SKELETON_SCALE_M`` (0 without a skeleton)."""
+    if p.skeleton is None:
+        return torch.zeros((), dtype=p.betas.dtype, device=p.betas.device)
+    return (p.skeleton**2).sum(-1).mean() / SKELETON_SCALE_M**2
 
 
 def project_in_front(joints: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
@@ -172,21 +200,30 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
               limit_frames: torch.Tensor, weights: FitWeights = FitWeights(),
               size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02
               ) -> FitResult:
-    """Solve one track from ``start`` with Adam (rotations, shape and log depth at ``lr``,
-    the anchor's viewing ray at a tenth of it); ``size_prior`` is the log hand size
-    (``hand_size_m``) the track is pulled to (default: the start's)."""
+    """Solve one track from ``start`` with Adam (rotations, shape, skeleton and log depth at
+    ``lr``, the anchor's viewing ray at a tenth of it); ``size_prior`` is the log hand size
+    (``hand_size_m``) the track is pulled to (default: the start's). The skeleton is solved
+    when ``weights.skeleton`` is above 0, from the start's (or the model's own)."""
     if size_prior is None:
         with torch.no_grad():
             size_prior = hand_size_m(pose_joints(hand_model, start)).log().mean()
     p = start.detach()
-    for tensor in (p.global_orient, p.hand_pose, p.betas, p.log_scale):
+    if weights.skeleton > 0 and p.skeleton is None:
+        p.skeleton = torch.zeros(len(hand_model.parents), 3, dtype=p.anchor.dtype,
+                                 device=p.anchor.device)
+    elif weights.skeleton == 0:
+        p.skeleton = None
+    solved = [p.global_orient, p.hand_pose, p.betas, p.log_scale]
+    if p.skeleton is not None:
+        solved.append(p.skeleton)
+    for tensor in solved:
         tensor.requires_grad_(True)
     # the anchor as its viewing ray and log depth: a start at the wrong depth (the network's,
     # off by a factor) moves in proportion, and the ray keeps the hand where it is seen
     ray = (p.anchor[:, :2] / p.anchor[:, 2:]).clone().requires_grad_(True)
     log_depth = p.anchor[:, 2].clamp_min(MIN_DEPTH_M).log().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([
-        {"params": [p.global_orient, p.hand_pose, p.betas, p.log_scale, log_depth], "lr": lr},
+        {"params": [*solved, log_depth], "lr": lr},
         {"params": [ray], "lr": lr / 10}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
                                                           eta_min=lr / 20)

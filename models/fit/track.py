@@ -166,7 +166,7 @@ def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
     """Start (``track_start``) and fit (``sequence.fit_track``) one track; returns the result
     and the log size it was pulled to, or None when no frame has a start. ``carried`` is a
     previous window's (parameters, size prior) of the same track: its shape and size are
-    kept."""
+    kept, and so is its skeleton."""
     begun = track_start(hand_model, obs, placed, network, network_scale, limit_frames,
                         weights)
     if begun is None:
@@ -174,6 +174,7 @@ def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
     initial, size_prior = begun
     if carried is not None:
         before, size_prior = carried
-        initial = replace(initial, betas=before.betas, log_scale=before.log_scale)
+        initial = replace(initial, betas=before.betas, log_scale=before.log_scale,
+                          skeleton=before.skeleton)
     return fit_track(hand_model, obs, initial, limit_frames, weights, size_prior, steps,
                      lr), size_prior

@@ -3,7 +3,10 @@
 Pose is a global rotation plus 15 joint rotations, as axis-angle ``(B, 3)`` and ``(B, 15, 3)``
 or as unit quaternions (``pose_from_quaternions``; roma's xyzw convention). Output: vertices
 ``(B, V, 3)`` and 21 joints ``(B, 21, 3)`` in the file order of METHOD.md section 4, in the
-model's frame (metres), right hand. Left hands are reconstructed as right hands in a mirrored
+model's frame (metres), right hand. ``joint_offsets`` ``(B, K, 3)`` (K: the model's own
+skeleton joints, in its kinematic order, metres in the rest pose) move the rest skeleton
+before posing, with the mesh following its bones: a person's proportions, which the
+sequence fit solves per track. Left hands are reconstructed as right hands in a mirrored
 view and brought back with :func:`mirror`.
 """
 
@@ -27,14 +30,17 @@ class HandModel(torch.nn.Module):
     n_shape: int
     faces: torch.Tensor  # (F, 3) long
 
+    parents: list[int]  # the K skeleton joints' parents (-1: root), parents first
+
     def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                betas: torch.Tensor) -> HandOutput:
+                betas: torch.Tensor, joint_offsets: torch.Tensor | None = None) -> HandOutput:
         raise NotImplementedError
 
     def joints_only(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                    betas: torch.Tensor) -> torch.Tensor:
+                    betas: torch.Tensor, joint_offsets: torch.Tensor | None = None
+                    ) -> torch.Tensor:
         """(B, 21, 3) the joints of ``forward``; a model may compute them without the mesh."""
-        return self.forward(global_orient, hand_pose, betas).joints
+        return self.forward(global_orient, hand_pose, betas, joint_offsets).joints
 
 
 def pose_from_quaternions(quaternions: torch.Tensor) -> torch.Tensor:

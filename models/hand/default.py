@@ -15,7 +15,7 @@ import torch
 
 from .anatomy import PARENTS
 from .base import HandModel, HandOutput
-from .lbs import blend_skinning
+from .lbs import blend_skinning, personalise_rest
 from .mano import TO_FILE_ORDER
 
 ASSET = "default_hand.npz"
@@ -39,23 +39,28 @@ class DefaultHandModel(HandModel):
         self.parents = PARENTS
 
     def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                betas: torch.Tensor) -> HandOutput:
-        vertices, skeleton = self._skin(global_orient, hand_pose, betas, slice(None))
+                betas: torch.Tensor, joint_offsets: torch.Tensor | None = None) -> HandOutput:
+        vertices, skeleton = self._skin(global_orient, hand_pose, betas, slice(None),
+                                        joint_offsets)
         tips = vertices[:, self.tip_vertices]
         return HandOutput(vertices, torch.cat([skeleton, tips], dim=1)[:, list(TO_FILE_ORDER)])
 
     def joints_only(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                    betas: torch.Tensor) -> torch.Tensor:
+                    betas: torch.Tensor, joint_offsets: torch.Tensor | None = None
+                    ) -> torch.Tensor:
         """The joints with only the five fingertip vertices skinned (no pose blend shapes
         here, so a vertex depends on nothing but its own weights): the same values as
         ``forward``, for a fraction of the cost."""
-        tips, skeleton = self._skin(global_orient, hand_pose, betas, self.tip_vertices)
+        tips, skeleton = self._skin(global_orient, hand_pose, betas, self.tip_vertices,
+                                    joint_offsets)
         return torch.cat([skeleton, tips], dim=1)[:, list(TO_FILE_ORDER)]
 
-    def _skin(self, global_orient, hand_pose, betas, vertices):
+    def _skin(self, global_orient, hand_pose, betas, vertices, joint_offsets=None):
         pose = torch.cat([global_orient[:, None], hand_pose.reshape(-1, 15, 3)], dim=1)
         v_shaped = self.v_template[vertices] + torch.einsum(
             "vcs,bs->bvc", self.shapedirs[vertices], betas)
         joints = self.joints + torch.einsum("kcs,bs->bkc", self.joint_shapedirs, betas)
+        v_shaped, joints = personalise_rest(v_shaped, joints, self.weights[vertices],
+                                            joint_offsets)
         return blend_skinning(v_shaped, joints, None, self.weights[vertices], self.parents,
                               pose)

@@ -13,6 +13,27 @@ import roma
 import torch
 
 
+def personalise_rest(v_shaped: torch.Tensor, joints: torch.Tensor, weights: torch.Tensor,
+                     offsets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rest mesh (B, V, 3) and skeleton (B, K, 3) with each skeleton joint moved by
+    ``offsets`` (B, K, 3), or unchanged for None: a person's own proportions on the model's
+    skeleton. Each vertex moves by the skinning-weighted (``weights`` (V, K)) offsets of its
+    joints, so the surface stays on its bones.
+
+    >>> v, j = torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)
+    >>> w = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    >>> moved, skeleton = personalise_rest(v, j, w, torch.tensor([[[0.0, 0, 0], [0, 0.02, 0]]]))
+    >>> moved[0, :, 1].tolist(), skeleton[0, :, 1].tolist()
+    ([0.0, 0.009999999776482582], [0.0, 0.019999999552965164])
+    """
+    if offsets is None:
+        return v_shaped, joints
+    if offsets.shape[-2:] != joints.shape[-2:]:
+        raise ValueError(f"expected joint offsets (B, {joints.shape[-2]}, 3), got "
+                         f"{tuple(offsets.shape)}")
+    return v_shaped + torch.einsum("vk,bkc->bvc", weights, offsets), joints + offsets
+
+
 def rigid_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: list[int]
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """World transforms (B, K, 4, 4) of each joint and the posed joint positions (B, K, 3).

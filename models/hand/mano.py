@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .base import HandModel, HandOutput
-from .lbs import blend_skinning
+from .lbs import blend_skinning, personalise_rest
 
 MANO_PATH_ENV = "HANDLABEL_MANO_PATH"
 FINGERTIP_VERTICES = (744, 320, 443, 555, 672)  # thumb, index, middle, ring, pinky
@@ -128,13 +128,14 @@ class ManoHandModel(HandModel):
         return (coefficients @ self.components[:n] + self.pose_mean).reshape(-1, 15, 3)
 
     def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                betas: torch.Tensor) -> HandOutput:
+                betas: torch.Tensor, joint_offsets: torch.Tensor | None = None) -> HandOutput:
         """``hand_pose``: (B, 15, 3) axis-angle, or (B, n_pca) coefficients with ``n_pca``."""
         if self.n_pca is not None:
             hand_pose = self.pose_from_pca(hand_pose)
         pose = torch.cat([global_orient[:, None], hand_pose.reshape(-1, 15, 3)], dim=1)
         v_shaped = self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas)
         joints = torch.einsum("kv,bvc->bkc", self.j_regressor, v_shaped)
+        v_shaped, joints = personalise_rest(v_shaped, joints, self.weights, joint_offsets)
         vertices, skeleton = blend_skinning(v_shaped, joints, self.posedirs, self.weights,
                                             self.parents, pose)
         tips = vertices[:, list(FINGERTIP_VERTICES)]

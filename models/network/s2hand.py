@@ -115,10 +115,10 @@ class S2HandNet(nn.Module):
 
 
 def place_hand(hand_model: HandModel, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-               betas: torch.Tensor, anchor: torch.Tensor, scale: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               betas: torch.Tensor, anchor: torch.Tensor, scale: torch.Tensor,
+               joint_offsets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Vertices and joints in the camera frame: anchor + |scale| * (hand - its anchor joint)."""
-    hand = hand_model(global_orient, hand_pose, betas)
+    hand = hand_model(global_orient, hand_pose, betas, joint_offsets)
     origin = hand.joints[:, ANCHOR_JOINT : ANCHOR_JOINT + 1]
     scale = scale[:, None, None]
     return (anchor[:, None] + scale * (hand.vertices - origin),

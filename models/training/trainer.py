@@ -8,9 +8,8 @@ that never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -82,14 +81,13 @@ class Trainer:
         batches = _epoch_batches(data, s.batch_size, generator)[: s.max_steps_per_epoch]
         objective, sums, started = self.objective(epoch), {}, time.perf_counter()
         self.net.train()
-        with self._safe_threads(objective):
-            for step, (indices, valid) in enumerate(batches):
-                batch = make_batch(data, indices, s.input_size, self.device, s.augmentation,
-                                   generator, data.clip_length, valid)
-                for key, value in self.step(objective, batch).items():
-                    sums[key] = sums.get(key, 0.0) + value
-                if progress:
-                    progress(step + 1, len(batches))
+        for step, (indices, valid) in enumerate(batches):
+            batch = make_batch(data, indices, s.input_size, self.device, s.augmentation,
+                               generator, data.clip_length, valid)
+            for key, value in self.step(objective, batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+            if progress:
+                progress(step + 1, len(batches))
         self.scheduler.step()
         self.epoch += 1
         unrendered = int(sums.pop("unrendered", 0))
@@ -97,24 +95,6 @@ class Trainer:
         return {"epoch": epoch, **metrics, "unrendered": unrendered,
                 "lr": self.optimizer.param_groups[0]["lr"], "steps": len(batches),
                 "seconds": time.perf_counter() - started}
-
-    @contextlib.contextmanager
-    def _safe_threads(self, objective: S2HandObjective) -> Iterator[None]:
-        """One torch thread while DEODR renders on the CPU. Training with DEODR's backward in
-        a process with several torch threads crashed (heap corruption, data-dependent: 'double
-        free or corruption', segmentation faults); with one thread it never did. Dask workers
-        run one thread anyway (the nanny sets OMP_NUM_THREADS=1), so this matters for
-        in-process runs and benches."""
-        if not (objective.renders and self.renderer is not None
-                and self.renderer.name == "deodr" and self.device.type == "cpu"):
-            yield
-            return
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
     def step(self, objective: S2HandObjective, batch: Supervision) -> dict[str, float]:
         prediction = self.net(batch.images, batch.K, amp=self.amp)
