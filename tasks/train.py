@@ -227,15 +227,22 @@ def _metrics_artifact(metrics: dict, rows: list[dict]) -> None:
                           description=f"S2HAND training, {len(rows)} epochs so far")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use (its affinity where the OS has one, as Linux does)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
-def every_cpu_thread() -> Iterator[int]:
+def every_cpu_thread() -> Iterator[None]:
     """Torch on every CPU this process may use, for the duration. A Dask worker runs one
     thread (its nanny sets OMP_NUM_THREADS=1, so that parallel tasks do not oversubscribe the
     cores); the train stage is a single task, and the other workers wait for it."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(len(os.sched_getaffinity(0)), threads))
+    torch.set_num_threads(max(usable_cpus(), threads))
     try:
-        yield torch.get_num_threads()
+        yield
     finally:
         torch.set_num_threads(threads)
 

@@ -152,3 +152,21 @@ def test_clip_training_groups_one_tracked_hands_consecutive_frames(weighted_stor
     metrics = store.model().read_metrics()
     assert metrics["loss_motion"].iloc[-1] > 0
     assert {"loss_shape_consistency", "loss_texture_consistency"} <= set(metrics)
+
+
+def test_the_train_task_trains_on_every_usable_cpu_and_gives_them_back():
+    """A Dask worker runs one torch thread; the train task lifts it to every CPU the process
+    may use while it trains, and restores it after (also when training fails)."""
+    import torch
+
+    from handlabel.tasks.train import every_cpu_thread, usable_cpus
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(RuntimeError), every_cpu_thread():
+            assert torch.get_num_threads() == max(usable_cpus(), 1)
+            raise RuntimeError("training failed")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
