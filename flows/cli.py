@@ -213,8 +213,9 @@ def run(
     overwrite: OverwriteOption = False,
     dask_address: DaskOption = None,
 ) -> None:
-    """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, export.
-    Work already done with the same inputs and configuration is skipped."""
+    """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, export,
+    and rig (calibrated rigs). Work already done with the same inputs and configuration is
+    skipped."""
     settings = _config(config)
     _check_sources(sources, settings)
     with _holding(store, "run"):
@@ -283,6 +284,15 @@ def reconstruct(store: StoreArgument, config: ConfigOption = None,
                 overwrite: OverwriteOption = False, dask_address: DaskOption = None) -> None:
     """Stage 5 alone: 3D hands for every weighted video with the store's trained model."""
     ok = _stage("reconstruct", store, _config(config), overwrite, dask_address)
+    raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
+def rig(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
+        dask_address: DaskOption = None) -> None:
+    """Stage 7 alone: triangulate, fit and export every calibrated rig of the store whose
+    cameras' videos are reconstructed (rigs are recorded at ingest, from rig.rigs)."""
+    ok = _stage("rig", store, _config(config), overwrite, dask_address)
     raise typer.Exit(0 if print_status(store) and ok else 1)
 
 

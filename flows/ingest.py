@@ -16,6 +16,7 @@ from handlabel.storage.sources import resolve_sources
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.identify import VideoIdentity, identify_video, supersede_replaced_task
 from handlabel.tasks.ingest import IngestResult, ingest_video
+from handlabel.tasks.rig_register import RigError, register_rig_task, with_rig_intrinsics
 
 from .artifacts import PUBLISHING
 from .prefect_api import shared_prefect_api
@@ -56,6 +57,10 @@ def ingest_flow(
 
 def _ingest(sources: list[str], store_url: str, config: HandlabelConfig, overwrite: bool):
     logger = get_run_logger()
+    try:
+        ingest = with_rig_intrinsics(config.ingest, config.rig)
+    except (RigError, ValueError) as exc:
+        return Failed(message=str(exc))
     urls = resolve_sources(sources, config.ingest.extensions)
     if not urls:
         logger.warning("No video files found in %s (extensions %s)", sources,
@@ -74,7 +79,7 @@ def _ingest(sources: list[str], store_url: str, config: HandlabelConfig, overwri
     logger.info("Ingesting %d distinct videos (%d inputs, %d hashed, %d unchanged) into %s",
                 len(videos), len(urls), hashed, len(urls) - hashed, store_url)
     futures = {
-        ingest_video.submit(store_url, identity, copies, config.ingest, overwrite): identity
+        ingest_video.submit(store_url, identity, copies, ingest, overwrite): identity
         for identity, copies in videos.items()
     }
     results = []
@@ -88,7 +93,23 @@ def _ingest(sources: list[str], store_url: str, config: HandlabelConfig, overwri
         names = ", ".join(r.name for r in failed)
         return Failed(message=f"{len(failed)} of {len(results)} videos failed: {names}",
                       data=results)
+    if problems := _register_rigs(store_url, config):
+        return Failed(message="; ".join(problems), data=results)
     return Completed(message=f"{len(results)} videos ingested or up to date", data=results)
+
+
+def _register_rigs(store_url: str, config: HandlabelConfig) -> list[str]:
+    """Each configured rig checked against its ingested videos and recorded; the problems."""
+    problems = []
+    for rig in config.rig.rigs:
+        state = register_rig_task(store_url, rig, config.rig, return_state=True)
+        if state.is_failed():
+            error = state.result(raise_exception=False)
+            problems.append(str(error) if isinstance(error, RigError) else state.message)
+        else:
+            get_run_logger().info("rig %s: %d synchronised frames", rig.name,
+                                  state.result()["n_frames"])
+    return problems
 
 
 def _publish_summary(results: list[IngestResult]) -> None:

@@ -1,4 +1,5 @@
-"""The main flow: ingest -> detect -> weight -> train -> reconstruct -> export."""
+"""The main flow: ingest -> detect -> weight -> train -> reconstruct -> rig -> export (the rig
+stage labels calibrated rigs; stores without one pass it at once)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from .export import export_flow
 from .ingest import ingest_flow
 from .prefect_api import shared_prefect_api
 from .reconstruct import reconstruct_flow
+from .rig import rig_flow
 from .runner import dask_scheduler
 from .train import train_flow
 from .weight import weight_flow
 
 STAGE_FLOWS = {"detect": detect_flow, "weight": weight_flow, "train": train_flow,
-               "reconstruct": reconstruct_flow, "export": export_flow}
+               "reconstruct": reconstruct_flow, "rig": rig_flow, "export": export_flow}
 STAGE_ORDER = ("ingest", *STAGE_FLOWS)
 PER_VIDEO_STAGES = ("detect", "weight", "reconstruct", "export")  # train: one unit per store
 _STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)

@@ -27,8 +27,8 @@ def train_flow(store: str, config: HandlabelConfig | None = None, overwrite: boo
     if not videos:
         return Failed(message="train: no weighted videos in the store; run weight first")
     with store_run(dataset.url, "handlabel train"), gpu_annotation(config.dask):
-        outcome = train_task.submit(dataset.url, videos, config.train, overwrite).result(
-            raise_on_failure=False)
+        outcome = train_task.submit(dataset.url, videos, config.train, overwrite,
+                                    config.rig.inlier_hand_sizes).result(raise_on_failure=False)
     if isinstance(outcome, BaseException):
         return Failed(message=f"train failed: {outcome}")
     get_run_logger().info("train: %s on %d videos", outcome, len(videos))

@@ -211,6 +211,31 @@ TRAIN_PRESETS = {
 }
 
 
+class StereoLossConfig(Section):
+    """Seed 002's binocular self-supervision, on pairs of crops of one hand seen by two
+    cameras of a calibrated rig (``rig.rigs``), when enabled and the store has a rig."""
+
+    enabled: bool = Field(False, description="Train on a rig's pairs when the store has one. "
+                          "Off by default: on the sample stereo pair (demo preset) it did not "
+                          "make the labels better (docs/architecture.md, Calibrated rigs).")
+    scale: float = Field(1e-2, ge=0, description="Factor on the seed's weighted sum, placing "
+                         "it against the monocular losses.")
+    pairs_per_step: int = Field(8, ge=1, description="Pairs of crops per training step (each "
+                                "used in both directions).")
+    photo: float = Field(100.0, ge=0, description="Photo-consistency of the other view warped "
+                         "through the carried mesh: alpha/2 (1 - SSIM) + (1 - alpha) L1 in "
+                         "the mask.")
+    edge: float = Field(1.0, ge=0, description="Edge lengths against the frozen initial "
+                        "network's pseudo-mesh (off when training starts from scratch).")
+    laplacian: float = Field(10.0, ge=0, description="Mesh smoothness.")
+    mask: float = Field(0.1, ge=0, description="The carried mesh's silhouette against the "
+                        "other view's own predicted one (no skin detector here).")
+    chamfer: float = Field(0.001, ge=0, description="Chamfer distance between the two views' "
+                           "meshes in one frame.")
+    normal: float = Field(0.001, ge=0, description="Normal agreement between the two views' "
+                          "meshes.")
+
+
 class TrainConfig(Section):
     """Stage 4: self-supervised S2HAND training on the job's own hand crops."""
 
@@ -254,6 +279,7 @@ class TrainConfig(Section):
     min_joint_weight: float = Field(0.05, ge=0, description="Hands whose mean joint weight "
                                     "is below this are left out of training.")
     losses: LossWeights = Field(default_factory=LossWeights)
+    stereo: StereoLossConfig = Field(default_factory=StereoLossConfig)
     hand_model: str = Field("default", description="'default' (embedded) or a MANO_RIGHT.pkl "
                             "path.")
     renderer: Literal["auto", "deodr", "pytorch3d"] = Field(
@@ -379,6 +405,51 @@ class ExportConfig(Section):
                                "and the label drawn): what a person checks first.")
 
 
+class RigConfig(Section):
+    """A calibrated rig: synchronised videos of one scene, one per camera of a calibration."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="The rig's name in the store "
+                      "and its exports.")
+    calibration: str = Field(description="Calibration file: the project's JSON/YAML (K, dist, "
+                             "R_world_to_cam, t_world_to_cam per camera; docs/dataset.md) or "
+                             "Anipose's calibration.toml.")
+    cameras: dict[str, str] = Field(min_length=2, description="Camera name (as in the "
+                                    "calibration) -> file-name glob of its video among the "
+                                    "run's sources; exactly one video must match each.")
+    unit_m: float | None = Field(None, gt=0, description="Metres per unit of the "
+                                 "calibration's translations; null: the file's unit_m.")
+    offsets: dict[str, int] = Field(default_factory=dict, description="Camera name -> frames "
+                                    "to skip at the start of its video so that the cameras' "
+                                    "frames line up (a late-started camera has the smaller "
+                                    "offset).")
+    reference: str | None = Field(None, description="The camera whose hand slots name the "
+                                  "rig's hands and whose frame the fit is solved in; null: "
+                                  "the first of cameras.")
+
+
+class RigStageConfig(Section):
+    """Calibrated rigs (the rig stage, after reconstruct): sync checks at ingest, triangulation
+    of the detections, one fit per hand over every view, and the rig's exports."""
+
+    rigs: list[RigConfig] = Field(default_factory=list, description="The rigs among the run's "
+                                  "videos; each video belongs to at most one.")
+    sync_tolerance_frames: float = Field(0.5, ge=0, description="Largest disagreement of the "
+                                         "cameras' timestamps, in frame periods, after the "
+                                         "offsets.")
+    frame_count_tolerance: int = Field(0, ge=0, description="Frames by which the members' "
+                                       "lengths (after the offsets) may differ; the rig has the "
+                                       "shortest.")
+    inlier_hand_sizes: float = Field(0.25, gt=0, description="A view's reprojection residual "
+                                     "above this (in its hand sizes) leaves it out of a "
+                                     "joint's triangulation (RANSAC over pairs with 3+ views), "
+                                     "and out of a hand's cross-view match.")
+    confidence_hand_sizes: float = Field(0.05, gt=0, description="Residual (hand sizes) at "
+                                         "which a triangulated joint's confidence falls to "
+                                         "exp(-1/2) of its detections'.")
+    fit: bool = Field(True, description="Fit each rig hand over every view (the labels in "
+                      "world and per-camera frames); false: triangulation only.")
+
+
 class DaskConfig(Section):
     """Where tasks run: a local cluster by default, or an existing scheduler."""
 
@@ -414,13 +485,14 @@ class HandlabelConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     reconstruct: ReconstructConfig = Field(default_factory=ReconstructConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    rig: RigStageConfig = Field(default_factory=RigStageConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
 STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 2, "weight": 1, "train": 1,
-                                       "reconstruct": 2, "export": 2}
+                                       "reconstruct": 2, "export": 2, "rig": 1}
 
 # Fields of a stage section that do not change what the stage writes.
 _NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},

@@ -6,6 +6,8 @@ Layout (documented in docs/architecture.md)::
     STORE/videos/<video_id>/           one group per video (id = content-hash prefix)
         frames (T, H, W, 3) uint8, timestamps (T,) s, chunk_done (n_chunks,) bool
         <stage>/ per-frame arrays of a stage (detect, weight) + chunk_done
+    STORE/rigs/<name>/                 a calibrated rig: attrs (calibration, members, offsets)
+        triangulate/, labels/          per rig frame arrays (the rig stage)
     STORE/models/<name>/              a trained model: checkpoint array, attrs
     STORE/metrics/<name>.parquet       its metrics per epoch
     STORE/manifest/<video_id>.parquet  one manifest row per video
@@ -80,6 +82,31 @@ class DatasetStore:
 
     def create_stage(self, video_id: str, stage: str, **kwargs) -> StageArrays:
         return StageArrays.create(self.videos[video_id], stage, **kwargs)
+
+    def rig_names(self) -> list[str]:
+        group = self.root.get("rigs")
+        return sorted(group.group_keys()) if isinstance(group, zarr.Group) else []
+
+    def rig(self, name: str) -> zarr.Group | None:
+        """A rig's group (attrs: its calibration and members), or None if never registered."""
+        group = self.root.get(f"rigs/{name}")
+        return group if isinstance(group, zarr.Group) else None
+
+    def register_rig(self, name: str, attrs: dict) -> zarr.Group:
+        """The rig's group with these attrs; its arrays are dropped when the attrs changed."""
+        group = self.rig(name)
+        if group is not None and {k: v for k, v in group.attrs.items()
+                                  if k != "export_version"} == attrs:
+            return group
+        return self.root.require_group("rigs").create_group(name, overwrite=True,
+                                                            attributes=attrs)
+
+    def rig_stage(self, name: str, stage: str) -> StageArrays | None:
+        group = self.root.get(f"rigs/{name}/{stage}")
+        return StageArrays(group) if isinstance(group, zarr.Group) else None
+
+    def create_rig_stage(self, name: str, stage: str, **kwargs) -> StageArrays:
+        return StageArrays.create(self.root[f"rigs/{name}"], stage, **kwargs)
 
     def model(self, name: str = "s2hand") -> ModelStore:
         """A trained model's checkpoints and metrics (created empty when new)."""

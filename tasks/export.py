@@ -11,7 +11,6 @@ Everything goes under ``STORE/export/`` (any fsspec URL)::
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import PurePosixPath
 
@@ -26,15 +25,18 @@ from handlabel.models.render import make_renderer
 from handlabel.models.training.setup import make_hand_model
 from handlabel.storage.coco import coco_wholebody
 from handlabel.storage.freihand import freihand_lists
-from handlabel.storage.fs import atomic_write, filesystem, join
+from handlabel.storage.fs import filesystem, join
 from handlabel.storage.hand_table import SIDES, video_hand_table, video_summary
 from handlabel.storage.manifest import StageState
 from handlabel.storage.report import render_report, timeline_plot
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video_writer import write_video
 
+from .export_files import parquet_bytes, read_parquet, write_export
 from .export_rerun import write_recording
 from .retry import retry_transient
+from .rig_export import export_rig
+from .rig_quality import rig_quality
 
 STAGE = "export"
 
@@ -42,25 +44,6 @@ STAGE = "export"
 def video_folder(row: dict) -> str:
     """A readable, unique folder name per video: file stem and id prefix."""
     return f"{PurePosixPath(row['name'] or 'video').stem}-{row['video_id'][:8]}"
-
-
-def _write(store: DatasetStore, relative: str, data: bytes) -> str:
-    url = join(store.url, "export", relative)
-    fs, path = filesystem(url)
-    atomic_write(fs, path, data)
-    return url
-
-
-def _parquet_bytes(table: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def _read_parquet(store: DatasetStore, relative: str) -> pd.DataFrame:
-    fs, path = filesystem(join(store.url, "export", relative))
-    with fs.open(path, "rb") as handle:
-        return pd.read_parquet(handle)
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -83,7 +66,7 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
     try:
         hands = video_hand_table(store, video_id, config.flag_below)
         folder = video_folder(row)
-        _write(store, f"videos/{video_id}/hands.parquet", _parquet_bytes(hands))
+        write_export(store, f"videos/{video_id}/hands.parquet", parquet_bytes(hands))
         if config.images:
             _write_images(store, video_id, folder, hands, config)
         if "overlay" in config.formats:
@@ -122,7 +105,7 @@ def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):
 def _write_images(store, video_id, folder, hands, config: ExportConfig) -> None:
     detected = hands[~hands["interpolated"]]
     for index, rgb in _frames_of(store, video_id, np.unique(detected["frame"].to_numpy())):
-        _write(store, f"images/{folder}/{index:06d}.jpg", _jpeg(rgb, config.jpeg_quality))
+        write_export(store, f"images/{folder}/{index:06d}.jpg", _jpeg(rgb, config.jpeg_quality))
 
 
 def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None:
@@ -154,7 +137,7 @@ def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None
                                   max(2, round(2 / factor)))
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
                 if start + offset in samples:
-                    _write(store, f"videos/{video_id}/samples/{start + offset:06d}.jpg",
+                    write_export(store, f"videos/{video_id}/samples/{start + offset:06d}.jpg",
                            _jpeg(image, 85))
                 yield image
 
@@ -188,7 +171,7 @@ def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None
                 crop = cv2.resize(crop, (200, 200), interpolation=cv2.INTER_AREA)
                 name = (f"{index:06d}_{hand.side}_q{hand.quality:.3f}_"
                         f"r{hand.reprojection_px:.1f}.jpg")
-                _write(store, f"videos/{video_id}/lowest/{name}", _jpeg(crop, 85))
+                write_export(store, f"videos/{video_id}/lowest/{name}", _jpeg(crop, 85))
 
 
 LOWEST_APART_S = 0.5
@@ -221,27 +204,38 @@ def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes
 def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig) -> dict:
     """The dataset-wide files from the per-video exports; returns their URLs by name."""
     rows = {v: store.manifest.get(v) for v in videos}
-    tables = [_read_parquet(store, f"videos/{v}/hands.parquet") for v in videos]
+    tables = [read_parquet(store, f"videos/{v}/hands.parquet") for v in videos]
     hands = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     summary = pd.DataFrame([{"video_id": v, "name": rows[v]["name"],
                              **video_summary(t, rows[v]["n_frames"])}
                             for v, t in zip(videos, tables, strict=True)])
     written = {}
     if "parquet" in config.formats:
-        written["hands"] = _write(store, "hands.parquet", _parquet_bytes(hands))
-        written["videos"] = _write(store, "videos.parquet", _parquet_bytes(summary))
+        written["hands"] = write_export(store, "hands.parquet", parquet_bytes(hands))
+        written["videos"] = write_export(store, "videos.parquet", parquet_bytes(summary))
     # the COCO and FreiHAND files hold detected hands only; hands.parquet has every hand
     kept = hands[~hands["interpolated"] & (hands["quality"] >= config.min_quality)] \
         if len(hands) else hands
     if "coco" in config.formats:
         images = _image_records(store, rows, kept)
         coco = coco_wholebody(kept, images)
-        written["coco"] = _write(store, "coco_wholebody_hands.json", json.dumps(coco).encode())
+        written["coco"] = write_export(store, "coco_wholebody_hands.json",
+                                       json.dumps(coco).encode())
     if "freihand" in config.formats:
         written["freihand"] = _write_freihand(store, kept)
+    rigs = labelled_rigs(store)
+    for name in rigs:
+        written[f"rig {name}"] = export_rig(store, name, config)
     if "report" in config.formats:
-        written["report"] = _write_report(store, videos, rows, hands, summary, config)
+        written["report"] = _write_report(store, videos, rows, hands, summary, config, rigs)
     return written
+
+
+def labelled_rigs(store: DatasetStore) -> list[str]:
+    """The store's rigs whose labels are complete."""
+    return [name for name in store.rig_names()
+            if (labels := store.rig_stage(name, "labels")) is not None
+            and labels.attrs.get("complete")]
 
 
 def _image_records(store, rows, hands) -> dict:
@@ -266,11 +260,11 @@ def _write_freihand(store, hands: pd.DataFrame) -> str:
         if len(hands) else {}
     files = freihand_lists(ordered, vertices, K)
     for name, content in files.items():
-        _write(store, f"freihand/{name}.json", json.dumps(content).encode())
+        write_export(store, f"freihand/{name}.json", json.dumps(content).encode())
     return join(store.url, "export", "freihand")
 
 
-def _write_report(store, videos, rows, hands, summary, config) -> str:
+def _write_report(store, videos, rows, hands, summary, config, rigs=()) -> str:
     timelines = [timeline_plot(hands[hands["video_id"] == v], rows[v]["n_frames"],
                                rows[v]["name"]) for v in videos]
     samples = []
@@ -289,9 +283,19 @@ def _write_report(store, videos, rows, hands, summary, config) -> str:
              "reconstruct.quality_teacher_scale); hands under export.flag_below "
              f"({config.flag_below}) are flagged low_quality. The COCO and FreiHAND files keep "
              f"detected hands with quality >= {config.min_quality}."]
+    notes += [_rig_note(row) for name in rigs for row in rig_quality(store, name).to_dict(
+        orient="records")]
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,
                          samples, notes, _lowest_hands(store, videos, rows))
-    return _write(store, "report.html", page.encode())
+    return write_export(store, "report.html", page.encode())
+
+
+def _rig_note(row: dict) -> str:
+    return (f"Rig {row['rig']}, held-out view: {row['from']}'s own labels carried into "
+            f"{row['to']} land {row['held-out px (mean)']:.1f} px (median "
+            f"{row['held-out px (median)']:.1f}) from {row['to']}'s detections over "
+            f"{row['frames']} hands; the rig's labels, fitted over every camera, "
+            f"{row['rig labels px in target (median)']:.1f} px (median).")
 
 
 @task(name="export-video", task_run_name="export {video_id}", retries=1,

@@ -16,8 +16,9 @@ import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from handlabel.config import TrainConfig, TrainPreset, stage_config_hash
+from handlabel.config import RigStageConfig, TrainConfig, TrainPreset, stage_config_hash
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.losses.stereo import StereoWeights
 from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
 from handlabel.models.training.batches import Augmentation, HandCrops
@@ -35,7 +36,10 @@ from handlabel.models.training.trainer import Trainer, TrainSettings
 from handlabel.storage.hand_crops import StoredHands, hand_index, read_hands, sample_index
 from handlabel.storage.store import DatasetStore
 
+from .rig_pairs import rig_pairs
+
 STAGE = "train"
+PAIR_INLIER = RigStageConfig().inlier_hand_sizes
 EpochCallback = Callable[[dict, list[dict]], None]
 
 
@@ -48,7 +52,14 @@ def settings_from_config(config: TrainConfig) -> TrainSettings:
         render_size=config.resolved("render_size"), schedule=config.schedule,
         weights=config.losses.model_dump(),
         augmentation=Augmentation(config.rotation_deg, jitter, jitter, jitter, jitter / 6),
-        amp=config.amp)
+        amp=config.amp, stereo=_stereo_weights(config), stereo_scale=config.stereo.scale,
+        pairs_per_step=config.stereo.pairs_per_step)
+
+
+def _stereo_weights(config: TrainConfig) -> StereoWeights | None:
+    if not config.stereo.enabled or not config.stereo.scale:
+        return None
+    return StereoWeights(**config.stereo.model_dump(include=set(StereoWeights.__annotations__)))
 
 
 def crops_from_stored(hands: StoredHands) -> HandCrops:
@@ -67,9 +78,12 @@ def _tracks(index) -> np.ndarray:
     return (index["video_id"].astype(str) + "/" + index["slot"].astype(str)).to_numpy()
 
 
-def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig) -> HandCrops:
+def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig,
+                   pair_inlier: float = PAIR_INLIER) -> HandCrops:
     """The job's usable hands, sampled to ``max_samples``; with ``clip_length`` > 1, grouped
-    into clips of consecutive frames of one track (sampled as whole clips)."""
+    into clips of consecutive frames of one track (sampled as whole clips). Where the store
+    has calibrated rigs (and ``stereo`` is on), the pairs of those hands seen by two cameras
+    (``rig_pairs``, matched under ``pair_inlier`` hand sizes)."""
     index = hand_index(store, videos, config.min_joint_weight)
     length, limit = config.resolved("clip_length"), config.resolved("max_samples")
     if length == 1:
@@ -86,6 +100,10 @@ def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig) 
         windows, valid = clip_windows(_tracks(hands.index), hands.index["frame"].to_numpy(),
                                       length, config.clip_stride)
         data.clips, data.clip_valid = torch.from_numpy(windows), torch.from_numpy(valid)
+    if _stereo_weights(config) is not None and store.rig_names():
+        pairs, R, t = rig_pairs(store, hands.index, pair_inlier)
+        data.pairs, data.pair_R, data.pair_t = (torch.from_numpy(pairs), torch.from_numpy(R),
+                                                torch.from_numpy(t))
     return data
 
 
@@ -145,7 +163,7 @@ def _inputs_version(store: DatasetStore, videos: list[str]) -> str:
 
 def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 overwrite: bool = False, on_epoch: EpochCallback | None = None,
-                logger: logging.Logger | None = None) -> str:
+                logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER) -> str:
     """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
     config_hash, inputs = training_key(config), _inputs_version(store, videos)
@@ -155,7 +173,8 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
         return "skipped"
     started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
     try:
-        _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log)
+        _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log,
+               pair_inlier)
     except Exception as exc:
         for v, t in started.items():
             store.manifest.finish_stage(v, STAGE, t, error=f"train: {exc}")
@@ -165,16 +184,19 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
     return "trained"
 
 
-def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -> None:
+def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log,
+           pair_inlier) -> None:
     models = store.model()
     settings = settings_from_config(config)
-    data = training_hands(store, videos, config)
+    data = training_hands(store, videos, config, pair_inlier)
+    if data.pairs is None or not len(data.pairs):
+        settings.stereo = None
     hand_model = make_hand_model(config.hand_model)
     torch.manual_seed(config.seed)
     net = S2HandNet(hand_model, NetworkSpec(encoder_width=config.resolved("encoder_width")))
     renderer = make_renderer(config.renderer) if _renders(settings) else None
     trainer = Trainer(net, settings, model_limit_frames(hand_model), renderer,
-                      pick_device(config.device))
+                      pick_device(config.device), _frozen_reference(config, settings))
     payload = None if restart else models.latest_checkpoint()
     if payload is None:
         models.reset(config_hash=config_hash, inputs=inputs, samples=len(data),
@@ -188,9 +210,11 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
         trainer.load_state_dict(checkpoint_from_bytes(payload))
         log.info("resuming after epoch %d", trainer.epoch)
     rows = models.read_metrics().to_dict(orient="records")[: trainer.epoch]
-    log.info("training on %d hands of %d videos%s, %d epochs, device %s", len(data),
+    log.info("training on %d hands of %d videos%s%s, %d epochs, device %s", len(data),
              len(videos), f" as {len(data.clips)} clips of {data.clip_length} frames"
-             if data.clips is not None else "", settings.epochs, trainer.device)
+             if data.clips is not None else "",
+             f", with {len(data.pairs)} rig pairs" if settings.stereo else "",
+             settings.epochs, trainer.device)
     while trainer.epoch < settings.epochs:
         metrics = trainer.train_epoch(data, _progress_logger(log, trainer.epoch))
         models.write_checkpoint(metrics["epoch"], checkpoint_bytes(trainer.state_dict()))
@@ -210,7 +234,20 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log) -
 
 
 def _renders(settings: TrainSettings) -> bool:
-    return any(settings.weights.get(k) for k in ("photometric", "mean_colour"))
+    return settings.stereo is not None or any(settings.weights.get(k)
+                                              for k in ("photometric", "mean_colour"))
+
+
+def _frozen_reference(config: TrainConfig, settings: TrainSettings) -> S2HandNet | None:
+    """The network training starts from, frozen: the stereo edge loss's pseudo-meshes (the
+    same on a resumed run). None without stereo terms or without a file to start from."""
+    init, _ = initial_weights(config)
+    if settings.stereo is None or not settings.stereo.edge or init is None:
+        return None
+    reference = S2HandNet(make_hand_model(config.hand_model),
+                          NetworkSpec(encoder_width=config.resolved("encoder_width")))
+    initialise_from_file(reference, init)
+    return reference.requires_grad_(False)
 
 
 def _progress_logger(log: logging.Logger, epoch: int) -> Callable[[int, int], None]:
@@ -249,7 +286,8 @@ def every_cpu_thread() -> Iterator[None]:
 
 @task(name="train", task_run_name="train s2hand")
 def train_task(store_url: str, videos: list[str], config: TrainConfig,
-               overwrite: bool = False) -> str:
+               overwrite: bool = False, pair_inlier: float = PAIR_INLIER) -> str:
     with every_cpu_thread():
         return train_store(DatasetStore(store_url), videos, config, overwrite,
-                           on_epoch=_metrics_artifact, logger=get_run_logger())
+                           on_epoch=_metrics_artifact, logger=get_run_logger(),
+                           pair_inlier=pair_inlier)

@@ -237,3 +237,38 @@ def test_temporal_terms_take_a_one_frame_track():
     rotation = terms.rotation_acceleration(torch.zeros(1, 16, 3), torch.zeros(1))
     translation = terms.translation_acceleration(torch.ones(1, 3), torch.zeros(1))
     assert (rotation == 0).all() and (translation == 0).all()
+
+
+def test_a_second_calibrated_view_fixes_the_depth_one_view_cannot_see(hand):
+    """A rig's other camera (sequence.ViewObservations): one fit over both views puts the
+    hand where it is in metres; one view alone cannot see its depth as well."""
+    from handlabel.models.fit.sequence import ViewObservations
+
+    seq = synthetic_sequence(hand, NOISE, 40, seed=11)
+    centre = seq.joints_3d[:, 9].mean(0)
+    R = roma.rotvec_to_rotmat(torch.tensor([0.0, np.radians(60), 0.0])).double().numpy()
+    t = np.array([0.0, 0.0, np.linalg.norm(centre)]) - R @ centre
+    seen = seq.joints_3d @ R.T + t
+    pixels = seen[..., :2] / seen[..., 2:] * seq.K[0, 0] + seq.K[:2, 2]
+    pixels = pixels + np.random.default_rng(3).normal(0, 1.5, pixels.shape)
+
+    def tensor(values, dtype=torch.float32):
+        return torch.as_tensor(np.asarray(values), dtype=dtype)
+
+    obs, placed = track_observations(seq.keypoints, seq.confidence**2, seq.teacher,
+                                     seq.teacher_confidence, seq.present, seq.times, seq.K,
+                                     False)
+    limits = model_limit_frames(hand)
+
+    def absolute_mm(observations) -> float:
+        result, _ = solve_track(hand, observations, placed, None, None, limits,
+                                DEFAULT_WEIGHTS, 150, FitConfig().learning_rate)
+        error = np.linalg.norm(result.joints.numpy() - seq.joints_3d, axis=-1)
+        return float(error[seq.present].mean() * 1000)
+
+    alone = absolute_mm(obs)
+    obs.views = [ViewObservations(tensor(pixels), tensor(np.ones((40, 21))),
+                                  tensor(np.full(40, 150.0)), tensor(np.ones(40), torch.bool),
+                                  tensor(R), tensor(t), tensor(seq.K))]
+    both = absolute_mm(obs)
+    assert both < 0.5 * alone and both < 10.0, (alone, both)

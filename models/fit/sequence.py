@@ -18,7 +18,7 @@ Everything is batched over the frames, on whatever device the observations are o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,24 @@ SKELETON_SCALE_M = 0.01
 
 
 @dataclass
+class ViewObservations:
+    """The same track seen by another calibrated camera of a rig (``models/rig``): its
+    evidence over the track's T frames, and where that camera is from the fit's."""
+
+    keypoints: torch.Tensor  # (T, 21, 2) undistorted detections, that camera's pixels
+    weights: torch.Tensor  # (T, 21) joint weights; 0 where unobserved
+    hand_size: torch.Tensor  # (T,) detected hand size in pixels
+    present: torch.Tensor  # (T,) bool
+    R: torch.Tensor  # (3, 3) x_view = R x_fit + t (for a left hand, R includes the mirror)
+    t: torch.Tensor  # (3,) metres
+    K: torch.Tensor  # (3, 3)
+
+    def joints_here(self, joints: torch.Tensor) -> torch.Tensor:
+        """(T, 21, 3) fit-camera joints in this camera's frame."""
+        return joints @ self.R.T + self.t
+
+
+@dataclass
 class TrackObservations:
     """One hand track's evidence over T frames, in the fit's camera (a left hand's is the
     mirror image, with ``K @ diag(-1, 1, 1)``, so the right-hand model fits it)."""
@@ -53,6 +71,8 @@ class TrackObservations:
     times: torch.Tensor  # (T,) seconds
     K: torch.Tensor  # (3, 3)
     present: torch.Tensor  # (T,) bool: frames with a detection (however unsure)
+    # a rig's other cameras; the reprojection term is then the mean over every camera's
+    views: list[ViewObservations] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
@@ -166,7 +186,8 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     per_frame = frame_terms(hand_model, p, obs, limit_frames)
     evidence = terms.frame_factor(obs.weights, obs.present)
     teacher = obs.teacher_confidence.mean(-1)
-    total = (weights.reprojection * _weighted(per_frame["reprojection"], evidence)
+    total = (weights.reprojection * _every_view(hand_model, p, obs,
+                                                _weighted(per_frame["reprojection"], evidence))
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
              + weights.shape * (p.betas**2).mean()
              + weights.skeleton * skeleton_prior(p)
@@ -174,6 +195,25 @@ def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
     for name in ("joint_angle", "rotation_acceleration", "translation_acceleration"):
         total = total + getattr(weights, name) * per_frame[name].mean()
     return total
+
+
+def view_reprojection(joints: torch.Tensor, view: ViewObservations) -> torch.Tensor:
+    """(T,) the reprojection term (``terms.reprojection``) in another camera of a rig."""
+    return terms.reprojection(project_in_front(view.joints_here(joints), view.K),
+                              view.keypoints, view.weights, view.hand_size)
+
+
+def _every_view(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
+                own: torch.Tensor) -> torch.Tensor:
+    """The reprojection term averaged over the fit's camera (``own``) and a rig's others."""
+    if not obs.views:
+        return own
+    joints = pose_joints(hand_model, p)
+    total = own
+    for view in obs.views:
+        evidence = terms.frame_factor(view.weights, view.present)
+        total = total + _weighted(view_reprojection(joints, view), evidence)
+    return total / (1 + len(obs.views))
 
 
 def skeleton_prior(p: FitParameters) -> torch.Tensor:

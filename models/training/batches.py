@@ -31,6 +31,11 @@ class HandCrops:
     times: torch.Tensor | None = None  # (N,) seconds of each sample's frame
     clips: torch.Tensor | None = None  # (C, T) sample indices of clips of one track
     clip_valid: torch.Tensor | None = None  # (C, T) False: a short track's padding
+    # a calibrated rig's pairs: one hand at one instant in two cameras (sample indices a, b),
+    # and x_b = R x_a + t between their crops' camera frames (mirrors included), metres
+    pairs: torch.Tensor | None = None  # (P, 2)
+    pair_R: torch.Tensor | None = None  # (P, 3, 3)
+    pair_t: torch.Tensor | None = None  # (P, 3)
 
     @property
     def clip_length(self) -> int:

@@ -17,9 +17,11 @@ import torch
 from ..hand.limits import rest_middle_proximal_length
 from ..losses.objective import EXTRA_LOSSES, S2HandObjective, Supervision
 from ..losses.s2hand import DEFAULT_WEIGHTS
+from ..losses.stereo import StereoWeights
 from ..network import S2HandNet
 from ..render import Renderer
 from .batches import Augmentation, HandCrops, make_batch
+from .stereo_step import PairBatch, pair_batch, stereo_terms
 
 GEOMETRY_LOSSES = ("reprojection", "bone_direction", "scale", "joint_angle", "shape", "laplacian")
 STAGE_LOSSES = (GEOMETRY_LOSSES, (*GEOMETRY_LOSSES, "branch_2d"),
@@ -41,6 +43,10 @@ class TrainSettings:
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     amp: bool = True  # only on CUDA
     max_steps_per_epoch: int | None = None
+    # seed 002's binocular terms on a rig's pairs (HandCrops.pairs); None: off
+    stereo: StereoWeights | None = None
+    stereo_scale: float = 1e-2
+    pairs_per_step: int = 8
 
 
 def epoch_weights(settings: TrainSettings, epoch: int) -> dict[str, float]:
@@ -53,9 +59,12 @@ def epoch_weights(settings: TrainSettings, epoch: int) -> dict[str, float]:
 
 class Trainer:
     def __init__(self, net: S2HandNet, settings: TrainSettings, limit_frames: torch.Tensor,
-                 renderer: Renderer | None = None, device: str | torch.device = "cpu"):
+                 renderer: Renderer | None = None, device: str | torch.device = "cpu",
+                 reference: S2HandNet | None = None):
+        """``reference``: the frozen network whose meshes the stereo edge loss keeps to."""
         self.device = torch.device(device)
         self.net = net.to(self.device)
+        self.reference = None if reference is None else reference.to(self.device).eval()
         self.settings, self.renderer, self.frames = settings, renderer, limit_frames
         self.optimizer = torch.optim.Adam(
             [p for p in net.parameters() if p.requires_grad], lr=settings.learning_rate)
@@ -81,10 +90,13 @@ class Trainer:
         batches = _epoch_batches(data, s.batch_size, generator)[: s.max_steps_per_epoch]
         objective, sums, started = self.objective(epoch), {}, time.perf_counter()
         self.net.train()
+        pairs = s.stereo is not None and data.pairs is not None and len(data.pairs) > 0
         for step, (indices, valid) in enumerate(batches):
             batch = make_batch(data, indices, s.input_size, self.device, s.augmentation,
                                generator, data.clip_length, valid)
-            for key, value in self.step(objective, batch).items():
+            pair = (pair_batch(data, s.pairs_per_step, s.input_size, self.device, generator)
+                    if pairs else None)
+            for key, value in self.step(objective, batch, pair).items():
                 sums[key] = sums.get(key, 0.0) + value
             if progress:
                 progress(step + 1, len(batches))
@@ -96,10 +108,17 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"], "steps": len(batches),
                 "seconds": time.perf_counter() - started}
 
-    def step(self, objective: S2HandObjective, batch: Supervision) -> dict[str, float]:
+    def step(self, objective: S2HandObjective, batch: Supervision,
+             pair: PairBatch | None = None) -> dict[str, float]:
         prediction = self.net(batch.images, batch.K, amp=self.amp)
         terms = objective(prediction, batch)
         unrendered = terms.pop("unrendered", None)
+        if pair is not None:
+            stereo = stereo_terms(self.net, self.reference, self.renderer, pair,
+                                  self.settings.stereo, self.settings.render_size, self.amp)
+            terms.update({f"stereo_{k}": v for k, v in stereo.items() if k != "total"})
+            terms["stereo"] = self.settings.stereo_scale * stereo["total"]
+            terms["total"] = terms["total"] + terms["stereo"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         self.scaler.step(self.optimizer)

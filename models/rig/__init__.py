@@ -1,0 +1,1 @@
+"""Calibrated multi-camera rigs: camera geometry, triangulation and cross-view matching."""

@@ -1,0 +1,335 @@
+"""The rig stage's 3D, per rig, once every member video is reconstructed:
+
+1. per rig frame, each hand of the reference camera matched to a detection in every other
+   camera by geometry (``models/rig/triangulation.match_cost``), and triangulated from its
+   undistorted detections with their weights: ``rigs/<name>/triangulate/``;
+2. per hand track (the reference camera's tracks), the sequence fit over every view at once,
+   with the triangulated joints as its 3D teacher and metric size: ``rigs/<name>/labels/``,
+   in the world frame and in each camera's.
+
+A rig frame ``r`` is frame ``r + offsets[camera]`` of each camera's video. Hands are named by
+the reference camera's slots (0 left, 1 right, as its detector labelled them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import roma
+import torch
+
+from handlabel.config import HandlabelConfig, stage_config_hash
+from handlabel.models.fit.observe import (
+    MIRROR,
+    MIRROR_ROTVEC,
+    network_parameters,
+    track_observations,
+)
+from handlabel.models.fit.quality import track_quality
+from handlabel.models.fit.sequence import FitResult, ViewObservations, project_in_front
+from handlabel.models.fit.terms import reprojection_px
+from handlabel.models.fit.track import solve_track, track_spans
+from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.rig.cameras import RigGeometry, rig_geometry
+from handlabel.models.rig.triangulation import SLOTS, matched_slots, triangulate_hand
+from handlabel.models.training.setup import pick_device
+from handlabel.models.weights import hand_sizes
+from handlabel.storage.calibration import RigCalibration
+from handlabel.storage.stage_arrays import ArraySpec
+from handlabel.storage.store import DatasetStore
+
+from .hand_fit import NETWORK_START, fit_weights_of
+from .reconstruct import _network, model_version
+
+TRIANGULATE, LABELS = "triangulate", "labels"
+
+
+class RigMembers:
+    """A registered rig's cameras and what their videos' stages hold, over the rig frames."""
+
+    def __init__(self, store: DatasetStore, name: str):
+        self.store, self.name = store, name
+        attrs = dict(store.rig(name).attrs)
+        self.cameras: list[str] = attrs["cameras"]
+        self.members: dict[str, str] = attrs["members"]
+        self.offsets: dict[str, int] = attrs["offsets"]
+        self.n_frames: int = attrs["n_frames"]
+        self.reference: int = self.cameras.index(attrs["reference"])
+        calibration = RigCalibration.from_json(attrs["calibration"])
+        geometry = rig_geometry(calibration, self.cameras)
+        # the stored frames' K (a downscaled video's is scaled); distortion is scale-free
+        K = np.stack([np.asarray(store.video(self.members[c]).attrs["K"], float)
+                      for c in self.cameras])
+        self.geometry = RigGeometry(geometry.names, K, geometry.dist, geometry.R, geometry.t)
+
+    def read(self, camera: int, stage: str, key: str) -> np.ndarray:
+        """(N, ...) a stage's array of one camera's video over the rig frames."""
+        name = self.cameras[camera]
+        start = self.offsets[name]
+        return self.store.stage(self.members[name], stage).read(key, start,
+                                                              start + self.n_frames)
+
+    def times(self) -> np.ndarray:
+        name = self.cameras[self.reference]
+        start = self.offsets[name]
+        return self.store.video(self.members[name]).timestamps()[start:start + self.n_frames]
+
+    def inputs(self) -> str:
+        """What the rig's 3D is made from: each member's labels and the model."""
+        rows = [self.store.manifest.get(self.members[c]) for c in self.cameras]
+        parts = [f"{r['video_id']}:{r['reconstruct_config_hash']}@{r['reconstruct_finished']}"
+                 for r in rows]
+        return "|".join(parts) + f"|model {model_version(self.store)}"
+
+
+def triangulate_spec(n_cameras: int) -> dict[str, ArraySpec]:
+    """Per rig frame, axis 1 the hand (the reference camera's slot); world frame, metres."""
+    nan = np.nan
+    return {"present": ArraySpec((SLOTS,), "bool", False),
+            "joints": ArraySpec((SLOTS, 21, 3), "float32", nan),
+            "confidence": ArraySpec((SLOTS, 21), "float32", 0.0),
+            "residual_px": ArraySpec((SLOTS, n_cameras, 21), "float32", nan),
+            "view_slot": ArraySpec((SLOTS, n_cameras), "int8", -1)}
+
+
+def labels_spec(n_cameras: int, n_vertices: int, n_shape: int, n_joints: int
+                ) -> dict[str, ArraySpec]:
+    """Per rig frame, axis 1 the hand; world frame (metres) unless the name says a camera's."""
+    nan = np.nan
+    return {"present": ArraySpec((SLOTS,), "bool", False),
+            "interpolated": ArraySpec((SLOTS,), "bool", False),
+            "quality": ArraySpec((SLOTS,), "float32", 0.0),
+            "joints_world": ArraySpec((SLOTS, 21, 3), "float32", nan),
+            "vertices_world": ArraySpec((SLOTS, n_vertices, 3), "float32", nan),
+            "joints_camera": ArraySpec((SLOTS, n_cameras, 21, 3), "float32", nan),
+            "keypoints_2d": ArraySpec((SLOTS, n_cameras, 21, 2), "float32", nan),
+            "reprojection_px": ArraySpec((SLOTS, n_cameras), "float32", nan),
+            "global_orient_world": ArraySpec((SLOTS, 3), "float32", nan),
+            "hand_pose": ArraySpec((SLOTS, 15, 3), "float32", nan),
+            "betas": ArraySpec((SLOTS, n_shape), "float32", nan),
+            "skeleton": ArraySpec((SLOTS, n_joints, 3), "float32", nan),
+            "scale": ArraySpec((SLOTS,), "float32", nan)}
+
+
+def rig_key(config: HandlabelConfig) -> str:
+    """What decides the rig stage's output besides its inputs."""
+    settings = config.rig.model_copy(update={"rigs": []})
+    return stage_config_hash("rig", settings) + stage_config_hash("reconstruct",
+                                                                   config.reconstruct)
+
+
+def is_current(store: DatasetStore, name: str, config: HandlabelConfig) -> bool:
+    labels = store.rig_stage(name, LABELS)
+    return (labels is not None and labels.attrs.get("complete")
+            and labels.attrs.get("config_hash") == rig_key(config)
+            and labels.attrs.get("inputs") == RigMembers(store, name).inputs())
+
+
+def reconstruct_rig(store: DatasetStore, name: str, config: HandlabelConfig) -> int:
+    """Triangulate and fit a rig's hands; returns the hands labelled."""
+    rig = RigMembers(store, name)
+    views = camera_views(rig)
+    triangulated = triangulate_rig(rig, views, config)
+    attrs = {"config_hash": rig_key(config), "inputs": rig.inputs()}
+    tri = store.create_rig_stage(name, TRIANGULATE, n_frames=rig.n_frames,
+                                 chunk_frames=rig.n_frames, spec=triangulate_spec(len(views)),
+                                 attrs=attrs)
+    tri.write_all(triangulated)
+    net, _ = _network(store.url, model_version(store))
+    hand_model = net.hand_model
+    spec = labels_spec(len(views), int(net.appearance.n_vertices), hand_model.n_shape,
+                       len(hand_model.parents))
+    labels = store.create_rig_stage(name, LABELS, n_frames=rig.n_frames,
+                                    chunk_frames=rig.n_frames, spec=spec, attrs=attrs)
+    values = {k: np.full((rig.n_frames, *s.tail), s.fill_value, s.dtype)
+              for k, s in spec.items()}
+    written = 0
+    if config.rig.fit:
+        written = _fit_rig(rig, views, triangulated, hand_model, config, values)
+    labels.write_all(values)
+    labels.update_attrs(complete=True)
+    return written
+
+
+def camera_views(rig: RigMembers) -> list[dict]:
+    """Per camera, its detections over the rig frames, undistorted, with their weights."""
+    views = []
+    for camera in range(len(rig.cameras)):
+        keypoints = rig.read(camera, "detect", "keypoints")[..., :2].astype(float)
+        present = rig.read(camera, "detect", "present")
+        weights = np.where(present[..., None], rig.read(camera, "weight", "joint"), 0.0)
+        undistorted = rig.geometry.undistort(keypoints, camera)
+        sizes = np.stack([hand_sizes(undistorted[:, s]) for s in range(SLOTS)], axis=1)
+        views.append({"present": present, "pixels": undistorted, "weights": weights,
+                      "size": np.nan_to_num(sizes, nan=1.0)})
+    return views
+
+
+def triangulate_rig(rig: RigMembers, views: list[dict], config: HandlabelConfig) -> dict:
+    """The ``triangulate_spec`` arrays of every rig frame."""
+    P = rig.geometry.projections()
+    ref = rig.reference
+    out = {k: np.full((rig.n_frames, *s.tail), s.fill_value, s.dtype)
+           for k, s in triangulate_spec(len(views)).items()}
+    for frame in range(rig.n_frames):
+        slots = matched_slots(views, ref, frame, P, config.rig.inlier_hand_sizes)
+        for hand in range(SLOTS):
+            chosen = slots[hand]
+            out["view_slot"][frame, hand] = chosen
+            if (chosen >= 0).sum() < 2:
+                continue
+            pixels, weights, sizes = _gather(views, frame, chosen)
+            result = triangulate_hand(pixels, weights, P, sizes, config.rig.inlier_hand_sizes,
+                                      config.rig.confidence_hand_sizes)
+            out["present"][frame, hand] = bool((result.confidence > 0).any())
+            out["joints"][frame, hand] = result.joints
+            out["confidence"][frame, hand] = result.confidence
+            out["residual_px"][frame, hand] = result.residual
+    return out
+
+
+def _gather(views, frame, chosen):
+    n = len(views)
+    pixels = np.full((n, 21, 2), np.nan)
+    weights, sizes = np.zeros((n, 21)), np.ones(n)
+    for camera, slot in enumerate(chosen):
+        if slot >= 0:
+            pixels[camera] = views[camera]["pixels"][frame, slot]
+            weights[camera] = views[camera]["weights"][frame, slot]
+            sizes[camera] = views[camera]["size"][frame, slot]
+    return pixels, weights, sizes
+
+
+def _fit_rig(rig: RigMembers, views, triangulated, hand_model, config: HandlabelConfig,
+             values: dict) -> int:
+    device = pick_device(config.reconstruct.device)
+    hand_model = hand_model.to(device)
+    limit_frames = model_limit_frames(hand_model).to(device)
+    times = rig.times()
+    ref = rig.reference
+    present = views[ref]["present"]
+    written = 0
+    for hand in range(SLOTS):
+        for first, stop in track_spans(present[:, hand], times, config.reconstruct.fit.max_gap_s):
+            for start in range(first, stop, config.reconstruct.fit.window_frames):
+                end = min(start + config.reconstruct.fit.window_frames, stop)
+                if _fit_window(rig, views, triangulated, hand, start, end, hand_model,
+                               limit_frames, config, values, device):
+                    written += end - start
+    return written
+
+
+def _fit_window(rig, views, triangulated, hand, start, stop, hand_model, limit_frames,
+                config: HandlabelConfig, values: dict, device) -> bool:
+    ref = rig.reference
+    frames = slice(start, stop)
+    read = {k: rig.read(ref, "detect", k)[frames, hand] for k in
+            ("present", "world", "world_confidence", "mirrored")}
+    mirrored = bool(read["mirrored"][read["present"]].any())
+    flip = MIRROR if mirrored else np.ones(3, np.float32)
+    K = rig.geometry.K[ref]
+    obs, placed = track_observations(
+        views[ref]["pixels"][frames, hand], views[ref]["weights"][frames, hand], read["world"],
+        read["world_confidence"], read["present"], rig.times()[frames], K, mirrored, device)
+    _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, device)
+    obs.views = _other_views(rig, views, triangulated, hand, frames, flip, device)
+    net = {k: rig.read(ref, "network", k)[frames, hand] for k in NETWORK_START}
+    start_params = network_parameters(net["global_orient"], net["hand_pose"],
+                                      net["translation"], mirrored, device)
+    scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
+    fit = config.reconstruct.fit
+    solved = solve_track(hand_model, obs, placed, start_params, scale, limit_frames,
+                         fit_weights_of(fit), fit.steps, fit.learning_rate)
+    if solved is None:
+        return False
+    result, _ = solved
+    _write_hand(values, rig, hand, start, result, obs, flip, mirrored, config)
+    return True
+
+
+def _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, device) -> None:
+    """The triangulated joints (in the fit's camera) as the track's 3D teacher and start where
+    they exist: metric and absolutely placed, where the detector's 3D is neither."""
+    joints = rig.geometry.to_camera(triangulated["joints"][frames, hand].astype(float),
+                                    rig.reference) * flip
+    confidence = triangulated["confidence"][frames, hand]
+    has = triangulated["present"][frames, hand] & (confidence.sum(-1) > 0)
+    if not has.any():
+        return
+    teacher = torch.as_tensor(np.nan_to_num(joints), dtype=torch.float32, device=device)
+    trust = torch.as_tensor(np.where(has[:, None], confidence, 0), dtype=torch.float32,
+                            device=device)
+    where = torch.as_tensor(has, device=device)
+    obs.teacher = torch.where(where[:, None, None], teacher, obs.teacher)
+    obs.teacher_confidence = torch.where(where[:, None], trust, obs.teacher_confidence)
+    complete = has & np.isfinite(joints).all(-1).all(-1)
+    placed[torch.as_tensor(complete, device=device)] = teacher[
+        torch.as_tensor(complete, device=device)]
+
+
+def _other_views(rig, views, triangulated, hand, frames, flip, device) -> list[ViewObservations]:
+    ref, out = rig.reference, []
+    for camera, view in enumerate(views):
+        if camera == ref:
+            continue
+        slot = triangulated["view_slot"][frames, hand, camera]
+        seen = slot >= 0
+        index = np.clip(slot, 0, None)
+        rows = np.arange(frames.stop - frames.start) + frames.start
+        pixels = view["pixels"][rows, index]
+        weights = np.where(seen[:, None], view["weights"][rows, index], 0.0)
+        R, t = rig.geometry.between(ref, camera)
+
+        def tensor(values, dtype=torch.float32):
+            return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+
+        out.append(ViewObservations(
+            keypoints=tensor(np.nan_to_num(pixels)), weights=tensor(weights),
+            hand_size=tensor(view["size"][rows, index]), present=tensor(seen, torch.bool),
+            R=tensor(R @ np.diag(flip)), t=tensor(t), K=tensor(rig.geometry.K[camera])))
+    return out
+
+
+def _write_hand(values, rig: RigMembers, hand, start, result: FitResult, obs, flip, mirrored,
+                config: HandlabelConfig) -> None:
+    frames = len(obs)
+    end = start + frames
+    geometry, ref = rig.geometry, rig.reference
+    p = result.parameters
+    in_ref = result.joints.cpu().numpy() * flip
+    world = geometry.to_world(in_ref.astype(float), ref)
+    vertices = geometry.to_world(result.vertices.cpu().numpy() * flip, ref)
+    rot_flip = MIRROR_ROTVEC if mirrored else np.ones(3, np.float32)
+    orient_ref = roma.rotvec_to_rotmat(torch.as_tensor(
+        p.global_orient.cpu().numpy() * rot_flip)).numpy()
+    orient_world = roma.rotmat_to_rotvec(torch.as_tensor(
+        geometry.R[ref].T @ orient_ref)).numpy()
+    quality = track_quality(result, obs, config.reconstruct.quality_scale,
+                            config.reconstruct.quality_teacher_scale)
+    present = obs.present.cpu().numpy()
+    v = {"present": True, "interpolated": ~present, "quality": quality,
+         "joints_world": world, "vertices_world": vertices,
+         "global_orient_world": orient_world, "hand_pose": p.hand_pose.cpu().numpy() * rot_flip,
+         "betas": p.betas.expand(frames, -1).cpu().numpy(),
+         "skeleton": (np.nan if p.skeleton is None
+                      else p.skeleton.expand(frames, -1, -1).cpu().numpy()),
+         "scale": np.full(frames, float(p.log_scale.exp()))}
+    for key, value in v.items():
+        values[key][start:end, hand] = value
+    for camera in range(len(geometry)):
+        here = geometry.to_camera(world, camera)
+        values["joints_camera"][start:end, hand, camera] = here
+        values["keypoints_2d"][start:end, hand, camera] = geometry.project(here, camera)
+    values["reprojection_px"][start:end, hand] = _per_view_error(result, obs, geometry, ref)
+
+
+def _per_view_error(result: FitResult, obs, geometry: RigGeometry, ref: int) -> np.ndarray:
+    """(T, C) weighted reprojection error of the fit in each camera (undistorted pixels)."""
+    errors = np.full((len(obs), len(geometry)), np.nan)
+    own = reprojection_px(result.projected, obs.keypoints, obs.weights).cpu().numpy()
+    errors[:, ref] = np.where(obs.present.cpu().numpy(), own, np.nan)
+    others = [c for c in range(len(geometry)) if c != ref]
+    for camera, view in zip(others, obs.views, strict=True):
+        projected = project_in_front(view.joints_here(result.joints), view.K)
+        error = reprojection_px(projected, view.keypoints, view.weights).cpu().numpy()
+        errors[:, camera] = np.where(view.present.cpu().numpy(), error, np.nan)
+    return errors
