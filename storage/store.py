@@ -28,7 +28,8 @@ LAYOUT_VERSION = 1
 EXPORTED_FILES = (("dataset table", "hands.parquet"),
                   ("COCO-WholeBody", "coco_wholebody_hands.json"),
                   ("FreiHAND-style", "freihand"), ("overlay video", "overlays/*.mp4"),
-                  ("Rerun recording", "rerun/*.rrd"), ("report", "report.html"))
+                  ("Rerun recording", "rerun/*.rrd"), ("rig table", "rigs/*/hands.parquet"),
+                  ("report", "report.html"))
 
 
 class StoreError(Exception):

@@ -153,6 +153,8 @@ def test_the_rig_stage_triangulates_fits_and_exports_a_known_hand(tmp_path):
     in_cam1 = np.stack(table["joints_cam1"]).reshape(-1, 21, 3)
     np.testing.assert_allclose(in_cam1, rig.to_camera(np.stack(table["joints_world"]).reshape(
         -1, 21, 3), 1), atol=1e-5)
+    # what commands print at their end: the rig's table among the dataset files
+    assert ("rig table", f"{root}/rigs/pair/hands.parquet") in store.exported_files()
     assert fs.exists(f"{root}/overlays/rig-pair-cam0.mp4")
     assert fs.exists(f"{root}/overlays/rig-pair-cam1.mp4")
     _check_recording(f"{root}/rerun/rig-pair.rrd")
