@@ -1,7 +1,7 @@
 """The rig stage's 3D, per rig, once every member video is reconstructed:
 
 1. per rig frame, each hand of the reference camera matched to a detection in every other
-   camera by geometry (``models/rig/triangulation.match_cost``), and triangulated from its
+   camera by geometry (``models/rig/triangulation.matched_slots``), and triangulated from its
    undistorted detections with their weights: ``rigs/<name>/triangulate/``;
 2. per hand track (the reference camera's tracks), the sequence fit over every view at once,
    with the triangulated joints as its 3D teacher and metric size: ``rigs/<name>/labels/``,
@@ -54,12 +54,11 @@ class RigMembers:
         self.offsets: dict[str, int] = attrs["offsets"]
         self.n_frames: int = attrs["n_frames"]
         self.reference: int = self.cameras.index(attrs["reference"])
-        calibration = RigCalibration.from_json(attrs["calibration"])
-        geometry = rig_geometry(calibration, self.cameras)
         # the stored frames' K (a downscaled video's is scaled); distortion is scale-free
         K = np.stack([np.asarray(store.video(self.members[c]).attrs["K"], float)
                       for c in self.cameras])
-        self.geometry = RigGeometry(geometry.names, K, geometry.dist, geometry.R, geometry.t)
+        self.geometry = rig_geometry(RigCalibration.from_json(attrs["calibration"]),
+                                     self.cameras, K)
 
     def read(self, camera: int, stage: str, key: str) -> np.ndarray:
         """(N, ...) a stage's array of one camera's video over the rig frames."""
@@ -268,6 +267,10 @@ def _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, devic
 
 def _other_views(rig, views, triangulated, hand, frames, flip, device) -> list[ViewObservations]:
     ref, out = rig.reference, []
+
+    def tensor(values, dtype=torch.float32):
+        return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+
     for camera, view in enumerate(views):
         if camera == ref:
             continue
@@ -278,10 +281,6 @@ def _other_views(rig, views, triangulated, hand, frames, flip, device) -> list[V
         pixels = view["pixels"][rows, index]
         weights = np.where(seen[:, None], view["weights"][rows, index], 0.0)
         R, t = rig.geometry.between(ref, camera)
-
-        def tensor(values, dtype=torch.float32):
-            return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
-
         out.append(ViewObservations(
             keypoints=tensor(np.nan_to_num(pixels)), weights=tensor(weights),
             hand_size=tensor(view["size"][rows, index]), present=tensor(seen, torch.bool),

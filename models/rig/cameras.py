@@ -79,10 +79,13 @@ class RigGeometry:
         return out.reshape(*camera_points.shape[:-1], 2)
 
 
-def rig_geometry(calibration, names: list[str] | tuple[str, ...]) -> RigGeometry:
-    """The cameras ``names`` of a ``storage.calibration.RigCalibration``, in that order."""
+def rig_geometry(calibration, names: list[str] | tuple[str, ...],
+                 K: np.ndarray | None = None) -> RigGeometry:
+    """The cameras ``names`` of a ``storage.calibration.RigCalibration``, in that order;
+    ``K`` (C, 3, 3) replaces the calibration's intrinsics (frames stored at another size)."""
     cams = [calibration.cameras[name] for name in names]
-    return RigGeometry(tuple(names), np.stack([c.K for c in cams]),
+    K = np.stack([c.K for c in cams]) if K is None else np.asarray(K, float)
+    return RigGeometry(tuple(names), K,
                        tuple(np.asarray(c.dist, float) for c in cams),
                        np.stack([c.R for c in cams]),
                        np.stack([c.t for c in cams]) * calibration.unit_m)
