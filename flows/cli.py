@@ -20,7 +20,6 @@ from handlabel.storage.store import DatasetStore, StoreError
 
 from .reference import config_reference
 from .rerun import plan_rerun
-from .runner import quiet_dask_logs
 from .status import failures, status_table
 
 app = typer.Typer(help="Turn hand video archives into annotated 3D hand datasets.",
@@ -107,6 +106,7 @@ def _report(run: Callable[[], object], store: str, config: HandlabelConfig) -> b
     that cannot start is one line, exit 2."""
     from .prefect_api import PrefectAPIError  # imports Prefect; kept off the path of `status`
     from .progress import progress_display
+    from .runner import quiet_dask_logs
 
     quiet_dask_logs()
     try:
@@ -271,12 +271,41 @@ def rerun(
     first = plan.first_stage
     if first == "ingest" and not sources:
         first = "detect"  # nothing to read again: go on with what is stored
+    if first != "ingest" and plan.overwrite_stage is None and plan.videos is None:
+        first = _first_pending(store, settings, first)
+        if first is None:
+            ok = print_status(store)
+            print_outputs(store)
+            raise typer.Exit(0 if ok and not missing else 1)
     with _holding(store, "rerun"):
         ok = _pipeline(sources, store, settings, False, dask_address, first_stage=first,
                        overwrite_stage=plan.overwrite_stage, videos=plan.videos)
     ok = print_status(store) and ok and not missing
     print_outputs(store)
     raise typer.Exit(0 if ok else 1)
+
+
+def _first_pending(store: str, config: HandlabelConfig, first: str) -> str | None:
+    """The first stage from ``first`` on with units not current, asked of the store before
+    any server or cluster starts; None (and said so) when every stage is current."""
+    from handlabel.tasks.pending import pending_work
+
+    from .pipeline import STAGE_ORDER
+
+    pending = pending_work(_open_store(store), config)
+    later = STAGE_ORDER[STAGE_ORDER.index(first):]
+    stages = [stage for stage in later if stage in pending]
+    if not stages:
+        console.print("rerun: nothing to do, every stage is current with this config",
+                      highlight=False)
+        return None
+    console.print("rerun: to do: " + "; ".join(
+        f"{stage} {_units(pending[stage])}" for stage in stages), highlight=False, soft_wrap=True)
+    return stages[0]
+
+
+def _units(units: list[str]) -> str:
+    return ", ".join(units) if len(units) <= 3 else f"{len(units)} units"
 
 
 @app.command()

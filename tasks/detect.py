@@ -68,6 +68,14 @@ def _empty_chunk(n: int, crop_size: int) -> dict[str, np.ndarray]:
             for key, spec in detect_spec(crop_size).items()}
 
 
+def detect_is_current(store: DatasetStore, video_id: str, config: DetectConfig) -> bool:
+    """Whether the video's detections are complete and made with this config."""
+    arrays, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
+    return (arrays is not None and row is not None and row["detect_state"] == StageState.DONE
+            and arrays.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+            and not set(range(arrays.n_chunks)) - arrays.done_chunks())
+
+
 def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, overwrite: bool
                    ) -> list[int] | None:
     """Chunks still to detect for a video; None when it is done with this config."""
@@ -75,12 +83,11 @@ def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, ove
     video = store.video(video_id)
     if video is None or not video.attrs.get("complete"):
         raise RuntimeError(f"{video_id}: not ingested; run ingest first")
+    if not overwrite and detect_is_current(store, video_id, config):
+        return None
     arrays = store.stage(video_id, STAGE)
-    row = store.manifest.get(video_id)
     if (arrays is not None and not overwrite and arrays.attrs.get("config_hash") == config_hash):
         todo = sorted(set(range(arrays.n_chunks)) - arrays.done_chunks())
-        if not todo and row and row["detect_state"] == StageState.DONE:
-            return None
     else:
         arrays = store.create_stage(video_id, STAGE, n_frames=video.n_frames,
                                     chunk_frames=video.chunk_frames,

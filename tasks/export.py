@@ -6,6 +6,7 @@ Everything goes under ``STORE/export/`` (any fsspec URL)::
     hands.parquet  videos.parquet  coco_wholebody_hands.json  freihand/{K,xyz,verts,mano,index}.json
     report.html  overlays/<video>.mp4  images/<video>/<frame>.jpg  rerun/<video>.rrd
     videos/<id>/...
+    .dataset-files.json  what the dataset files were last made from (a rerun compares it)
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from handlabel.storage.video_writer import write_video
 from .export_files import parquet_bytes, read_parquet, write_export
 from .export_rerun import write_recording
 from .retry import retry_transient
-from .rig_export import export_rig
+from .rig_export import export_rig, rig_export_version
 from .rig_quality import rig_quality
 
 STAGE = "export"
+DATASET_FILES_RECORD = ".dataset-files.json"  # the version and URLs of the files last written
 
 
 def video_folder(row: dict) -> str:
@@ -57,11 +59,10 @@ def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
 def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
                  overwrite: bool = False) -> str:
     """Per-video exports; returns 'exported' or 'skipped' (up to date)."""
+    if not overwrite and export_is_current(store, video_id, config):
+        return "skipped"
     row = store.manifest.get(video_id)
     version = _export_version(config, row)
-    if not overwrite and row["export_state"] == StageState.DONE and \
-            row["export_config_hash"] == version:
-        return "skipped"
     started = store.manifest.start_stage(video_id, STAGE, version)
     try:
         hands = video_hand_table(store, video_id, config.flag_below)
@@ -80,6 +81,13 @@ def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
         raise
     store.manifest.finish_stage(video_id, STAGE, started, export_hands=len(hands))
     return "exported"
+
+
+def export_is_current(store: DatasetStore, video_id: str, config: ExportConfig) -> bool:
+    """Whether the video's exports are done with this config from its current labels."""
+    row = store.manifest.get(video_id)
+    return (row is not None and row["export_state"] == StageState.DONE
+            and row["export_config_hash"] == _export_version(config, row))
 
 
 def _export_version(config: ExportConfig, row: dict) -> str:
@@ -228,7 +236,41 @@ def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig)
         written[f"rig {name}"] = export_rig(store, name, config)
     if "report" in config.formats:
         written["report"] = _write_report(store, videos, rows, hands, summary, config, rigs)
+    files = [path for value in written.values()
+             for path in (value if isinstance(value, list) else [value])]
+    record = {"version": dataset_files_version(store, videos, config), "files": files}
+    write_export(store, DATASET_FILES_RECORD, json.dumps(record).encode())
     return written
+
+
+def dataset_files_version(store: DatasetStore, videos: list[str], config: ExportConfig) -> str:
+    """What the dataset files are made from: the export config, each video's export and each
+    labelled rig's."""
+    parts = [stage_config_hash(STAGE, config)]
+    for video_id in sorted(videos):
+        row = store.manifest.get(video_id)
+        parts.append(f"{video_id}@{row['export_config_hash']}@{row['export_finished']}")
+    parts += [f"rig {name}@{rig_export_version(store, name, config)}"
+              for name in labelled_rigs(store)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def dataset_files_current(store: DatasetStore, videos: list[str], config: ExportConfig) -> bool:
+    """Whether the dataset files were last written from exactly these videos' exports (and
+    rigs') with this config, and are all still there."""
+    fs, path = filesystem(join(store.url, "export", DATASET_FILES_RECORD))
+    try:
+        record = json.loads(fs.cat_file(path))
+    except (FileNotFoundError, ValueError):
+        return False
+    if record.get("version") != dataset_files_version(store, videos, config):
+        return False
+    return all(_exists(url) for url in record.get("files", []))
+
+
+def _exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    return fs.exists(path)
 
 
 def labelled_rigs(store: DatasetStore) -> list[str]:

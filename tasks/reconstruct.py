@@ -91,16 +91,29 @@ def _network_key(config: ReconstructConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def reconstruct_is_current(store: DatasetStore, video_id: str, config: ReconstructConfig
+                           ) -> bool:
+    """Whether the video's labels are done with this config, its current weights and the
+    store's current model (False when there is no trained model)."""
+    labels, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
+    if labels is None or row is None or not labels.attrs.get("complete") \
+            or row["reconstruct_state"] != StageState.DONE:
+        return False
+    try:
+        inputs = _inputs(store, video_id)
+    except RuntimeError:  # no trained model
+        return False
+    return (labels.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+            and labels.attrs.get("inputs") == inputs)
+
+
 def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig,
                         overwrite: bool) -> list[int] | None:
     """Network chunks still to do (possibly none, when only the fit is to redo); None when
     the video's labels are done with this config, these weights and this model."""
-    config_hash, inputs = stage_config_hash(STAGE, config), _inputs(store, video_id)
-    labels, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
-    if (labels is not None and not overwrite and labels.attrs.get("config_hash") == config_hash
-            and labels.attrs.get("inputs") == inputs and labels.attrs.get("complete")
-            and row["reconstruct_state"] == StageState.DONE):
+    if not overwrite and reconstruct_is_current(store, video_id, config):
         return None
+    config_hash, inputs = stage_config_hash(STAGE, config), _inputs(store, video_id)
     network = store.stage(video_id, NETWORK)
     if (network is not None and not overwrite and network.attrs.get("inputs") == inputs
             and network.attrs.get("config_hash") == _network_key(config)):

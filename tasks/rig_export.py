@@ -33,7 +33,7 @@ def export_rig(store: DatasetStore, name: str, config: ExportConfig,
     """Write the rig's table, calibration and, as the config's formats ask, one overlay video
     per camera and the rig's Rerun recording; returns the URLs written (none when up to
     date)."""
-    version = _export_version(store, name, config)
+    version = rig_export_version(store, name, config)
     if not overwrite and store.rig(name).attrs.get("export_version") == version:
         return []
     attrs = dict(store.rig(name).attrs)
@@ -50,7 +50,7 @@ def export_rig(store: DatasetStore, name: str, config: ExportConfig,
     return written
 
 
-def _export_version(store: DatasetStore, name: str, config: ExportConfig) -> str:
+def rig_export_version(store: DatasetStore, name: str, config: ExportConfig) -> str:
     labels = store.rig_stage(name, "labels").attrs
     key = f"{stage_config_hash('export', config)}|{labels.get('config_hash')}|" \
           f"{labels.get('inputs')}"

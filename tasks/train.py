@@ -20,7 +20,7 @@ from handlabel.config import RigStageConfig, TrainConfig, TrainPreset, stage_con
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.losses.stereo import StereoWeights
 from handlabel.models.network import NetworkSpec, S2HandNet
-from handlabel.models.render import make_renderer
+from handlabel.models.render import make_renderer, renderer_name
 from handlabel.models.training.batches import Augmentation, HandCrops
 from handlabel.models.training.clips import clip_windows, sample_clip_rows
 from handlabel.models.training.setup import (
@@ -140,7 +140,7 @@ def training_key(config: TrainConfig) -> str:
     retrains)."""
     resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
     text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
-                       "renderer": make_renderer(config.renderer).name,
+                       "renderer": renderer_name(config.renderer),
                        "init": _file_digest(initial_weights(config)[0])}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -161,16 +161,24 @@ def _inputs_version(store: DatasetStore, videos: list[str]) -> str:
                     for v in sorted(videos))
 
 
+def train_is_current(store: DatasetStore, videos: list[str], config: TrainConfig) -> bool:
+    """Whether the store's model is completely trained with this config on these videos'
+    current weights."""
+    attrs = store.model().attrs if store.has_model() else {}
+    return (bool(attrs.get("complete")) and attrs.get("config_hash") == training_key(config)
+            and attrs.get("inputs") == _inputs_version(store, videos))
+
+
 def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 overwrite: bool = False, on_epoch: EpochCallback | None = None,
                 logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER) -> str:
     """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
+    if not overwrite and train_is_current(store, videos, config):
+        return "skipped"
     config_hash, inputs = training_key(config), _inputs_version(store, videos)
     models = store.model()
     same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
-    if same and models.attrs.get("complete") and not overwrite:
-        return "skipped"
     started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
     try:
         _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log,

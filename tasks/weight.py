@@ -24,16 +24,21 @@ SPEC = {
 }
 
 
+def weight_is_current(store: DatasetStore, video_id: str, config: WeightConfig) -> bool:
+    """Whether the video's weights are done with this config from its current detections."""
+    row, current = store.manifest.get(video_id), store.stage(video_id, STAGE)
+    return (current is not None and row is not None and row["weight_state"] == StageState.DONE
+            and current.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+            and current.attrs.get("detect_version") == _detect_version(row))
+
+
 def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overwrite: bool) -> str:
     """Compute and store the weights of one video; returns 'weighted' or 'skipped'."""
+    if not overwrite and weight_is_current(store, video_id, config):
+        return "skipped"
     config_hash = stage_config_hash(STAGE, config)
     row = store.manifest.get(video_id)
-    current = store.stage(video_id, STAGE)
     inputs = _detect_version(row)
-    if (not overwrite and current is not None and row["weight_state"] == StageState.DONE
-            and current.attrs.get("config_hash") == config_hash
-            and current.attrs.get("detect_version") == inputs):
-        return "skipped"
     started = store.manifest.start_stage(video_id, STAGE, config_hash)
     try:
         detections = store.stage(video_id, "detect")

@@ -362,6 +362,57 @@ def completed(store: DatasetStore) -> DatasetStore:
     return store
 
 
+def test_what_a_plain_rerun_would_redo_is_known_from_the_store_alone(complete_store):
+    """Each config change is pending at the stage it changes (the later stages follow it only
+    once it has run); a deleted dataset file is pending too; a complete store has nothing."""
+    from handlabel.tasks.pending import DATASET_FILES, pending_work
+
+    store = completed(complete_store)
+    video = store.manifest.table()["video_id"].iloc[0]
+    assert pending_work(store, CONFIG) == {}
+    changed = {"weight": CONFIG.weight.model_copy(update={"outlier_factor": 0.4}),
+               "train": CONFIG.train.model_copy(update={"epochs": 3}),
+               "reconstruct": CONFIG.reconstruct.model_copy(update={"refine_steps": 3}),
+               "export": CONFIG.export.model_copy(update={"report_samples": 3})}
+    expected = {"weight": [video], "train": ["model"], "reconstruct": [video],
+                "export": [video, DATASET_FILES]}
+    for stage, section in changed.items():
+        config = CONFIG.model_copy(update={stage: section})
+        assert pending_work(store, config) == {stage: expected[stage]}, stage
+    Path(exported(store, "coco_wholebody_hands.json")).unlink()
+    assert pending_work(store, CONFIG) == {"export": [DATASET_FILES]}
+
+
+def test_a_rerun_with_nothing_to_do_answers_without_a_server_and_one_with_work_does_it(
+        complete_store, dask_cluster, tmp_path):
+    """``handlabel rerun``: on a complete store it starts no Prefect API, no cluster, writes
+    no run log; with a dataset file gone it runs export alone and writes the file again."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from handlabel.flows.cli import app
+
+    store = completed(complete_store)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG.model_dump(mode="json")))
+    logs = Path(store.url, "logs")
+    before = set(logs.glob("run-*.log"))
+    result = CliRunner().invoke(app, ["rerun", store.url, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output and "report:" in result.output
+    assert set(logs.glob("run-*.log")) == before, "no run was started"
+    assert "Starting temporary server" not in result.output
+
+    finished_before = finished(store.url)
+    Path(exported(store, "hands.parquet")).unlink()
+    result = CliRunner().invoke(app, ["rerun", store.url, "--config", str(config),
+                                      "--dask-address", dask_cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    assert "to do: export dataset files" in result.output
+    assert Path(exported(store, "hands.parquet")).is_file()
+    assert finished(store.url).equals(finished_before), "no video's stage was redone"
+
+
 def test_a_run_page_shows_the_status_and_where_the_dataset_is(complete_store):
     """The artifacts a deployment's run page shows: the status table, the dataset files."""
     import asyncio
