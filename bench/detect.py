@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--video", default=str(DEFAULT_VIDEO))
     parser.add_argument("--frames", type=int, default=192, help="frames to time (whole chunks)")
     parser.add_argument("--pifpaf-frames", type=int, default=16,
-                        help="frames OpenPifPaf is timed on (it is slow on CPU)")
+                        help="frames OpenPifPaf is timed on (it is slow on CPU; 0: not timed)")
     args = parser.parse_args()
     config = DetectConfig()
     with tempfile.TemporaryDirectory() as folder:
@@ -55,13 +55,17 @@ def main() -> None:
 
         bare = MediaPipeHandDetector(MediaPipeOptions(tta=()))
         with_tta = detector_from_config(config)
+        every_frame = detector_from_config(config.model_copy(update={"tta_every": 1}))
         rows = [
             ("MediaPipe video mode, no TTA (bare backend)",
              timed(lambda: list(bare.detect_video(frames, times)))),
-            (f"MediaPipe + TTA confidence ({len(config.tta)} views)",
+            (f"MediaPipe + TTA confidence ({len(config.tta)} views, carried up to "
+             f"{config.tta_every} frames)",
              timed(lambda: list(with_tta.detect_video(frames, times)))),
+            (f"MediaPipe + TTA confidence ({len(config.tta)} views on every frame)",
+             timed(lambda: list(every_frame.detect_video(frames, times)))),
         ]
-        if importlib.util.find_spec("openpifpaf") is not None:
+        if importlib.util.find_spec("openpifpaf") is not None and args.pifpaf_frames:
             from handlabel.models.detectors.openpifpaf import (
                 OpenPifPafHandDetector,
                 OpenPifPafOptions,
@@ -72,10 +76,21 @@ def main() -> None:
             seconds = timed(lambda: list(pifpaf.detect_video(frames[:m], times[:m])))
             rows.append((f"OpenPifPaf shufflenetv2k16 wholebody, random weights, first {m} "
                          "frames (see note)", seconds * n / m))
-        prepare_detect(store, identity.video_id, config, overwrite=True)
-        stage = timed(lambda: [detect_chunk(store, identity.video_id, c, config, with_tta)
-                               for c in chunks])
-        rows.append(("detect stage unit (store, TTA, tracking, crops, writes)", stage))
+        stage_rows = [
+            (f"detect stage unit, views carried up to {config.tta_every} frames (default)",
+             config),
+            ("detect stage unit, views on every frame (tta_every 1)",
+             config.model_copy(update={"tta_every": 1})),
+            ("detect stage unit, no views (confidence = hand score)",
+             config.model_copy(update={"tta": []})),
+        ]
+        for name, settings in stage_rows:
+            detector = detector_from_config(settings)
+            prepare_detect(store, identity.video_id, settings, overwrite=True)
+            rows.append((name, timed(lambda s=settings, d=detector: [
+                detect_chunk(store, identity.video_id, c, s, d) for c in chunks])))
+            detector.close()
+        stage = rows[-3][1]
         height, width = frames.shape[1:3]
 
     base = rows[0][1]
@@ -85,7 +100,8 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, seconds in rows:
         print(f"| {name} | {n / seconds:.1f} | {seconds / base:.2f}x |")
-    print(f"\nStage overhead over the same backend with TTA: {stage / rows[1][1] - 1:+.0%}")
+    print("\nStage overhead over the same backend with TTA (default): "
+          f"{stage / rows[1][1] - 1:+.0%}")
     print("Note: no OpenPifPaf checkpoint can be downloaded here; with random weights the "
           "network's time is real but the decoder finds no people, so decoding is faster "
           "than with a trained checkpoint.")

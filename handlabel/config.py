@@ -126,6 +126,15 @@ class DetectConfig(Section):
         0.08, gt=0, description="Joint spread across augmentations (in hand sizes) at which "
         "confidence falls to exp(-0.5)."
     )
+    tta_every: int = Field(
+        8, ge=1, description="Video: the most frames a hand's view agreement is carried before "
+        "its views run again (1: views on every frame). The views also run for a new hand "
+        "and where a joint leaves its constant-velocity path by more than tta_jump."
+    )
+    tta_jump: float = Field(
+        0.3, gt=0, description="Video: a joint this far (in hand sizes) from where its last "
+        "two positions put it makes the hand's views run on this frame."
+    )
     crop_size: int = Field(224, ge=32, description="Side of the square hand crops, in pixels.")
     crop_codec: Literal["h264", "zstd"] = Field(
         "h264", description="Codec of the stored crops: h264 (each slot's crops as one H.264 "

@@ -33,7 +33,8 @@ def detector_from_config(config: DetectConfig) -> HandDetector:
             model_path=config.model_path, max_hands=config.max_hands,
             min_detection=config.min_detection, min_presence=config.min_presence,
             min_tracking=config.min_tracking, mirrored_input=config.mirrored_input,
-            tta=tuple(config.tta), tta_sigma=config.tta_sigma,
+            tta=tuple(config.tta), tta_sigma=config.tta_sigma, tta_every=config.tta_every,
+            tta_jump=config.tta_jump,
         ))
     if config.backend == "openpifpaf":
         from handlabel.models.detectors.openpifpaf import OpenPifPafHandDetector, OpenPifPafOptions

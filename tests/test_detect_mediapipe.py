@@ -8,6 +8,7 @@ detection rate 0.585, PCK@0.2 of detected hands 0.844, handedness accuracy 0.92,
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from handlabel.models.detectors.mediapipe import (
@@ -138,3 +139,32 @@ def test_model_eval_cuts_crops_and_assumes_the_camera_from_the_user_config(sampl
     n = len(per_width) // 2
     np.testing.assert_allclose(per_width[:n], 0.5 / np.tan(np.radians(45.0)), rtol=1e-6)
     np.testing.assert_allclose(per_width[n:], 0.5 / np.tan(np.radians(20.0)), rtol=1e-6)
+
+
+def test_on_video_the_views_run_only_when_due_and_the_carried_confidence_ranks_like_fresh(
+        sample):
+    """tta_every 4 on 40 frames of the office clip: the views run for the new hand and then
+    at most every 4th frame (more where a joint jumps), and the carried confidence keeps the
+    ranking of the joints that measuring on every frame gives."""
+    frames = [(rgb, t) for (rgb, t), _ in zip(iter_frames(str(OFFICE_MP4)), range(40),
+                                              strict=False)]
+    images, times = [f for f, _ in frames], [t for _, t in frames]
+
+    def run(every: int) -> list:
+        detector = MediaPipeHandDetector(MediaPipeOptions(tta_every=every))
+        try:
+            return [hands[0] for hands in detector.detect_video(images, times)]
+        finally:
+            detector.close()
+
+    every_frame, gated = run(1), run(4)
+    fresh = np.array([hand.extras["tta_fresh"] for hand in gated])
+    assert fresh[0] and all(hand.extras["tta_fresh"] for hand in every_frame)
+    assert 40 / 4 <= fresh.sum() < 0.6 * 40
+    gaps = np.diff(np.flatnonzero(fresh))
+    assert gaps.max() <= 4, "a measurement is carried at most tta_every frames"
+    measured = np.concatenate([h.confidence for h in every_frame])
+    carried = np.concatenate([h.confidence for h in gated])
+    assert pd.Series(measured).corr(pd.Series(carried), method="spearman") > 0.6
+    carried_only = [h for h, f in zip(gated, fresh, strict=True) if not f]
+    assert all((h.confidence <= h.score + 1e-9).all() for h in carried_only)

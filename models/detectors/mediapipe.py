@@ -33,6 +33,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 
 from .augment import Augmentation, apply, crop_transform, invert, unrotate_world, warp
 from .schema import NUM_JOINTS, HandDetection
+from .tta_gate import ViewGate
 
 MODEL_ENV = "HANDLABEL_MEDIAPIPE_MODEL"
 MISSED_VIEW_DISTANCE = 1.0  # a view that loses the hand counts as a joint off by a hand size
@@ -60,6 +61,8 @@ class MediaPipeOptions:
     tta_sigma: float = 0.08
     tta_crop: int = 256
     tta_margin: float = 2.0  # crop side as a multiple of the hand size
+    tta_every: int = 1  # video: the most frames a hand's view agreement is carried
+    tta_jump: float = 0.08  # video: a joint this far off its path (hand sizes) reruns views
 
 
 class MediaPipeHandDetector:
@@ -138,19 +141,30 @@ class MediaPipeHandDetector:
         return views
 
     def _with_confidence(self, rgb: np.ndarray, hands: list[HandDetection],
-                         trackers: list[list] | None = None, timestamp_ms: int | None = None
-                         ) -> list[HandDetection]:
+                         trackers: list[list] | None = None, timestamp_ms: int | None = None,
+                         gate: ViewGate | None = None) -> list[HandDetection]:
+        """Each hand's per-joint confidence from its views' agreement: measured now, or (with
+        a ``gate``, on video) carried from an earlier frame of the same hand."""
         if not self._views:
             return hands
         for rank, hand in enumerate(hands):
-            views = self.views_back(rgb, hand, trackers[rank] if trackers else None,
-                                    timestamp_ms)
-            spread = np.median(keypoint_distances(hand, views), axis=0)
-            hand.confidence = hand.score * np.exp(-0.5 * (spread / self.options.tta_sigma) ** 2)
+            memory = gate.carried(hand.keypoints, hand.size) if gate else None
+            if memory is None:
+                views = self.views_back(rgb, hand, trackers[rank] if trackers else None,
+                                        timestamp_ms)
+                spread = np.median(keypoint_distances(hand, views), axis=0)
+                hand.world, spread_3d = average_world(hand, views)
+            else:
+                spread, spread_3d = memory.spread, memory.spread_3d
             hand.extras["tta_spread"] = spread
-            hand.world, spread_3d = average_world(hand, views)
+            hand.extras["tta_fresh"] = memory is None
+            hand.confidence = hand.score * np.exp(-0.5 * (spread / self.options.tta_sigma) ** 2)
             hand.world_confidence = hand.score * np.exp(
                 -0.5 * (spread_3d / self.options.tta_sigma) ** 2)
+            if gate:
+                gate.remember(hand.keypoints, spread, spread_3d, memory)
+        if gate:
+            gate.next_frame()
         return hands
 
     def detect_image(self, rgb: np.ndarray) -> list[HandDetection]:
@@ -164,13 +178,14 @@ class MediaPipeHandDetector:
         # one tracking landmarker per (hand rank, view): views follow their hand between frames
         trackers = [[self._landmarker(vision.RunningMode.VIDEO, 1) for _ in self._views]
                     for _ in range(self.options.max_hands)]
+        gate = ViewGate(self.options.tta_every, self.options.tta_jump)
         last_ms = -1
         try:
             for rgb, seconds in zip(frames, timestamps, strict=True):
                 ms = max(round(seconds * 1000), last_ms + 1)  # strictly increasing, as required
                 last_ms = ms
                 hands = self._detect_raw(video, rgb, ms)
-                yield self._with_confidence(rgb, hands, trackers, ms)
+                yield self._with_confidence(rgb, hands, trackers, ms, gate)
         finally:
             video.close()
             for landmarker in (t for per_hand in trackers for t in per_hand):
