@@ -49,10 +49,38 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     quiet_dask_logs()
+    detector_rate = bare_detector_rate(args.video)
     rows = [one_run(args.video, n) for n in args.workers]
-    print(f"{args.video.name}, CPU, train preset demo; reproduce: "
-          f".venv/bin/python bench/pipeline.py --workers {' '.join(map(str, args.workers))}")
+    for row in rows:
+        row["x bare detector"] = row["frames/s"] / detector_rate
+    print(f"{args.video.name}, CPU, train preset demo; the bare detector (MediaPipe video "
+          f"mode, no views, frames decoded beforehand) runs at {detector_rate:.1f} frames/s; "
+          f"reproduce: .venv/bin/python bench/pipeline.py --workers "
+          f"{' '.join(map(str, args.workers))}")
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".1f"))
+    if len(rows) > 1:
+        base = rows[0]
+        print("\nSpeed-up over one worker, per stage (its seconds with 1 / with N):")
+        speedups = [{"workers": r["workers"], **{f"{s}": base[f"{s} s"] / r[f"{s} s"]
+                                                  for s in STAGE_ORDER if r[f"{s} s"]}}
+                    for r in rows[1:]]
+        print(pd.DataFrame(speedups).to_markdown(index=False, floatfmt=".2f"))
+
+
+def bare_detector_rate(video: Path) -> float:
+    """Frames per second of MediaPipe alone on the whole video (decoding not timed)."""
+    from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
+    from handlabel.storage.video import iter_frames
+
+    frames = list(iter_frames(str(video)))
+    detector = MediaPipeHandDetector(MediaPipeOptions(tta=()))
+    try:
+        started = time.perf_counter()
+        for _ in detector.detect_video([f for f, _ in frames], [t for _, t in frames]):
+            pass
+        return len(frames) / (time.perf_counter() - started)
+    finally:
+        detector.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The export flow: per-video exports on the workers, then the dataset files and report."""
+"""The export flow: every reconstructed video chunk by chunk on the workers (JPEGs and overlay
+parts), each video's own step after its chunks, then the dataset files and report."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from handlabel.config import HandlabelConfig
 from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
-from handlabel.tasks.export import export_dataset_task, export_video_task
+from handlabel.tasks.export import export_dataset_task
+from handlabel.tasks.export_video import (
+    export_chunk_task,
+    finish_export_task,
+    finish_video_export_task,
+    prepare_export_task,
+)
 
 from .artifacts import PUBLISHING
-from .detect import not_recorded_done, videos_done_with
+from .chunked import run_chunked_stage
+from .detect import videos_done_with
 from .runner import dask_task_runner
 
 
@@ -20,17 +28,15 @@ from .runner import dask_task_runner
 def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool = False,
                 videos: list[str] | None = None):
     """Export every reconstructed video (or those of ``videos``), then write the dataset-wide
-    files (always rewritten: they cover every video reconstructed and exported now)."""
+    files over every video reconstructed and exported now."""
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel export"):
         targets = videos_done_with(dataset, "reconstruct", videos)
-        futures = {v: export_video_task.submit(dataset.url, v, config.export, overwrite)
-                   for v in targets}
-        outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}
-        failed = {v: o for v, o in outcomes.items() if isinstance(o, BaseException)}
-        failed |= not_recorded_done(dataset, "export", [v for v in targets if v not in failed])
+        videos_state = run_chunked_stage("export", dataset.url, targets, config.export,
+                                         overwrite, prepare_export_task, export_chunk_task,
+                                         finish_export_task, after=finish_video_export_task)
         exported = set(videos_done_with(dataset, "export"))
         done = [v for v in videos_done_with(dataset, "reconstruct") if v in exported]
         written = export_dataset_task.submit(dataset.url, done, config.export).result(
@@ -38,7 +44,6 @@ def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     if isinstance(written, BaseException):
         return Failed(message=f"export of the dataset files failed: {written}")
     get_run_logger().info("export: %s", written)
-    if failed:
-        return Failed(message="export failed: " + "; ".join(f"{v}: {e}"
-                                                            for v, e in failed.items()))
+    if videos_state.is_failed():
+        return videos_state
     return Completed(message=f"{len(done)} videos exported")

@@ -1,7 +1,6 @@
-"""Export stage: per video, the hand table, frame images and the overlay video; then, for the
-whole store, the dataset files (Parquet, COCO-WholeBody, FreiHAND-style) and the report.
-
-Everything goes under ``STORE/export/`` (any fsspec URL)::
+"""Export stage, store-wide: the dataset files (Parquet, COCO-WholeBody, FreiHAND-style) and
+the report, from the per-video exports (``export_video.py``). Everything goes under
+``STORE/export/`` (any fsspec URL)::
 
     hands.parquet  videos.parquet  coco_wholebody_hands.json  freihand/{K,xyz,verts,mano,index}.json
     report.html  overlays/<video>.mp4  images/<video>/<frame>.jpg  rerun/<video>.rrd
@@ -21,21 +20,14 @@ import pandas as pd
 from prefect import get_run_logger, task
 
 from handlabel.config import ExportConfig, stage_config_hash
-from handlabel.models.overlay import draw_mesh, draw_skeleton
-from handlabel.models.render import make_renderer
-from handlabel.models.training.setup import make_hand_model
 from handlabel.storage.coco import coco_wholebody
 from handlabel.storage.freihand import freihand_lists
 from handlabel.storage.fs import filesystem, join
-from handlabel.storage.hand_table import SIDES, video_hand_table, video_summary
-from handlabel.storage.manifest import StageState
+from handlabel.storage.hand_table import video_summary
 from handlabel.storage.report import render_report, timeline_plot
 from handlabel.storage.store import DatasetStore
-from handlabel.storage.video_writer import write_video
 
 from .export_files import parquet_bytes, read_parquet, write_export
-from .export_rerun import write_recording
-from .retry import retry_transient
 from .rig_export import export_rig, rig_export_version
 from .rig_quality import rig_quality
 
@@ -48,152 +40,12 @@ def video_folder(row: dict) -> str:
     return f"{PurePosixPath(row['name'] or 'video').stem}-{row['video_id'][:8]}"
 
 
-def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
+def jpeg_bytes(rgb: np.ndarray, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return data.tobytes()
-
-
-def export_video(store: DatasetStore, video_id: str, config: ExportConfig,
-                 overwrite: bool = False) -> str:
-    """Per-video exports; returns 'exported' or 'skipped' (up to date)."""
-    if not overwrite and export_is_current(store, video_id, config):
-        return "skipped"
-    row = store.manifest.get(video_id)
-    version = _export_version(config, row)
-    started = store.manifest.start_stage(video_id, STAGE, version)
-    try:
-        hands = video_hand_table(store, video_id, config.flag_below)
-        folder = video_folder(row)
-        write_export(store, f"videos/{video_id}/hands.parquet", parquet_bytes(hands))
-        if config.images:
-            _write_images(store, video_id, folder, hands, config)
-        if "overlay" in config.formats:
-            _write_overlay(store, video_id, folder, hands, config)
-        if "report" in config.formats:
-            _write_lowest(store, video_id, hands, config.report_lowest)
-        if "rerun" in config.formats:
-            write_recording(store, video_id, folder, config.overlay_max_side)
-    except Exception as exc:
-        store.manifest.finish_stage(video_id, STAGE, started, error=f"{video_id}: {exc}")
-        raise
-    store.manifest.finish_stage(video_id, STAGE, started, export_hands=len(hands))
-    return "exported"
-
-
-def export_is_current(store: DatasetStore, video_id: str, config: ExportConfig) -> bool:
-    """Whether the video's exports are done with this config from its current labels."""
-    row = store.manifest.get(video_id)
-    return (row is not None and row["export_state"] == StageState.DONE
-            and row["export_config_hash"] == _export_version(config, row))
-
-
-def _export_version(config: ExportConfig, row: dict) -> str:
-    """The export's cache key: its config and the reconstruction it was made from (recorded
-    as the manifest's export config hash)."""
-    inputs = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
-    key = f"{stage_config_hash(STAGE, config)}|{inputs}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):
-    """(index, RGB frame) for the wanted frame indices, read chunk by chunk."""
-    video = store.video(video_id)
-    for start in range(0, video.n_frames, video.chunk_frames):
-        stop = min(start + video.chunk_frames, video.n_frames)
-        picks = wanted[(wanted >= start) & (wanted < stop)]
-        if len(picks):
-            chunk = video.read(start, stop)
-            for index in picks:
-                yield int(index), chunk[index - start]
-
-
-def _write_images(store, video_id, folder, hands, config: ExportConfig) -> None:
-    detected = hands[~hands["interpolated"]]
-    for index, rgb in _frames_of(store, video_id, np.unique(detected["frame"].to_numpy())):
-        write_export(store, f"images/{folder}/{index:06d}.jpg", _jpeg(rgb, config.jpeg_quality))
-
-
-def _write_overlay(store, video_id, folder, hands, config: ExportConfig) -> None:
-    video, arrays = store.video(video_id), store.stage(video_id, "reconstruct")
-    detect = store.stage(video_id, "detect")
-    K = np.asarray(video.attrs["K"])
-    hand_model = make_hand_model(store.model().attrs.get("hand_model", "default"))
-    renderer, faces = make_renderer("deodr"), hand_model.faces
-    height, width = video.frame_shape[:2]
-    factor = min(1.0, config.overlay_max_side / max(height, width))
-    size = (int(width * factor) // 2 * 2, int(height * factor) // 2 * 2)
-    with_hands = np.unique(hands["frame"].to_numpy())
-    samples = set(with_hands[np.linspace(0, len(with_hands) - 1, config.report_samples)
-                             .round().astype(int)].tolist()) if len(with_hands) else set()
-
-    def drawn():
-        keys = ("present", "vertices", "keypoints_2d")
-        for start in range(0, video.n_frames, video.chunk_frames):
-            stop = min(start + video.chunk_frames, video.n_frames)
-            frames = video.read(start, stop)
-            values = {k: arrays.read(k, start, stop) for k in keys}
-            boxes, mirrored = detect.read("box", start, stop), detect.read("mirrored", start, stop)
-            for offset, rgb in enumerate(frames):
-                image = rgb.copy()
-                for slot in np.flatnonzero(values["present"][offset]):
-                    draw_mesh(image, renderer, faces, values["vertices"][offset, slot],
-                              boxes[offset, slot], K, bool(mirrored[offset, slot]))
-                    draw_skeleton(image, values["keypoints_2d"][offset, slot],
-                                  max(2, round(2 / factor)))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                if start + offset in samples:
-                    write_export(store, f"videos/{video_id}/samples/{start + offset:06d}.jpg",
-                           _jpeg(image, 85))
-                yield image
-
-    url = join(store.url, "export", "overlays", f"{folder}.mp4")
-    write_video(url, drawn(), float(video.attrs.get("fps") or 30.0), config.overlay_codec)
-
-
-def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None:
-    """The ``count`` detected hands of lowest quality, at least half a second apart (one
-    bad moment shows once, not as eight neighbouring frames), as crops around the hand with
-    the detection (white points) and the label (the coloured skeleton) drawn, for the
-    report; the file name keeps frame, side, quality and reprojection error."""
-    fs, folder = filesystem(join(store.url, "export", "videos", video_id, "lowest"))
-    if fs.exists(folder):
-        fs.rm(folder, recursive=True)
-    detected = lowest_apart(hands[~hands["interpolated"]], count, LOWEST_APART_S)
-    if not len(detected):
-        return
-    boxes = store.stage(video_id, "detect").read("box")
-    by_frame = detected.groupby("frame")
-    for index, rgb in _frames_of(store, video_id, np.asarray(sorted(by_frame.groups))):
-        for hand in by_frame.get_group(index).itertuples():
-            slot = SIDES.index(hand.side)
-            image = rgb.copy()
-            for x, y in np.asarray(hand.keypoints_detected).reshape(21, 2).round().astype(int):
-                cv2.circle(image, (int(x), int(y)), 3, (255, 255, 255), -1, cv2.LINE_AA)
-            draw_skeleton(image, np.asarray(hand.keypoints_2d).reshape(21, 2))
-            x0, y0, x1, y1 = np.round(boxes[index, slot]).astype(int)
-            crop = image[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)]
-            if crop.size:
-                crop = cv2.resize(crop, (200, 200), interpolation=cv2.INTER_AREA)
-                name = (f"{index:06d}_{hand.side}_q{hand.quality:.3f}_"
-                        f"r{hand.reprojection_px:.1f}.jpg")
-                write_export(store, f"videos/{video_id}/lowest/{name}", _jpeg(crop, 85))
-
-
-LOWEST_APART_S = 0.5
-
-
-def lowest_apart(hands: pd.DataFrame, count: int, apart_s: float) -> pd.DataFrame:
-    """Up to ``count`` hands of lowest quality, each at least ``apart_s`` from the others."""
-    picked: list[int] = []
-    for index, time_s in hands.sort_values("quality")["time_s"].items():
-        if len(picked) == count:
-            break
-        if all(abs(time_s - hands.at[other, "time_s"]) >= apart_s for other in picked):
-            picked.append(index)
-    return hands.loc[picked]
 
 
 def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes]]:
@@ -338,13 +190,6 @@ def _rig_note(row: dict) -> str:
             f"{row['held-out px (median)']:.1f}) from {row['to']}'s detections over "
             f"{row['frames']} hands; the rig's labels, fitted over every camera, "
             f"{row['rig labels px in target (median)']:.1f} px (median).")
-
-
-@task(name="export-video", task_run_name="export {video_id}", retries=1,
-      retry_condition_fn=retry_transient, retry_delay_seconds=1)
-def export_video_task(store_url: str, video_id: str, config: ExportConfig,
-                      overwrite: bool = False) -> str:
-    return export_video(DatasetStore(store_url), video_id, config, overwrite)
 
 
 @task(name="export-dataset", task_run_name="export dataset files")

@@ -8,7 +8,8 @@ from handlabel.config import HandlabelConfig
 from handlabel.storage.store import DatasetStore
 
 from .detect import detect_is_current
-from .export import dataset_files_current, export_is_current
+from .export import dataset_files_current
+from .export_video import export_is_current
 from .reconstruct import reconstruct_is_current
 from .rig_reconstruct import is_current as rig_is_current
 from .train import train_is_current

@@ -14,7 +14,7 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import handlabel.tasks.detect as detect_task
-import handlabel.tasks.export as export_task
+import handlabel.tasks.export_video as export_task
 import handlabel.tasks.reconstruct as reconstruct_task
 from handlabel.config import (
     ExportConfig,
@@ -217,19 +217,20 @@ def test_a_failing_video_leaves_the_others_complete_and_a_rerun_completes_it(
 
 
 def test_a_task_that_fails_once_is_retried(complete_store, monkeypatch):
-    real, calls = export_task.export_video, []
+    real, calls = export_task.export_chunk, []
 
     def flaky(*args, **kwargs):
-        calls.append(1)
+        calls.append(args[2])
         if len(calls) == 1:
             raise ConnectionError("object store hiccup")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(export_task, "export_video", flaky)
+    monkeypatch.setattr(export_task, "export_chunk", flaky)
     state = run([GESTURE_AVI], complete_store.url, first_stage="export",
                 overwrite_stage="export")
     assert state.is_completed(), state.message
-    assert len(calls) == 2
+    chunks = complete_store.video(complete_store.manifest.table()["video_id"].iloc[0]).n_chunks
+    assert sorted(calls) == sorted([0, *range(chunks)]), "the failed chunk ran twice"
 
 
 def test_an_interrupted_run_resumes_to_the_same_dataset(complete_store, monkeypatch, tmp_path):

@@ -73,3 +73,32 @@ def test_bad_inputs_raise_an_error_naming_the_file(clips, clip, reason):
         for _ in iter_frames(path):
             pass
     assert str(error.value).startswith(path) and reason in str(error.value)
+
+
+def test_video_parts_join_in_order_without_encoding_again(tmp_path):
+    """Three parts of solid colours, 5, 6 and 7 frames: the joined video has all 18 frames,
+    each part's colour where it belongs, times rising evenly, and the parts' packets as
+    they were (no second encoding)."""
+    from handlabel.storage.video_writer import concatenate_videos, write_video
+
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    parts = []
+    for index, colour in enumerate(colours):
+        parts.append(str(tmp_path / f"part{index}.mp4"))
+        write_video(parts[-1], [np.full((64, 96, 3), colour, np.uint8)] * (5 + index), 30.0)
+    joined = str(tmp_path / "joined.mp4")
+    concatenate_videos(parts, joined)
+    with av.open(joined) as container:
+        frames = [(f.time, f.to_ndarray(format="rgb24")[32, 48]) for f in container.decode(video=0)]
+    expected = [c for i, c in enumerate(colours) for _ in range(5 + i)]
+    assert len(frames) == 18
+    for (_, pixel), colour in zip(frames, expected, strict=True):
+        assert np.abs(pixel.astype(int) - colour).max() <= 4
+    assert np.allclose(np.diff([t for t, _ in frames]), 1 / 30, atol=1e-3)
+    packets = []
+    for path in [*parts, joined]:
+        with av.open(path) as container:
+            packets.append([bytes(p) for p in container.demux(video=0) if p.size])
+    assert packets[-1] == packets[0] + packets[1] + packets[2]
+    with pytest.raises(ValueError, match="no parts"):
+        concatenate_videos([], joined)
