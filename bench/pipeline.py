@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from handlabel.config import DaskConfig, HandlabelConfig
-from handlabel.flows.pipeline import STAGE_ORDER, run_pipeline
+from handlabel.flows.pipeline import run_pipeline
 from handlabel.flows.runner import quiet_dask_logs
+from handlabel.storage.manifest import STAGES
 from handlabel.storage.store import DatasetStore
 
 
@@ -36,7 +37,7 @@ def one_run(video: Path, workers: int) -> dict:
         row = DatasetStore(str(folder / "store")).manifest.table().iloc[0]
         result = {"workers": workers, "frames": int(row["n_frames"]), "wall s": wall,
                   "frames/s": row["n_frames"] / wall}
-        result.update({f"{stage} s": row[f"{stage}_seconds"] for stage in STAGE_ORDER})
+        result.update({f"{stage} s": row[f"{stage}_seconds"] for stage in STAGES})
         return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -52,7 +53,7 @@ def main() -> None:
     detector_rate = bare_detector_rate(args.video)
     rows = [one_run(args.video, n) for n in args.workers]
     for row in rows:
-        row["x bare detector"] = row["frames/s"] / detector_rate
+        row["x bare detector"] = f"{row['frames/s'] / detector_rate:.3f}"
     print(f"{args.video.name}, CPU, train preset demo; the bare detector (MediaPipe video "
           f"mode, no views, frames decoded beforehand) runs at {detector_rate:.1f} frames/s; "
           f"reproduce: .venv/bin/python bench/pipeline.py --workers "
@@ -62,7 +63,7 @@ def main() -> None:
         base = rows[0]
         print("\nSpeed-up over one worker, per stage (its seconds with 1 / with N):")
         speedups = [{"workers": r["workers"], **{f"{s}": base[f"{s} s"] / r[f"{s} s"]
-                                                  for s in STAGE_ORDER if r[f"{s} s"]}}
+                                                  for s in STAGES if r[f"{s} s"]}}
                     for r in rows[1:]]
         print(pd.DataFrame(speedups).to_markdown(index=False, floatfmt=".2f"))
 
