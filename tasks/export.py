@@ -117,10 +117,10 @@ def dataset_files_current(store: DatasetStore, videos: list[str], config: Export
         return False
     if record.get("version") != dataset_files_version(store, videos, config):
         return False
-    return all(_exists(url) for url in record.get("files", []))
+    return all(url_exists(url) for url in record.get("files", []))
 
 
-def _exists(url: str) -> bool:
+def url_exists(url: str) -> bool:
     fs, path = filesystem(url)
     return fs.exists(path)
 

@@ -30,7 +30,7 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video_writer import concatenate_videos, write_video
 
-from .export import STAGE, jpeg_bytes, video_folder
+from .export import STAGE, jpeg_bytes, url_exists, video_folder
 from .export_files import parquet_bytes, read_parquet, write_export
 from .export_rerun import write_recording
 from .retry import retry_transient
@@ -124,7 +124,7 @@ def finish_video_export(store: DatasetStore, video_id: str, config: ExportConfig
     folder = video_folder(store.manifest.get(video_id))
     if "overlay" in config.formats:
         parts = [_part_url(store, video_id, c) for c in range(store.video(video_id).n_chunks)]
-        missing = [p for p in parts if not _exists(p)]
+        missing = [p for p in parts if not url_exists(p)]
         if missing:
             raise RuntimeError(f"{video_id}: overlay parts missing ({len(missing)} of "
                                f"{len(parts)}: their chunks' workers lost?); rerun export")
@@ -144,11 +144,6 @@ def finish_export(store: DatasetStore, video_id: str, error: str | None = None) 
     if error is None:
         fields["export_hands"] = len(read_parquet(store, f"videos/{video_id}/hands.parquet"))
     return store.manifest.finish_stage(video_id, STAGE, row["export_started"], error, **fields)
-
-
-def _exists(url: str) -> bool:
-    fs, path = filesystem(url)
-    return fs.exists(path)
 
 
 def _remove(store: DatasetStore, relative: str) -> None:
