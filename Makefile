@@ -7,9 +7,10 @@ setup:
 demo: setup
 	.venv/bin/handlabel demo
 
-# Tests cover the optional OpenPifPaf backend too, so they install it (about 3 min, once).
+# Tests cover the optional OpenPifPaf backend and pytorch3d renderer too, so they install
+# them (about 3 min and seconds, once).
 test:
-	@HANDLABEL_OPENPIFPAF=1 ./scripts/setup.sh
+	@HANDLABEL_OPENPIFPAF=1 HANDLABEL_PYTORCH3D=1 ./scripts/setup.sh
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
 

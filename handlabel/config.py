@@ -292,7 +292,8 @@ class TrainConfig(Section):
     hand_model: str = Field("default", description="'default' (embedded) or a MANO_RIGHT.pkl "
                             "path.")
     renderer: Literal["auto", "deodr", "pytorch3d"] = Field(
-        "auto", description="Differentiable renderer (auto: pytorch3d where installed).")
+        "auto", description="Differentiable renderer (auto: DEODR, except pytorch3d when "
+        "training on CUDA with pytorch3d installed).")
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     init_checkpoint: str | None = Field(

@@ -6,6 +6,7 @@
 #   TORCH_INDEX_URL  index to take torch from, e.g. https://download.pytorch.org/whl/cu128 for CUDA
 #   PYTHON           interpreter for the venv (default python3; needs >= 3.11)
 #   HANDLABEL_OPENPIFPAF=1  also install the optional OpenPifPaf backend (make test does)
+#   HANDLABEL_PYTORCH3D=1   also install the optional pytorch3d renderer (make test does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,14 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 stamp=.venv/.handlabel-setup
 want=$(cat pyproject.toml scripts/setup.sh scripts/build_mediapipe_model.py | sha256sum | cut -c1-16)
 
+# The optional extras, each idempotent; asked for by environment variable.
+install_extras() {
+  if [ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ]; then ./scripts/install_openpifpaf.sh; fi
+  if [ "${HANDLABEL_PYTORCH3D:-0}" = 1 ]; then ./scripts/install_pytorch3d.sh; fi
+}
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  [ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ] && exec ./scripts/install_openpifpaf.sh
+  install_extras
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
@@ -34,6 +41,6 @@ echo "setup: installing handlabel and its dependencies"
 "${pip[@]}" install --quiet --no-build-isolation --no-binary xtcocotools "xtcocotools==1.14.3"
 # MediaPipe's hand model, built from a registry wheel (the default detector's weights).
 .venv/bin/python scripts/build_mediapipe_model.py
-[ "${HANDLABEL_OPENPIFPAF:-0}" = 1 ] && ./scripts/install_openpifpaf.sh
+install_extras
 echo "$want" > "$stamp"
 echo "setup: done (.venv/bin/handlabel)"

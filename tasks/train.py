@@ -135,12 +135,13 @@ def _file_digest(path: Path | None) -> str | None:
 def training_key(config: TrainConfig) -> str:
     """What decides the trained network besides its data: the config, the values its preset
     fills in (so a changed preset table retrains), the renderer that 'auto' resolves to
-    here (a store trained with DEODR is not current on a machine that would use pytorch3d)
-    and the content of the file training starts from (a rebuilt pretrained network
-    retrains)."""
+    on this device (a store trained with DEODR on CPU is not current where it would train
+    with pytorch3d on CUDA) and the content of the file training starts from (a rebuilt
+    pretrained network retrains)."""
     resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
+    renderer = renderer_name(config.renderer, pick_device(config.device).type)
     text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
-                       "renderer": renderer_name(config.renderer),
+                       "renderer": renderer,
                        "init": _file_digest(initial_weights(config)[0])}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -202,9 +203,10 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log,
     hand_model = make_hand_model(config.hand_model)
     torch.manual_seed(config.seed)
     net = S2HandNet(hand_model, NetworkSpec(encoder_width=config.resolved("encoder_width")))
-    renderer = make_renderer(config.renderer) if _renders(settings) else None
-    trainer = Trainer(net, settings, model_limit_frames(hand_model), renderer,
-                      pick_device(config.device), _frozen_reference(config, settings))
+    device = pick_device(config.device)
+    renderer = make_renderer(config.renderer, device.type) if _renders(settings) else None
+    trainer = Trainer(net, settings, model_limit_frames(hand_model), renderer, device,
+                      _frozen_reference(config, settings))
     payload = None if restart else models.latest_checkpoint()
     if payload is None:
         models.reset(config_hash=config_hash, inputs=inputs, samples=len(data),

@@ -44,6 +44,26 @@ class RenderOutput:
     # blank image, no gradient); None where a backend renders every mesh
 
 
+# No backend clips: a mesh with a vertex at or behind the camera, non-finite, or projected far
+# outside the image has no meaningful render. Every backend skips such a mesh (empty image, no
+# gradient) and says so in ``RenderOutput.unrendered``, which training counts per epoch.
+NEAR_PLANE_M = 0.01
+MAX_PROJECTED_EXTENT = 20.0  # image sizes
+
+
+def renderable(vertices: torch.Tensor, K: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B,) bool: the meshes a backend can render (see NEAR_PLANE_M); vertices (B, V, 3),
+    K (B, 3, 3)."""
+    vertices, K = vertices.detach().double(), K.detach().double().to(vertices.device)
+    finite = torch.isfinite(vertices).flatten(1).all(1)
+    safe = torch.where(finite[:, None, None], vertices, torch.ones_like(vertices))
+    in_front = safe[..., 2].amin(1) > NEAR_PLANE_M
+    uvw = safe @ K.transpose(1, 2)
+    uv = uvw[..., :2] / uvw[..., 2:].clamp_min(NEAR_PLANE_M)
+    inside = uv.abs().flatten(1).amax(1) < MAX_PROJECTED_EXTENT * max(height, width)
+    return finite & in_front & inside
+
+
 class Renderer(Protocol):
     name: str
 

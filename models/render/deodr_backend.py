@@ -13,30 +13,12 @@ import numpy as np
 import torch
 from deodr.pytorch import CameraPytorch, ColoredTriMeshPytorch, Scene3DPytorch
 
-from .base import Light, RenderOutput, shade
+from .base import Light, RenderOutput, renderable, shade
 
 # DEODR 0.2.3 calls torch APIs that torch now marks deprecated; the results are unaffected.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"deodr\.")
 
 _IDENTITY_EXTRINSIC = np.hstack([np.eye(3), np.zeros((3, 1))])
-
-
-# DEODR does no clipping: a mesh with a vertex at or behind the camera, non-finite, or projected
-# far outside the image has no meaningful render, and is skipped (empty image, no gradient),
-# and said so in ``RenderOutput.unrendered``, which training counts per epoch.
-# A guard only: the training crash of docs/architecture.md ("DEODR and threads") was not
-# caused by such meshes.
-NEAR_PLANE_M = 0.01
-MAX_PROJECTED_EXTENT = 20.0  # image sizes
-
-
-def _renderable(vertices: torch.Tensor, K: torch.Tensor, height: int, width: int) -> bool:
-    if not torch.isfinite(vertices).all() or vertices[:, 2].min() <= NEAR_PLANE_M:
-        return False
-    uvw = vertices.detach().double() @ K.detach().double().T
-    uv = uvw[:, :2] / uvw[:, 2:]
-    limit = MAX_PROJECTED_EXTENT * max(height, width)
-    return bool(uv.abs().max() < limit)
 
 
 class _UnlitScene(Scene3DPytorch):
@@ -75,16 +57,15 @@ class DeodrRenderer:
     def render(self, vertices: torch.Tensor, faces: torch.Tensor, colors: torch.Tensor,
                K: torch.Tensor, height: int, width: int, light: Light) -> RenderOutput:
         lit = shade(vertices, faces, colors, light)
-        renderable = [_renderable(vertices[b].cpu(), K[b].cpu(), height, width)
-                      for b in range(vertices.shape[0])]
+        ok = renderable(vertices, K, height, width).tolist()
         blank = torch.zeros(height, width, 5, dtype=torch.float64)
         images = torch.stack([
-            self._render_one(vertices[b], faces, lit[b], K[b], height, width) if ok else blank
-            for b, ok in enumerate(renderable)]).to(vertices)
+            self._render_one(vertices[b], faces, lit[b], K[b], height, width) if drawn else blank
+            for b, drawn in enumerate(ok)]).to(vertices)
         coverage = images[..., 3]
         depth = torch.where(coverage > 1e-6, images[..., 4] / coverage.clamp_min(1e-6),
                             torch.zeros_like(coverage))
-        unrendered = ~torch.tensor(renderable, dtype=torch.bool, device=vertices.device)
+        unrendered = ~torch.tensor(ok, dtype=torch.bool, device=vertices.device)
         return RenderOutput(images[..., :3], coverage, depth, unrendered)
 
 
