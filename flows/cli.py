@@ -70,8 +70,13 @@ def _holding(store: str, command: str) -> Iterator[None]:
 def print_status(store: str, long: bool = False) -> bool:
     """Print the status table; returns True when no stage of any video failed or was
     interrupted."""
-    table = _open_store(store).manifest.table()
+    opened = _open_store(store)
+    table = opened.manifest.table()
     console.print(status_table(table, title=f"{store}: {len(table)} videos", long=long))
+    if unchecked := opened.videos_without_checksums():
+        console.print(f"{len(unchecked)} videos were stored before chunk checksums: their "
+                      "chunks are read unchecked ('handlabel verify' decodes them)",
+                      highlight=False)
     lines = failures(table)
     for line in lines:
         console.print(f"[red]{escape(line)}[/]", soft_wrap=True, highlight=False)
@@ -367,6 +372,58 @@ def train(store: StoreArgument, config: ConfigOption = None, overwrite: Overwrit
     interrupted training from its last checkpoint)."""
     ok = _stage("train", store, _config(config), overwrite, dask_address)
     raise typer.Exit(0 if print_status(store) and ok else 1)
+
+
+@app.command()
+def verify(
+    store: StoreArgument,
+    repair: Annotated[bool, typer.Option(help="Redo the damaged units from their sources "
+                                         "(and what depends on them), like rerun "
+                                         "--failed-only.")] = False,
+    config: ConfigOption = None,
+    dask_address: DaskOption = None,
+) -> None:
+    """Read every stored chunk and manifest row; name the damaged ones per video and array.
+    Exit 1 when any is damaged (0 once --repair has redone them)."""
+    from rich.progress import Progress
+
+    from handlabel.storage.verify import mark_for_repair, verify_store
+
+    from .runner import configured_address
+    from .verify import parallel_checks
+
+    settings = _config(config)
+    opened = _open_store(store)
+    address = configured_address(settings.dask, dask_address)
+    with Progress(console=console, transient=True) as progress:
+        report = verify_store(opened, parallel_checks(opened.url, address, progress,
+                                                      settings.storage.options))
+    _print_report(report)
+    if not (report.findings or report.manifest_damaged):
+        raise typer.Exit(0)
+    if not repair:
+        console.print(f"run 'handlabel verify {store} --repair' to redo them", highlight=False)
+        raise typer.Exit(1)
+    with _holding(store, "verify --repair"):
+        unrepairable = mark_for_repair(opened, report)
+    for line in unrepairable:
+        console.print(f"[red]{escape(line)}[/]", soft_wrap=True, highlight=False)
+    rerun(store, stage=None, failed_only=True, config=config, dask_address=dask_address)
+
+
+def _print_report(report) -> None:
+    console.print(f"verify: {report.objects} chunk objects of {report.arrays} arrays read"
+                  + (f" ({report.unchecked_arrays} arrays written before checksums: decoded, "
+                     "not checksum-checked)" if report.unchecked_arrays else ""),
+                  highlight=False)
+    for finding in report.findings:
+        console.print(f"[red]damaged: {escape(finding.array)} chunk {finding.index}: "
+                      f"{escape(finding.problem)}[/]", soft_wrap=True, highlight=False)
+    for name in report.manifest_damaged:
+        console.print(f"[red]damaged: manifest/{escape(name)}: not a readable manifest row[/]",
+                      soft_wrap=True, highlight=False)
+    if not (report.findings or report.manifest_damaged):
+        console.print("verify: no damaged chunk", highlight=False)
 
 
 @app.command()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
+from .integrity import array_codecs
+
 DONE_CHUNK_BLOCK = 1  # flags per Zarr chunk (object) of the chunk_done array: one
 
 
@@ -21,7 +23,8 @@ class ChunkedGroup:
     @staticmethod
     def create_done_record(group: zarr.Group, n_chunks: int) -> None:
         group.create_array("chunk_done", shape=(n_chunks,), chunks=(DONE_CHUNK_BLOCK,),
-                           dtype="bool", dimension_names=("chunk",), fill_value=False)
+                           dtype="bool", dimension_names=("chunk",), fill_value=False,
+                           **array_codecs())
 
     @property
     def attrs(self) -> dict:

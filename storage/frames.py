@@ -15,6 +15,7 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from .chunked import ChunkedGroup
+from .integrity import array_codecs, checked_read
 from .video import FrameChunk
 from .video_codec import H264FrameCodec
 
@@ -25,19 +26,20 @@ _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 def frame_codecs(codec: str, level: int = 0, crf: int = 18) -> dict:
     """Zarr v3 codecs for the frame chunks, by the name used in the configuration, as the
-    ``serializer`` and ``compressors`` arguments of an array's creation."""
+    ``serializer`` and ``compressors`` arguments of an array's creation (each chunk ending
+    with its checksum, :mod:`.integrity`)."""
     if codec == "h264":
-        return {"serializer": H264FrameCodec(crf=crf), "compressors": None}
+        return array_codecs(H264FrameCodec(crf=crf), None)
     if codec == "none":
-        return {"compressors": None}
+        return array_codecs(None, None)
     if codec == "zstd":
-        return {"compressors": [ZstdCodec(level=level)]}
+        return array_codecs(None, (ZstdCodec(level=level),))
     if codec == "blosc-lz4":
-        return {"compressors": [BloscCodec(cname="lz4", clevel=max(level, 0),
-                                           shuffle="noshuffle")]}
+        return array_codecs(None, (BloscCodec(cname="lz4", clevel=max(level, 0),
+                                              shuffle="noshuffle"),))
     if codec == "blosc-zstd":
-        return {"compressors": [BloscCodec(cname="zstd", clevel=max(level, 0),
-                                           shuffle="shuffle")]}
+        return array_codecs(None, (BloscCodec(cname="zstd", clevel=max(level, 0),
+                                              shuffle="shuffle"),))
     raise ValueError(f"unknown frame codec {codec!r}")
 
 
@@ -69,7 +71,7 @@ class VideoFrames(ChunkedGroup):
         )
         group.create_array(
             "timestamps", shape=(0,), chunks=(chunk_frames,), dtype="float64",
-            dimension_names=("frame",), fill_value=np.nan,
+            dimension_names=("frame",), fill_value=np.nan, **array_codecs(),
         )
         cls.create_done_record(group, 0)
         return cls(group)
@@ -153,7 +155,7 @@ class VideoFrames(ChunkedGroup):
             on_chunk(chunk, written)
 
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        return self.frames_array[start:stop]
+        return checked_read(self.frames_array, start, stop)
 
     def timestamps(self) -> np.ndarray:
-        return self.group["timestamps"][:]
+        return checked_read(self.group["timestamps"])

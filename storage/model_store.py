@@ -16,6 +16,7 @@ import pandas as pd
 import zarr
 
 from .fs import atomic_write, filesystem, join
+from .integrity import array_codecs, checked_read
 
 
 class ModelStore:
@@ -44,7 +45,8 @@ class ModelStore:
     def write_checkpoint(self, epoch: int, payload: bytes) -> None:
         name = f"checkpoint_epoch_{epoch:04d}"
         data = np.frombuffer(payload, dtype=np.uint8)
-        self.group.create_array(name, data=data, chunks=(1 << 24,), overwrite=True)
+        self.group.create_array(name, data=data, chunks=(1 << 24,), overwrite=True,
+                                **array_codecs())
         previous = self.attrs.get("latest")
         self.update_attrs(latest=name, epochs_done=epoch + 1)
         if previous and previous != name and previous in self.group:
@@ -52,7 +54,7 @@ class ModelStore:
 
     def latest_checkpoint(self) -> bytes | None:
         name = self.attrs.get("latest")
-        return None if not name else self.group[name][:].tobytes()
+        return None if not name else checked_read(self.group[name]).tobytes()
 
     def write_metrics(self, rows: list[dict]) -> None:
         buffer = io.BytesIO()

@@ -13,6 +13,7 @@ import numpy as np
 import zarr
 
 from .chunked import ChunkedGroup
+from .integrity import DEFAULT_COMPRESSORS, array_codecs, checked_read
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class StageArrays(ChunkedGroup):
         """A new, empty set of arrays (replacing any group of that name)."""
         group = parent.create_group(name, overwrite=True, attributes={**attrs, "complete": False})
         for key, item in spec.items():
-            codecs = {} if item.serializer is None else {"serializer": item.serializer,
-                                                          "compressors": None}
+            compressors = DEFAULT_COMPRESSORS if item.serializer is None else None
+            codecs = array_codecs(item.serializer, compressors)
             group.create_array(key, shape=(n_frames, *item.tail),
                                chunks=(chunk_frames, *item.tail), dtype=item.dtype,
                                fill_value=item.fill_value, **codecs)
@@ -56,4 +57,5 @@ class StageArrays(ChunkedGroup):
         self.group["chunk_done"][:] = True
 
     def read(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        return self.group[key][start:stop]
+        """Values of frames [start, stop); a damaged chunk raises DamagedChunkError."""
+        return checked_read(self.group[key], start, stop)

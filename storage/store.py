@@ -123,5 +123,13 @@ class DatasetStore:
             found += [(label, path) for path in sorted(fs.glob(f"{root}/{pattern}"))]
         return found
 
+    def videos_without_checksums(self) -> list[str]:
+        """Videos whose frames were stored before chunk checksums (read unchecked)."""
+        from .integrity import has_checksum
+
+        return [video_id for video_id, group in self.videos.groups()
+                if isinstance(group.get("frames"), zarr.Array)
+                and not has_checksum(group["frames"])]
+
     def has_model(self, name: str = "s2hand") -> bool:
         return isinstance(self.root.get(f"models/{name}"), zarr.Group)
