@@ -56,8 +56,10 @@ def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes
         files = sorted(fs.glob(f"{path}/*.jpg")) if fs.exists(path) else []
         for file in files:
             frame, side, quality, error = PurePosixPath(file).stem.split("_")
+            measured = (f"{error[1:]} px" if error[1:] != "nan" else "no joint kept any "
+                        "weight (the weight stage rejected every detection): not measured")
             found.append((float(quality[1:]), f"{rows[v]['name']} frame {int(frame)} {side}: "
-                          f"quality {quality[1:]}, {error[1:]} px", fs.cat_file(file)))
+                          f"quality {quality[1:]}, {measured}", fs.cat_file(file)))
     return [(caption, jpeg) for _, caption, jpeg in sorted(found, key=lambda f: f[0])]
 
 
@@ -176,7 +178,10 @@ def _write_report(store, videos, rows, hands, summary, config, rigs=()) -> str:
              "reconstruct.quality_scale) x exp(-(disagreement with the detector's 3D) / "
              "reconstruct.quality_teacher_scale); hands under export.flag_below "
              f"({config.flag_below}) are flagged low_quality. The COCO and FreiHAND files keep "
-             f"detected hands with quality >= {config.min_quality}."]
+             f"detected hands with quality >= {config.min_quality}. A hand whose joints all "
+             "lost their weight (the weight stage rejected every one) has quality 0 and no "
+             "reprojection error (NaN: not measured); where the detector gave no 3D, the "
+             "teacher residual is NaN and does not lower the quality."]
     notes += [_rig_note(row) for name in rigs for row in rig_quality(store, name).to_dict(
         orient="records")]
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,

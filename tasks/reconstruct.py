@@ -232,9 +232,11 @@ def finish_reconstruct(store: DatasetStore, video_id: str, error: str | None = N
         present = arrays.read("present")
         detected = present & ~arrays.read("interpolated")
         if present.any():
+            measured = arrays.read("reprojection_px")[detected]
+            measured = measured[np.isfinite(measured)]
             stats = {"reconstruct_mean_quality": float(arrays.read("quality")[present].mean()),
-                     "reconstruct_median_reprojection_px": float(
-                         np.median(arrays.read("reprojection_px")[detected])),
+                     "reconstruct_median_reprojection_px": float(np.median(measured))
+                     if len(measured) else None,
                      "reconstruct_interpolated": int((present & ~detected).sum())}
     return store.manifest.finish_stage(video_id, STAGE, row["reconstruct_started"], error,
                                        **stats)

@@ -228,8 +228,9 @@ def test_the_configured_fit_weights_are_the_fits_own_defaults():
 
 
 def test_module_examples():
-    for module in (placement, track, quality, cuts):
-        assert doctest.testmod(module).failed == 0
+    for module in (placement, track, quality, cuts, terms):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 def test_temporal_terms_take_a_one_frame_track():

@@ -3,11 +3,13 @@
 quality = evidence x reprojection factor x 3D factor, each in [0, 1]:
 
 - evidence: the root of the hand's mean joint weight (confidence, after the weight stage's
-  outlier down-weighting);
+  outlier down-weighting); a hand with no weight at all (every joint rejected) scores 0,
+  and its reprojection error is NaN: not measured, never a perfect 0;
 - reprojection: exp(-e / s2), e the weighted distance of the fitted joints to the detections
   in hand sizes: a fit that cannot explain its detections is suspect, and so are they;
 - 3D: exp(-r / s3), r the fit's disagreement with the detector's 3D (``terms.teacher_3d``):
-  where the 2D and the detector's 3D tell different stories, one of them is wrong.
+  where the 2D and the detector's 3D tell different stories, one of them is wrong. Where the
+  detector gave no 3D (r is NaN) nothing disagrees: the factor is 1.
 
 A frame filled between detections (interpolated) takes the score of its nearer detected
 neighbour, halved for every ``half_life`` frames away from it. bench/accuracy.py reports how
@@ -27,16 +29,19 @@ def hand_quality(evidence: np.ndarray, reprojection: np.ndarray, teacher_residua
     """(T,) quality of one track's frames from (T,) evidence, reprojection error (hand
     sizes), teacher-3D residual and the interpolated flag.
 
-    >>> q = hand_quality(np.array([1.0, 0, 0.81]), np.array([0.0, np.nan, 0.1]),
-    ...                  np.zeros(3), np.array([False, True, False]), 0.1, 0.05, 1.0)
+    >>> q = hand_quality(np.array([1.0, 0, 0.81, 0.0]), np.array([0.0, np.nan, 0.1, np.nan]),
+    ...                  np.array([0.0, 0.0, 0.0, np.nan]),
+    ...                  np.array([False, True, False, False]), 0.1, 0.05, 1.0)
     >>> np.round(q, 3).tolist()
-    [1.0, 0.5, 0.331]
+    [1.0, 0.5, 0.331, 0.0]
     """
     detected = ~interpolated
     quality = np.zeros(len(evidence))
+    unmeasured_error = np.nan_to_num(reprojection[detected], nan=np.inf)  # no weight: 0
+    no_teacher = np.nan_to_num(teacher_residual[detected], nan=0.0)  # nothing disagrees
     quality[detected] = (np.sqrt(np.clip(evidence[detected], 0, 1))
-                         * np.exp(-reprojection[detected] / reprojection_scale)
-                         * np.exp(-teacher_residual[detected] / teacher_scale))
+                         * np.exp(-unmeasured_error / reprojection_scale)
+                         * np.exp(-no_teacher / teacher_scale))
     if detected.any() and interpolated.any():
         frames = np.arange(len(evidence))
         known = frames[detected]

@@ -129,7 +129,7 @@ class FitResult:
     joints: torch.Tensor  # (T, 21, 3) camera frame, metres
     vertices: torch.Tensor  # (T, V, 3)
     projected: torch.Tensor  # (T, 21, 2) frame pixels
-    teacher_residual: torch.Tensor  # (T,) the teacher-3D term at the solution
+    teacher_residual: torch.Tensor  # (T,) the teacher-3D term at the solution; NaN: no teacher
     interpolated: torch.Tensor  # (T,) bool: frames without a detection
 
 
@@ -280,6 +280,8 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         vertices, joints = pose_hand(hand_model, p)
         residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
                                     TEACHER_FRAME_SMOOTHING_S)
+        measured = obs.teacher_confidence.clamp_min(0).sum(-1) > terms.MIN_TEACHER_CONFIDENCE
+        residual = torch.where(measured, residual, torch.full_like(residual, float("nan")))
         projected = project(joints, obs.K.expand(len(obs), 3, 3))
     return FitResult(p, joints, vertices, projected, residual, ~obs.present)
 

@@ -167,6 +167,13 @@ def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor) -> torc
 def reprojection_px(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor
                     ) -> torch.Tensor:
     """(T,) the weighted mean distance in pixels of the projected joints to the detections
-    (what the labels report; 0 where a frame has no weight)."""
-    distance = (projected - keypoints).norm(dim=-1)
-    return (distance * weights).sum(-1) / weights.sum(-1).clamp_min(1e-8)
+    (what the labels report); NaN where a frame has no weight: nothing was measured there.
+
+    >>> reprojection_px(torch.zeros(2, 1, 2), torch.tensor([[[3.0, 4.0]], [[1.0, 0.0]]]),
+    ...                 torch.tensor([[1.0], [0.0]])).tolist()
+    [5.0, nan]
+    """
+    distance = (projected - keypoints).nan_to_num().norm(dim=-1)
+    total = weights.sum(-1)
+    error = (distance * weights).sum(-1) / total.clamp_min(1e-8)
+    return torch.where(total > 0, error, torch.full_like(error, float("nan")))
