@@ -168,3 +168,64 @@ def test_on_video_the_views_run_only_when_due_and_the_carried_confidence_ranks_l
     assert pd.Series(measured).corr(pd.Series(carried), method="spearman") > 0.6
     carried_only = [h for h, f in zip(gated, fresh, strict=True) if not f]
     assert all((h.confidence <= h.score + 1e-9).all() for h in carried_only)
+
+
+CUPS_MP4 = DATA / "videos" / "two_hands_cups.mp4"
+
+
+def ghost_frames(per_frame) -> int:
+    from itertools import combinations
+
+    from handlabel.models.detectors.duplicates import same_hand
+
+    return sum(any(same_hand(a.keypoints, b.keypoints) for a, b in combinations(hands, 2))
+               for hands in per_frame)
+
+
+def test_a_second_reading_of_one_hand_is_dropped_and_the_hidden_hand_looked_for(sample):
+    """The first 70 frames of the cups clip: MediaPipe reads one hand twice in most frames
+    from 17 on (looked at: both readings lie on that hand) while the other hand, holding a
+    cup, goes unseen."""
+    clip = [(rgb, t) for i, (rgb, t) in enumerate(iter_frames(str(CUPS_MP4), 1280)) if i < 70]
+    frames, times = [rgb for rgb, _ in clip], [t for _, t in clip]
+
+    def run(drop: bool):
+        detector = MediaPipeHandDetector(MediaPipeOptions(tta=(), drop_ghosts=drop))
+        per_frame = list(detector.detect_video(frames, times))
+        detector.close()
+        return per_frame, detector
+
+    as_is, _ = run(False)
+    assert ghost_frames(as_is) >= 10  # the clip still shows the defect
+    kept, detector = run(True)
+    assert ghost_frames(kept) == 0 and detector.ghosts_dropped >= 10
+    assert detector.hands_recovered >= 1
+    for hands in kept:  # a second hand found again is the other hand, across the table
+        if len(hands) == 2:
+            wrists = [h.keypoints[0, 0] for h in hands]
+            assert abs(wrists[0] - wrists[1]) > 0.25 * frames[0].shape[1]
+
+
+def open_hand() -> np.ndarray:
+    """(21, 2) an open hand, fingers up, in METHOD.md's joint order (pixels)."""
+    joints = [[0.0, 0.0]]
+    for finger, angle in enumerate(np.radians([-60, -20, -5, 10, 25])):
+        base = np.array([-30.0 + 15 * finger, -40.0]) if finger else np.array([-25.0, -15.0])
+        step = 18.0 * np.array([np.sin(angle), -np.cos(angle)])
+        joints += [base + step * k for k in range(4)]
+    return np.array(joints) + 200.0
+
+
+def test_touching_and_crossing_hands_are_two_hands():
+    from handlabel.models.detectors.duplicates import point_set_distance, same_hand
+
+    rng = np.random.default_rng(0)
+    hand = open_hand()
+    centre = hand.mean(0)
+    turned = (hand - centre) @ np.array([[0.0, -1.0], [1.0, 0.0]])  # 90 degrees
+    crossing = turned + hand[8] - turned[8] + np.array([-20.0, 0.0])  # across its fingers
+    touching = hand + np.array([50.0, 0.0])  # side by side, their boxes overlapping
+    reread = hand[rng.permutation(21)] + rng.normal(0, 2, (21, 2))  # other order, same points
+    assert same_hand(hand, reread)
+    assert not same_hand(hand, crossing) and not same_hand(hand, touching)
+    assert point_set_distance(hand, crossing) > 2 * point_set_distance(hand, reread)

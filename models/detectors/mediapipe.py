@@ -32,6 +32,7 @@ import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
 from .augment import Augmentation, apply, crop_transform, invert, unrotate_world, warp
+from .duplicates import add_new_hands, without_duplicates
 from .schema import NUM_JOINTS, HandDetection
 from .tta_gate import ViewGate
 
@@ -63,6 +64,7 @@ class MediaPipeOptions:
     tta_margin: float = 2.0  # crop side as a multiple of the hand size
     tta_every: int = 1  # video: the most frames a hand's view agreement is carried
     tta_jump: float = 0.08  # video: a joint this far off its path (hand sizes) reruns views
+    drop_ghosts: bool = True  # second readings of one hand dropped (False: as MediaPipe says)
 
 
 class MediaPipeHandDetector:
@@ -81,6 +83,10 @@ class MediaPipeHandDetector:
             )
         self._image = self._landmarker(vision.RunningMode.IMAGE, self.options.max_hands)
         self._views = [Augmentation.parse(text) for text in self.options.tta]
+        # counts since creation: second detections of a hand dropped, and hands found by a
+        # full palm detection on the frames where such a ghost held a tracking place
+        self.ghosts_dropped = 0
+        self.hands_recovered = 0
 
     def _landmarker(self, mode, hands: int):
         options = vision.HandLandmarkerOptions(
@@ -168,7 +174,23 @@ class MediaPipeHandDetector:
         return hands
 
     def detect_image(self, rgb: np.ndarray) -> list[HandDetection]:
-        return self._with_confidence(rgb, self._detect_raw(self._image, rgb))
+        return self._with_confidence(rgb, self._distinct(self._detect_raw(self._image, rgb)))
+
+    def _distinct(self, hands: list[HandDetection], rgb: np.ndarray | None = None
+                  ) -> list[HandDetection]:
+        """The hands less their ghosts (:mod:`.duplicates`). With ``rgb`` (video), a frame
+        that had a ghost is searched again by palm detection: while the ghost held the
+        tracker's place, the tracker looked for no other hand."""
+        if not self.options.drop_ghosts:
+            return hands
+        kept = without_duplicates(hands)
+        self.ghosts_dropped += len(hands) - len(kept)
+        if rgb is not None and len(kept) < len(hands):
+            found = add_new_hands(kept, self._detect_raw(self._image, rgb),
+                                  self.options.max_hands)
+            self.hands_recovered += len(found) - len(kept)
+            kept = found
+        return kept
 
     def detect_video(
         self, frames: Iterable[np.ndarray], timestamps: Iterable[float]
@@ -184,7 +206,7 @@ class MediaPipeHandDetector:
             for rgb, seconds in zip(frames, timestamps, strict=True):
                 ms = max(round(seconds * 1000), last_ms + 1)  # strictly increasing, as required
                 last_ms = ms
-                hands = self._detect_raw(video, rgb, ms)
+                hands = self._distinct(self._detect_raw(video, rgb, ms), rgb)
                 yield self._with_confidence(rgb, hands, trackers, ms, gate)
         finally:
             video.close()
