@@ -16,7 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from typer.testing import CliRunner
 
 from handlabel.flows.cli import app
-from handlabel.storage.integrity import has_checksum
+from handlabel.storage.integrity import DamagedChunkError, has_checksum
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.verify import _store_arrays
 
@@ -114,6 +114,16 @@ def test_damage_is_named_fails_its_unit_and_repair_gives_back_the_clean_arrays(
     for line in expected:
         assert line in result.output
     assert result.output.count("damaged:") == len(expected)
+
+    opened, vid = DatasetStore(str(store), create=False), video_id(store)
+    for array, chunk, how in DAMAGE:  # every unit reads through these: each read fails
+        if how != "flip":
+            continue
+        group, _, name = array.rpartition("/")
+        reader = (opened.stage(vid, group).read if group else
+                  lambda _name: opened.video(vid).read())
+        with pytest.raises(DamagedChunkError, match=f"{array}/c/{chunk}/.* --repair"):
+            reader(name)
 
     with stages_on(ThreadPoolTaskRunner(max_workers=1)):  # a rerun reads the damaged frames
         state = run_pipeline([], str(store), CONFIG, first_stage="detect",

@@ -89,8 +89,8 @@ def test_a_store_on_s3_runs_every_stage_and_reruns_nothing(s3_options, dask_clus
 
 
 def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, tmp_path):
-    """A copy of a clean store on S3 with a flipped frames chunk and a flipped detect chunk:
-    verify names both, and --repair gives back the clean arrays."""
+    """A copy of a clean store on S3 with a flipped frames, crops, detect and reconstruct
+    chunk: verify names each, and --repair gives back the clean arrays."""
     import s3fs
     import yaml
 
@@ -106,7 +106,9 @@ def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, tmp_path):
     remote = f"{BUCKET}/damaged"
     fs.put(str(local), remote, recursive=True)
     video = next(p.name for p in (local / "videos").iterdir() if p.is_dir())
-    for array, chunk in (("frames", "c/1/0/0/0"), ("detect/keypoints", "c/0/0/0/0")):
+    damaged_chunks = (("frames", "c/1/0/0/0"), ("detect/crops", "c/2/0/0/0/0"),
+                      ("detect/keypoints", "c/0/0/0/0"), ("reconstruct/joints_3d", "c/1/0/0/0"))
+    for array, chunk in damaged_chunks:
         key = f"{remote}/videos/{video}/{array}/{chunk}"
         damaged = tmp_path / "object"
         damaged.write_bytes(fs.cat_file(key))
@@ -118,9 +120,9 @@ def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, tmp_path):
     store = f"s3://{remote}"
     result = CliRunner().invoke(app, ["verify", store, "-c", str(config_file)])
     assert result.exit_code == 1, result.output
-    assert f"damaged: videos/{video}/frames chunk 1: checksum mismatch" in result.output
-    assert f"damaged: videos/{video}/detect/keypoints chunk 0: checksum mismatch" in \
-        result.output
+    for array, chunk in damaged_chunks:
+        assert f"damaged: videos/{video}/{array} chunk {chunk.split('/')[1]}: checksum " \
+            "mismatch" in result.output
     repaired = CliRunner().invoke(app, ["verify", store, "--repair", "-c", str(config_file),
                                         "--dask-address", dask_cluster.scheduler_address])
     assert repaired.exit_code == 0, repaired.output
