@@ -1,0 +1,18 @@
+"""The usage examples in the docstrings of modules that no other test runs: each module must
+have examples, and every one must pass."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from handlabel.models.detectors import duplicates, tta_gate
+from handlabel.models.rig import triangulation
+
+
+@pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation],
+                         ids=lambda m: m.__name__)
+def test_examples(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
