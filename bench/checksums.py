@@ -19,7 +19,7 @@ from timing import median_seconds
 
 from handlabel.storage.fs import filesystem
 from handlabel.storage.store import DatasetStore
-from handlabel.storage.verify import _store_arrays, check_array, plan_jobs
+from handlabel.storage.verify import check_array, plan_jobs, store_arrays
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
             google_crc32c.value(data)
 
     def decode_all():
-        for _, array in _store_arrays(store):
+        for _, array in store_arrays(store):
             array[:]
 
     def verify_all():

@@ -12,7 +12,6 @@ before checksums (no ``crc32c`` in their metadata) are read as before, unchecked
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import google_crc32c
 import numpy as np
@@ -81,7 +80,7 @@ def checked_read(array: zarr.Array, start: int = 0, stop: int | None = None) -> 
         if _MISMATCH not in str(error):
             raise
         index = next(_failing_chunks(array, start, stop), None)
-        raise DamagedChunkError(damage_message(array, -1 if index is None else index)) from None
+        raise DamagedChunkError(damage_message(array, 0 if index is None else index)) from None
 
 
 def _failing_chunks(array: zarr.Array, start: int, stop: int | None) -> Iterator[int]:
@@ -94,11 +93,3 @@ def _failing_chunks(array: zarr.Array, start: int, stop: int | None) -> Iterator
             if _MISMATCH in str(error):
                 yield index
 
-
-@dataclass(frozen=True)
-class ChunkFinding:
-    """One chunk that verify found damaged."""
-
-    array: str  # the array's path in the store, e.g. videos/<id>/frames
-    index: int  # chunk index along the frame axis
-    problem: str  # "checksum mismatch", "missing", or "unreadable: ..."

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import zarr
 
 from .fs import configure_filesystems, filesystem
-from .integrity import ChunkFinding, chunk_key, has_checksum, intact
+from .integrity import chunk_key, has_checksum, intact
 from .manifest import SCHEMA, STAGES, StageState
 from .store import DatasetStore
 
@@ -29,6 +29,15 @@ GROUP_STAGE = {"detect": "detect", "weight": "weight", "reconstruct": "reconstru
                "network": "reconstruct"}
 READERS = {"ingest": ("detect", "network", "reconstruct"), "detect": ("network", "reconstruct"),
            "weight": ("reconstruct",), "reconstruct": (), "train": ()}
+
+
+@dataclass(frozen=True)
+class ChunkFinding:
+    """One chunk that verify found damaged."""
+
+    array: str  # the array's path in the store, e.g. videos/<id>/frames
+    index: int  # chunk index along the frame axis
+    problem: str  # "checksum mismatch", "missing", or "unreadable: ..."
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,7 @@ def _done_flags(group: zarr.Group) -> tuple[int, ...] | None:
 ZARR_GROUPS = ("videos", "rigs", "models")  # the store's other folders are not Zarr
 
 
-def _store_arrays(store: DatasetStore) -> Iterator[tuple[str, zarr.Array]]:
+def store_arrays(store: DatasetStore) -> Iterator[tuple[str, zarr.Array]]:
     for name in ZARR_GROUPS:
         group = store.root.get(name)
         if isinstance(group, zarr.Group):
@@ -85,7 +94,7 @@ def plan_jobs(store: DatasetStore) -> list[ArrayJob]:
     """Every array of the store with its chunk objects and the chunks that must exist."""
     fs, root = filesystem(store.url)
     jobs = []
-    for path, array in _store_arrays(store):
+    for path, array in store_arrays(store):
         parent = store.root[path.rsplit("/", 1)[0]] if "/" in path else store.root
         name = path.rsplit("/", 1)[-1]
         flags = None if name == "chunk_done" else _done_flags(parent)
@@ -111,14 +120,15 @@ def check_array(store_url: str, job: ArrayJob, storage_options: dict | None = No
     fs, root = filesystem(store_url)
     findings = []
     present = {int(key.split("/")[1]) for key in job.keys}
-    array = None
+    array: zarr.Array | None = None
     for key in job.keys:
         index = int(key.split("/")[1])
         if job.checksummed:
             if not intact(fs.cat_file(f"{root}/{job.path}/{key}")):
                 findings.append(ChunkFinding(job.path, index, "checksum mismatch"))
             continue
-        array = array or DatasetStore(store_url, create=False).root[job.path]
+        if array is None:
+            array = DatasetStore(store_url, create=False).root[job.path]
         size = array.chunks[0]
         try:
             array[index * size : (index + 1) * size]

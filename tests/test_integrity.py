@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from handlabel.flows.cli import app
 from handlabel.storage.integrity import DamagedChunkError, has_checksum
 from handlabel.storage.store import DatasetStore
-from handlabel.storage.verify import _store_arrays
+from handlabel.storage.verify import store_arrays
 
 from .conftest import GESTURE_AVI
 from .test_pipeline import CONFIG
@@ -83,7 +83,7 @@ def damage(store: Path, fs=None) -> list[str]:
 
 def arrays(store: str) -> dict[str, np.ndarray]:
     opened = DatasetStore(store, create=False)
-    return {path: array[:] for path, array in _store_arrays(opened)}
+    return {path: array[:] for path, array in store_arrays(opened)}
 
 
 def assert_same_arrays(store: str, reference: str) -> None:
@@ -95,7 +95,7 @@ def assert_same_arrays(store: str, reference: str) -> None:
 
 def test_every_array_carries_a_checksum_and_a_clean_store_verifies(clean_store):
     opened = DatasetStore(str(clean_store), create=False)
-    found = list(_store_arrays(opened))
+    found = list(store_arrays(opened))
     assert len(found) > 40 and all(has_checksum(array) for _, array in found)
     result = CliRunner().invoke(app, ["verify", str(clean_store)])
     assert result.exit_code == 0, result.output
