@@ -7,7 +7,7 @@ Runs the MediaPipe detector (video mode, no test-time views: the ghosts come fro
 tracker) on each video as MediaPipe gives its hands and with ghosts dropped. Per video: frames,
 frames with 0, 1 and 2 hands, two detections on one hand (models/detectors/duplicates.py's
 test, counted on MediaPipe's own output), ghosts dropped and hands found again by palm
-detection on those frames, and seconds. What the videos show is in docs/architecture.md
+detection on those frames, and seconds. What the videos show is in docs/accuracy.md
 (looked at by eye).
 """
 

@@ -70,7 +70,7 @@ def training_epoch(data: HandCrops, renderer_name: str, device: torch.device) ->
     settings = TrainSettings(epochs=1, input_size=FULL["input_size"],
                              render_size=FULL["render_size"], lr_milestones=())
     trainer = Trainer(net, settings, model_limit_frames(hand),
-                      make_renderer(renderer_name, device.type), device)
+                      make_renderer(renderer_name), device)
     sync(device)
     started = time.perf_counter()
     metrics = trainer.train_epoch(data)

@@ -10,8 +10,9 @@ from prefect.artifacts import (
 )
 
 from handlabel.storage.fs import is_local
-from handlabel.storage.manifest import STAGES
 from handlabel.storage.store import DatasetStore
+
+from .stages import MANIFEST_STAGES as STAGES
 
 
 def publish_results(store_url: str) -> None:

@@ -1,14 +1,17 @@
-"""The per-chunk pattern shared by the detect and reconstruct flows: prepare each video
-(which chunks are still to do), submit its chunks to the Dask workers, run the video's own
-step after them where the stage has one (reconstruct's sequence fit), record the outcome."""
+"""The per-chunk pattern shared by the chunked stages (detect, reconstruct, export): prepare
+each video (which chunks are still to do), submit its chunks to the Dask workers, run the
+video's own step (reconstruct's sequence fit, export's video files) as soon as that video's
+chunks are done, and record its outcome. Nothing waits on another video: the per-video steps
+of many videos run on every worker at once, beside other videos' chunks."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prefect import get_run_logger
-from prefect.futures import as_completed
 from prefect.states import Completed, Failed
 
 
@@ -16,47 +19,111 @@ def _error(result) -> str | None:
     return f"{result!r}" if isinstance(result, BaseException) else None
 
 
+@dataclass(frozen=True)
+class ChunkedTasks:
+    """A chunked stage's tasks: ``prepare(store, video, config, overwrite)`` gives the chunks
+    still to do (None: up to date), ``chunk(store, video, chunk, config)`` does one,
+    ``after(store, video, config)`` is the video's own step once its chunks are done (or
+    None), ``finish(store, video, error)`` records the outcome in the manifest."""
+
+    prepare: object
+    chunk: object
+    finish: object
+    after: object | None = None
+
+
+@dataclass
+class _Video:
+    chunks: dict = field(default_factory=dict)  # chunk future -> chunk index
+    left: int = 0
+    error: str | None = None
+
+
+class _Completions:
+    """Futures of any kind, handed back in the order they finish (Prefect's
+    ``as_completed`` takes a fixed list; here futures keep being added as others finish)."""
+
+    def __init__(self):
+        self._done: queue.Queue = queue.Queue()
+        self.outstanding = 0
+
+    def watch(self, future, kind: str, video: str) -> None:
+        self.outstanding += 1
+        future.add_done_callback(lambda f: self._done.put((f, kind, video)))
+
+    def next(self):
+        item = self._done.get()
+        self.outstanding -= 1
+        return item
+
+
 def run_chunked_stage(stage: str, store_url: str, videos: list[str], config, overwrite: bool,
-                      prepare, chunk, finish,
-                      annotation: Callable[[], contextlib.AbstractContextManager] | None = None,
-                      after=None):
-    """Run ``chunk`` on every chunk still to do, then ``after`` (a per-video task) once a
-    video's chunks all succeeded; a video's failure does not stop the others. ``annotation``
-    makes the context the chunk and ``after`` tasks are submitted in (a Dask resource)."""
+                      tasks: ChunkedTasks,
+                      annotation: Callable[[], contextlib.AbstractContextManager] | None = None):
+    """Run ``tasks.chunk`` on every chunk still to do, each video's ``tasks.after`` as soon
+    as its chunks all succeeded, then its ``tasks.finish``; a video's failure does not stop
+    the others. ``annotation`` makes the context the chunk and ``after`` tasks are submitted
+    in (a Dask resource)."""
     logger = get_run_logger()
-    prepared = {v: prepare.submit(store_url, v, config, overwrite) for v in videos}
-    chunks, errors, skipped = {}, {}, []
-    for video, future in prepared.items():
-        todo = future.result(raise_on_failure=False)
-        if (error := _error(todo)) is not None:
-            errors[video] = error
-        elif todo is None:
-            skipped.append(video)
+    place = annotation or contextlib.nullcontext
+    events = _Completions()
+    state = {v: _Video() for v in videos}
+    skipped: list[str] = []
+    total = done = 0
+
+    def finish(video: str) -> None:
+        events.watch(tasks.finish.submit(store_url, video, state[video].error), "finish", video)
+
+    def after_chunks(video: str) -> None:
+        if tasks.after is not None and state[video].error is None:
+            with place():
+                events.watch(tasks.after.submit(store_url, video, config), "after", video)
         else:
-            with annotation() if annotation else contextlib.nullcontext():
-                chunks[video] = {chunk.submit(store_url, video, c, config): c for c in todo}
-    total = sum(len(c) for c in chunks.values())
-    logger.info("%s: %d chunks of %d videos to do (%d up to date)", stage, total, len(chunks),
-                len(skipped))
-    done = 0
-    for video, futures in chunks.items():
-        for future in as_completed(list(futures)):
+            finish(video)
+
+    for video in videos:
+        events.watch(tasks.prepare.submit(store_url, video, config, overwrite), "prepare",
+                     video)
+    while events.outstanding:
+        future, kind, video = events.next()
+        result = future.result(raise_on_failure=False)
+        record = state[video]
+        if kind == "prepare":
+            if (error := _error(result)) is not None:  # nothing started: nothing to record
+                record.error = error
+            elif result is None:
+                skipped.append(video)
+            elif not result:  # nothing to redo chunk by chunk: straight to the video's step
+                after_chunks(video)
+            else:
+                with place():
+                    record.chunks = {tasks.chunk.submit(store_url, video, c, config): c
+                                     for c in result}
+                for chunk_future in record.chunks:
+                    events.watch(chunk_future, "chunk", video)
+                record.left = len(result)
+                total += len(result)
+        elif kind == "chunk":
             done += 1
-            if (error := _error(future.result(raise_on_failure=False))) is not None:
-                errors.setdefault(video, f"chunk {futures[future]}: {error}")
+            record.left -= 1
+            if (error := _error(result)) is not None and record.error is None:
+                record.error = f"chunk {record.chunks[future]}: {error}"
             logger.info("%s: [%d/%d] chunks done", stage, done, total)
-        if after is not None and video not in errors:
-            with annotation() if annotation else contextlib.nullcontext():
-                result = after.submit(store_url, video, config).result(raise_on_failure=False)
+            if record.left == 0:
+                after_chunks(video)
+        elif kind == "after":
             if (error := _error(result)) is not None:
-                errors[video] = error
-        outcome = finish.submit(store_url, video, errors.get(video)).result(
-            raise_on_failure=False)
-        if (error := _error(outcome)) is not None:  # the outcome itself was not recorded
-            errors.setdefault(video, f"finish: {error}")
-        elif outcome.get(f"{stage}_state") == "failed":  # finish found the work incomplete
-            errors.setdefault(video, outcome[f"{stage}_error"])
+                record.error = error
+            finish(video)
+        elif (error := _error(result)) is not None:  # the outcome itself was not recorded
+            record.error = record.error or f"finish: {error}"
+        elif result.get(f"{stage}_state") == "failed":  # finish found the work incomplete
+            record.error = record.error or result[f"{stage}_error"]
+    errors = {v: s.error for v, s in state.items() if s.error is not None}
+    logger.info("%s: %d chunks of %d videos done (%d up to date)", stage, total,
+                len(videos) - len(skipped), len(skipped))
     if errors:
         return Failed(message=f"{stage} failed for {len(errors)} of {len(videos)} videos: "
                       + "; ".join(f"{v}: {e}" for v, e in errors.items()))
-    return Completed(message=f"{len(chunks)} videos done, {len(skipped)} up to date")
+    return Completed(message=f"{len(videos) - len(skipped)} videos done, "
+                             f"{len(skipped)} up to date")

@@ -19,7 +19,8 @@ from handlabel.storage.sources import SourceNotFoundError, resolve_sources
 from handlabel.storage.store import DatasetStore, StoreError
 
 from .reference import config_reference
-from .rerun import plan_rerun
+from .rerun import first_pending, pending_work, plan_rerun
+from .stages import NAMES, STAGES
 from .status import failures, status_table
 
 app = typer.Typer(help="Turn hand video archives into annotated 3D hand datasets.",
@@ -142,12 +143,12 @@ def _pipeline(sources: list[str], store: str, config: HandlabelConfig, overwrite
 
 def _stage(name: str, store: str, config: HandlabelConfig, overwrite: bool,
            dask_address: str | None) -> bool:
-    from .pipeline import STAGE_FLOWS, run_stage
+    from .pipeline import run_stage
 
     _open_store(store)
     with _holding(store, name):
-        return _report(lambda: run_stage(STAGE_FLOWS[name], store, config, overwrite,
-                                         dask_address), store, config)
+        return _report(lambda: run_stage(name, store, config, overwrite, dask_address), store,
+                       config)
 
 
 @contextlib.contextmanager
@@ -231,22 +232,6 @@ def run(
 
 
 @app.command()
-def detect(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
-           dask_address: DaskOption = None) -> None:
-    """Stage 2 alone: hands, keypoints, confidences and crops for every ingested video."""
-    ok = _stage("detect", store, _config(config), overwrite, dask_address)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
-
-
-@app.command()
-def weight(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
-           dask_address: DaskOption = None) -> None:
-    """Stage 3 alone: supervision weights for every detected video."""
-    ok = _stage("weight", store, _config(config), overwrite, dask_address)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
-
-
-@app.command()
 def rerun(
     store: StoreArgument,
     stage: Annotated[str | None, typer.Option(help="Redo this stage (and what depends on it); "
@@ -260,10 +245,8 @@ def rerun(
 ) -> None:
     """Rerun the pipeline on a store's own videos (their recorded sources, read again only
     where a video's ingest is not done)."""
-    from .pipeline import STAGE_ORDER
-
-    if stage is not None and stage not in STAGE_ORDER:
-        raise _fail(f"--stage must be one of {', '.join(STAGE_ORDER)}")
+    if stage is not None and stage not in NAMES:
+        raise _fail(f"--stage must be one of {', '.join(NAMES)}")
     plan = plan_rerun(_open_store(store).manifest.table(), stage, failed_only)
     console.print(f"rerun: {plan.summary}", highlight=False)
     if plan.first_stage is None:
@@ -293,44 +276,22 @@ def rerun(
 def _first_pending(store: str, config: HandlabelConfig, first: str) -> str | None:
     """The first stage from ``first`` on with units not current, asked of the store before
     any server or cluster starts; None (and said so) when every stage is current."""
-    from handlabel.tasks.pending import pending_work
-
-    from .pipeline import STAGE_ORDER
-
     pending = pending_work(_open_store(store), config)
-    later = STAGE_ORDER[STAGE_ORDER.index(first):]
-    stages = [stage for stage in later if stage in pending]
-    if not stages:
+    start = first_pending(pending, first)
+    if start is None:
         console.print("rerun: nothing to do, every stage is current with this config",
                       highlight=False)
         return None
     console.print("rerun: to do: " + "; ".join(
-        f"{stage} {_units(pending[stage])}" for stage in stages), highlight=False, soft_wrap=True)
-    return stages[0]
+        f"{stage} {_units(units)}" for stage, units in pending.items()
+        if NAMES.index(stage) >= NAMES.index(start)), highlight=False, soft_wrap=True)
+    return start
 
 
 def _units(units: list[str]) -> str:
     return ", ".join(units) if len(units) <= 3 else f"{len(units)} units"
 
 
-@app.command()
-def reconstruct(store: StoreArgument, config: ConfigOption = None,
-                overwrite: OverwriteOption = False, dask_address: DaskOption = None) -> None:
-    """Stage 5 alone: 3D hands for every weighted video with the store's trained model."""
-    ok = _stage("reconstruct", store, _config(config), overwrite, dask_address)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
-
-
-@app.command()
-def rig(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
-        dask_address: DaskOption = None) -> None:
-    """Stage 7 alone: triangulate, fit and export every calibrated rig of the store whose
-    cameras' videos are reconstructed (rigs are recorded at ingest, from rig.rigs)."""
-    ok = _stage("rig", store, _config(config), overwrite, dask_address)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
-
-
-@app.command()
 def export(
     store: StoreArgument,
     format: Annotated[list[str] | None, typer.Option(
@@ -341,7 +302,6 @@ def export(
     overwrite: OverwriteOption = False,
     dask_address: DaskOption = None,
 ) -> None:
-    """Stage 6 alone: write the dataset files under STORE/export/."""
     from pydantic import ValidationError
 
     from handlabel.config import ExportConfig
@@ -359,19 +319,34 @@ def export(
     raise typer.Exit(0 if print_status(store) and ok else 1)
 
 
+def _stage_help(name: str) -> str:
+    number = NAMES.index(name) + 1
+    return f"Stage {number} alone. {STAGES[number - 1].summary}"
+
+
+def _stage_command(name: str) -> Callable[..., None]:
+    """The command that runs stage ``name`` alone (every stage but ingest and export, whose
+    commands take more options)."""
+
+    def command(store: StoreArgument, config: ConfigOption = None,
+                overwrite: OverwriteOption = False, dask_address: DaskOption = None) -> None:
+        ok = _stage(name, store, _config(config), overwrite, dask_address)
+        raise typer.Exit(0 if print_status(store) and ok else 1)
+
+    return command
+
+
+for _stage_entry in STAGES:
+    if _stage_entry.name not in ("ingest", "export"):
+        app.command(_stage_entry.name, help=_stage_help(_stage_entry.name))(
+            _stage_command(_stage_entry.name))
+export = app.command(help=_stage_help("export"))(export)
+
+
 def print_outputs(store: str) -> None:
     """Where the dataset, overlays and report are (those that exist)."""
     for label, path in DatasetStore(store, create=False).exported_files():
         console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
-
-
-@app.command()
-def train(store: StoreArgument, config: ConfigOption = None, overwrite: OverwriteOption = False,
-          dask_address: DaskOption = None) -> None:
-    """Stage 4 alone: train the S2HAND network on the store's weighted hand crops (resumes an
-    interrupted training from its last checkpoint)."""
-    ok = _stage("train", store, _config(config), overwrite, dask_address)
-    raise typer.Exit(0 if print_status(store) and ok else 1)
 
 
 @app.command()

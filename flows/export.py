@@ -10,7 +10,7 @@ from handlabel.config import HandlabelConfig
 from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
-from handlabel.tasks.export import export_dataset_task
+from handlabel.tasks.export import export_dataset_task, exported_videos
 from handlabel.tasks.export_video import (
     export_chunk_task,
     finish_export_task,
@@ -19,9 +19,11 @@ from handlabel.tasks.export_video import (
 )
 
 from .artifacts import PUBLISHING
-from .chunked import run_chunked_stage
-from .detect import videos_done_with
+from .chunked import ChunkedTasks, run_chunked_stage
 from .runner import dask_task_runner
+
+TASKS = ChunkedTasks(prepare_export_task, export_chunk_task, finish_export_task,
+                     after=finish_video_export_task)
 
 
 @flow(name="export", task_runner=dask_task_runner(), **PUBLISHING)
@@ -33,12 +35,10 @@ def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel export"):
-        targets = videos_done_with(dataset, "reconstruct", videos)
+        targets = dataset.videos_done("reconstruct", videos)
         videos_state = run_chunked_stage("export", dataset.url, targets, config.export,
-                                         overwrite, prepare_export_task, export_chunk_task,
-                                         finish_export_task, after=finish_video_export_task)
-        exported = set(videos_done_with(dataset, "export"))
-        done = [v for v in videos_done_with(dataset, "reconstruct") if v in exported]
+                                         overwrite, TASKS)
+        done = exported_videos(dataset)
         written = export_dataset_task.submit(dataset.url, done, config.export).result(
             raise_on_failure=False) if done else {}
     if isinstance(written, BaseException):

@@ -18,20 +18,10 @@ from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore, StoreError
 
 from .artifacts import PUBLISHING
-from .detect import detect_flow
-from .export import export_flow
-from .ingest import ingest_flow
 from .prefect_api import shared_prefect_api
-from .reconstruct import reconstruct_flow
-from .rig import rig_flow
 from .runner import dask_scheduler
-from .train import train_flow
-from .weight import weight_flow
+from .stages import stage, stages_from
 
-STAGE_FLOWS = {"detect": detect_flow, "weight": weight_flow, "train": train_flow,
-               "reconstruct": reconstruct_flow, "rig": rig_flow, "export": export_flow}
-STAGE_ORDER = ("ingest", *STAGE_FLOWS)
-PER_VIDEO_STAGES = ("detect", "weight", "reconstruct", "export")  # train: one unit per store
 _STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)
 
 
@@ -59,21 +49,19 @@ def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | N
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
     logger = get_run_logger()
-    stages = STAGE_ORDER[STAGE_ORDER.index(first_stage):]
+    stages = stages_from(first_stage)
     states = {}
     with store_run(store, "handlabel pipeline"), \
             _runner(config, dask_address) as runner:
         model_before = _model_identity(store)
-        for number, name in enumerate(stages, start=1):
+        for number, current in enumerate(stages, start=1):
+            name = current.name
             logger.info("stage %d/%d: %s", number, len(stages), name)
             redo = overwrite or name == overwrite_stage
-            if name == "ingest":
-                states[name] = ingest_flow.with_options(task_runner=runner)(
-                    sources, store, config, redo, return_state=True)
-            else:
-                only = {"videos": videos} if name in PER_VIDEO_STAGES else {}
-                states[name] = STAGE_FLOWS[name].with_options(task_runner=runner)(
-                    store, config, redo, return_state=True, **only)
+            first = [sources] if current.units == "sources" else []
+            only = {"videos": videos} if current.per_video else {}
+            states[name] = current.load_flow().with_options(task_runner=runner)(
+                *first, store, config, redo, return_state=True, **only)
             logger.info("stage %s: %s", name, states[name].message)
             if name == "train" and videos is not None and _model_identity(store) != model_before:
                 logger.info("the model changed: every video's reconstruct and export follow")
@@ -81,7 +69,7 @@ def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | N
     failed = {name: s.message for name, s in states.items() if s.is_failed()}
     if failed:
         return Failed(message="; ".join(f"{n}: {m}" for n, m in failed.items()))
-    return Completed(message=f"stages {', '.join(stages)} done")
+    return Completed(message=f"stages {', '.join(s.name for s in stages)} done")
 
 
 def _model_identity(store: str) -> str | None:
@@ -109,12 +97,13 @@ def run_pipeline(sources: list[str], store: str, config: HandlabelConfig | None 
                                 return_state=True, **options)
 
 
-def run_stage(stage_flow, store: str, config: HandlabelConfig | None = None,
+def run_stage(name: str, store: str, config: HandlabelConfig | None = None,
               overwrite: bool = False, dask_address: str | None = None):
-    """Run one stage flow on its own (detect, weight, ...); returns its final state."""
+    """Run one stage after ingest on its own (detect, weight, ...); returns its final
+    state."""
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
     with shared_prefect_api(), dask_scheduler(config.dask, dask_address) as scheduler:
         runner = DaskTaskRunner(address=scheduler)
-        return stage_flow.with_options(task_runner=runner)(store, config, overwrite,
-                                                           return_state=True)
+        return stage(name).load_flow().with_options(task_runner=runner)(
+            store, config, overwrite, return_state=True)

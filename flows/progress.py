@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from handlabel.config import HandlabelConfig
-from handlabel.storage.manifest import STAGES
 from handlabel.storage.store import DatasetStore, StoreError
+
+from .stages import STAGES
 
 POLL_S = 1.0
 PLAIN_EVERY_S = 15.0
-_CHUNKED = {"ingest": None, "detect": "detect", "reconstruct": "network"}  # group of records
 
 
 @dataclass
@@ -48,25 +48,30 @@ def snapshot(store: DatasetStore, config: HandlabelConfig) -> list[StageProgress
     table = table[table["superseded_by"].isna()]
     stages = []
     for stage in STAGES:
-        states = table[f"{stage}_state"]
+        if not stage.in_manifest:
+            continue
+        states = table[f"{stage.name}_state"]
         if not (states == "running").any():
             continue
-        if stage == "train":
+        if stage.units == "model":
             stages.append(_train_progress(store, config))
-        elif stage in _CHUNKED:
-            stages.append(_chunk_progress(store, table, stage))
+        elif stage.records is not None:
+            stages.append(_chunk_progress(store, table, stage.name, stage.records))
+            if stage.step is not None and (step := _step_progress(store, table, stage)):
+                stages.append(step)
         else:
-            stages.append(StageProgress(stage, int((states == "done").sum()), len(table),
+            stages.append(StageProgress(stage.name, int((states == "done").sum()), len(table),
                                         "videos"))
     return stages
 
 
-def _chunk_progress(store: DatasetStore, table, stage: str) -> StageProgress:
+def _chunk_progress(store: DatasetStore, table, stage: str, records: str) -> StageProgress:
+    """Chunks done of the running and done videos; ``records`` is the stage-array group
+    holding the chunk records ("": the frames' own, ingest's)."""
     done = total = frames = 0
     for row in table[table[f"{stage}_state"].isin(["running", "done"])].itertuples():
         video = store.video(row.video_id)
-        group = video if _CHUNKED[stage] is None or video is None else \
-            store.stage(row.video_id, _CHUNKED[stage])
+        group = video if not records or video is None else store.stage(row.video_id, records)
         if group is None:
             continue
         with contextlib.suppress(KeyError, ValueError):  # being created right now
@@ -75,6 +80,21 @@ def _chunk_progress(store: DatasetStore, table, stage: str) -> StageProgress:
             done, total, frames = done + len(flags), total + n, frames + len(flags) * chunk_frames
     running = int((table[f"{stage}_state"] == "running").sum())
     return StageProgress(stage, done, total, "chunks", frames, f"{running} videos running")
+
+
+def _step_progress(store: DatasetStore, table, stage) -> StageProgress | None:
+    """The per-video step of the running videos (reconstruct's sequence fit), in frames:
+    one line of its own, so a long fit does not hide behind "13/13 chunks"."""
+    done = total = started = 0
+    for row in table[table[f"{stage.name}_state"] == "running"].itertuples():
+        arrays = store.stage(row.video_id, stage.step)
+        with contextlib.suppress(KeyError, ValueError):  # being created right now
+            if arrays is not None and (progress := arrays.step_progress()) is not None:
+                done, total, started = done + progress[0], total + progress[1], started + 1
+    if not started:
+        return None
+    return StageProgress(f"{stage.name} fit", done, total, "frames", done,
+                         f"{started} videos fitting")
 
 
 def _train_progress(store: DatasetStore, config: HandlabelConfig) -> StageProgress:

@@ -18,9 +18,11 @@ from handlabel.tasks.reconstruct import (
 )
 
 from .artifacts import PUBLISHING
-from .chunked import run_chunked_stage
-from .detect import videos_done_with
+from .chunked import ChunkedTasks, run_chunked_stage
 from .runner import dask_task_runner, gpu_annotation
+
+TASKS = ChunkedTasks(prepare_reconstruct_task, reconstruct_chunk_task, finish_reconstruct_task,
+                     after=fit_reconstruct_task)
 
 
 @flow(name="reconstruct", task_runner=dask_task_runner(), **PUBLISHING)
@@ -35,8 +37,5 @@ def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrit
         return Failed(message="reconstruct: no trained model in the store; run train first")
     with store_run(dataset.url, "handlabel reconstruct"):
         return run_chunked_stage("reconstruct", dataset.url,
-                                 videos_done_with(dataset, "weight", videos),
-                                 config.reconstruct, overwrite, prepare_reconstruct_task,
-                                 reconstruct_chunk_task, finish_reconstruct_task,
-                                 lambda: gpu_annotation(config.dask),
-                                 after=fit_reconstruct_task)
+                                 dataset.videos_done("weight", videos), config.reconstruct,
+                                 overwrite, TASKS, lambda: gpu_annotation(config.dask))

@@ -9,6 +9,10 @@
   now gets through) makes every video's labels stale: then reconstruct and export follow.
 - ``rerun --stage S --failed-only``: only the videos whose stage S failed or was
   interrupted, from S on.
+
+What a plain rerun has to do is asked of the store alone (``pending_work``: each stage's
+units not current with the config), so a rerun with nothing pending answers at once and one
+with work starts from the first stage that has some.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from handlabel.storage.manifest import NOT_DONE_AFTER_RUN, STAGES
+from handlabel.config import HandlabelConfig
+from handlabel.storage.manifest import NOT_DONE_AFTER_RUN
+from handlabel.storage.store import DatasetStore
+
+from .stages import MANIFEST_STAGES, STAGES, Stage, stages_from
 
 _REDO_STATES = [state.value for state in NOT_DONE_AFTER_RUN]
 
@@ -48,7 +56,7 @@ def plan_rerun(table: pd.DataFrame, stage: str | None = None,
 
 
 def _failed_only(table: pd.DataFrame, stage: str | None) -> RerunPlan:
-    stages = [stage] if stage else list(STAGES)
+    stages = [stage] if stage else list(MANIFEST_STAGES)
     failed = pd.DataFrame({s: table[f"{s}_state"].isin(_REDO_STATES) for s in stages})
     rows = failed.any(axis=1)
     if not rows.any():
@@ -67,3 +75,37 @@ def _sources(table: pd.DataFrame, wanted: pd.Series) -> list[str]:
     done_sources = set(table.loc[~wanted, "source_uri"].dropna())
     needed = table.loc[wanted, "source_uri"].dropna()
     return list(dict.fromkeys(u for u in needed if u not in done_sources))
+
+
+def pending_work(store: DatasetStore, config: HandlabelConfig) -> dict[str, list[str]]:
+    """{stage: the units it would redo} for the stages after ingest, in stage order; only
+    stages with work appear. A unit is a video id, ``model`` (train), a rig's name, or a
+    stage's store-wide unit (export's ``dataset files``). A stage is asked only about the
+    units it would take (videos done upstream), as its flow does."""
+    pending = {}
+    for stage in STAGES:
+        if stage.current is None:
+            continue
+        units = [u for u in candidate_units(store, stage)
+                 if not stage.is_current(store, u, config)]
+        if stage.store_unit and not stage.is_current(store, stage.store_unit, config):
+            units.append(stage.store_unit)
+        if units:
+            pending[stage.name] = units
+    return pending
+
+
+def candidate_units(store: DatasetStore, stage: Stage) -> list[str]:
+    """The units ``stage`` would take now: its rigs, its model (once a video is ready for
+    it), or the videos done with the stage it takes from."""
+    if stage.units == "rigs":
+        return store.rig_names()
+    ready = store.videos_done(stage.takes)
+    if stage.units == "model":
+        return ["model"] if ready else []
+    return ready
+
+
+def first_pending(pending: dict[str, list[str]], first: str) -> str | None:
+    """The first stage from ``first`` on with pending units (None: all current)."""
+    return next((s.name for s in stages_from(first) if s.name in pending), None)

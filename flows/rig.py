@@ -14,7 +14,6 @@ from handlabel.storage.store import DatasetStore
 from handlabel.tasks.rig import rig_task
 
 from .artifacts import PUBLISHING
-from .detect import videos_done_with
 from .runner import dask_task_runner, gpu_annotation
 
 
@@ -27,7 +26,7 @@ def rig_flow(store: str, config: HandlabelConfig | None = None, overwrite: bool 
     names = dataset.rig_names()
     if not names:
         return Completed(message="no rigs")
-    done = set(videos_done_with(dataset, "reconstruct"))
+    done = set(dataset.videos_done("reconstruct"))
     waiting = {n: sorted(set(dataset.rig(n).attrs["members"].values()) - done) for n in names}
     with store_run(dataset.url, "handlabel rig"):
         with gpu_annotation(config.dask):

@@ -7,7 +7,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from handlabel.storage.manifest import STAGES
+from .stages import MANIFEST_STAGES as STAGES
 
 _CELL = {"done": "[green]done[/]", "running": "[yellow]run[/]",
          "failed": "[bold red]FAIL[/]", "interrupted": "[bold red]INT[/]",

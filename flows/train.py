@@ -12,7 +12,6 @@ from handlabel.storage.store import DatasetStore
 from handlabel.tasks.train import train_task
 
 from .artifacts import PUBLISHING
-from .detect import videos_done_with
 from .runner import dask_task_runner, gpu_annotation
 
 
@@ -23,7 +22,7 @@ def train_flow(store: str, config: HandlabelConfig | None = None, overwrite: boo
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
-    videos = videos_done_with(dataset, "weight")
+    videos = dataset.videos_done("weight")
     if not videos:
         return Failed(message="train: no weighted videos in the store; run weight first")
     with store_run(dataset.url, "handlabel train"), gpu_annotation(config.dask):

@@ -12,8 +12,15 @@ from handlabel.storage.store import DatasetStore
 from handlabel.tasks.weight import weight_video_task
 
 from .artifacts import PUBLISHING
-from .detect import not_recorded_done, videos_done_with
 from .runner import dask_task_runner
+
+
+def not_recorded_done(store: DatasetStore, stage: str, videos: list[str]) -> dict[str, str]:
+    """Of ``videos`` whose task reported success, those the manifest does not show done: a
+    task rescheduled from a worker that died can be reported done without having run."""
+    done = set(store.videos_done(stage, videos))
+    return {v: f"{stage} reported done but not recorded (its worker lost?); rerun it"
+            for v in videos if v not in done}
 
 
 @flow(name="weight", task_runner=dask_task_runner(), **PUBLISHING)
@@ -25,7 +32,7 @@ def weight_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     configure_filesystems(config.storage.options)
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel weight"):
-        videos = videos_done_with(dataset, "detect", videos)
+        videos = dataset.videos_done("detect", videos)
         futures = {v: weight_video_task.submit(dataset.url, v, config.weight, overwrite)
                    for v in videos}
         outcomes = {v: f.result(raise_on_failure=False) for v, f in futures.items()}

@@ -68,7 +68,7 @@ class CompressionConfig(Section):
 
     codec: Literal["h264", "zstd", "blosc-lz4", "blosc-zstd", "none"] = Field(
         "h264", description="Codec of the frame chunks: h264 stores each chunk as a short "
-        "H.264 segment (lossy; docs/architecture.md, \"The frame codec\", says what it costs "
+        "H.264 segment (lossy; docs/components.md, \"The frame codec\", says what it costs "
         "the stages); the others are lossless."
     )
     level: int = Field(-3, ge=-7, le=19, description="Level of the lossless codecs (zstd "
@@ -186,7 +186,7 @@ class LossWeights(Section):
     teacher_3d: float = Field(0.0, ge=0, description="Not S2HAND's: the predicted joints vs "
                               "the detector's 3D (centred, unit size, best rotation), weighted "
                               "by its 3D confidence; 0 (default, by measurement: "
-                              "docs/architecture.md#accuracy) is pure S2HAND.")
+                              "docs/accuracy.md) is pure S2HAND.")
     motion: float = Field(10.0, ge=0, description="S2HAND(V), clips only: the change of "
                           "every joint's frame-to-frame relative rotation (unit quaternions; "
                           "a constant rotation speed costs nothing).")
@@ -226,7 +226,7 @@ class StereoLossConfig(Section):
 
     enabled: bool = Field(False, description="Train on a rig's pairs when the store has one. "
                           "Off by default: on the sample stereo pair (demo preset) it did not "
-                          "make the labels better (docs/architecture.md, Calibrated rigs).")
+                          "make the labels better (docs/accuracy.md, Calibrated rigs).")
     scale: float = Field(1e-2, ge=0, description="Factor on the seed's weighted sum, placing "
                          "it against the monocular losses.")
     pairs_per_step: int = Field(8, ge=1, description="Pairs of crops per training step (each "
@@ -292,8 +292,8 @@ class TrainConfig(Section):
     hand_model: str = Field("default", description="'default' (embedded) or a MANO_RIGHT.pkl "
                             "path.")
     renderer: Literal["auto", "deodr", "pytorch3d"] = Field(
-        "auto", description="Differentiable renderer (auto: DEODR, except pytorch3d when "
-        "training on CUDA with pytorch3d installed).")
+        "auto", description="Differentiable renderer (auto: DEODR; pytorch3d only when asked "
+        "for, until it is checked against DEODR on CUDA).")
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
     amp: bool = Field(True, description="Mixed precision on CUDA.")
     init_checkpoint: str | None = Field(
@@ -315,7 +315,7 @@ class TrainConfig(Section):
 
 
 class FitWeightsConfig(Section):
-    """Weights of the sequence fit's terms (docs/architecture.md#sequence-fit); 0 = off."""
+    """Weights of the sequence fit's terms (docs/components.md, Reconstruction); 0 = off."""
 
     reprojection: float = Field(1.0, ge=0, description="Robust reprojection of the joints "
                                 "onto the 2D detections (hand sizes, relative joint weights).")
@@ -349,7 +349,7 @@ class FitConfig(Section):
                              "long; a longer gap starts a new track.")
     cuts: bool = Field(True, description="Start a new track where the 2D detections jump "
                        "and stay jumped (an edited video's cut, images read as frames, "
-                       "another hand in the slot; docs/architecture.md#sequence-fit).")
+                       "another hand in the slot; docs/components.md, Reconstruction).")
     cut_shape: float = Field(0.2, gt=0, description="Cut threshold: median joint "
                              "displacement with centroid and size removed, hand sizes per "
                              "frame.")

@@ -14,6 +14,7 @@ import zarr
 from .integrity import array_codecs
 
 DONE_CHUNK_BLOCK = 1  # flags per Zarr chunk (object) of the chunk_done array: one
+STEP_PROGRESS = "step_progress"  # attribute: [frames done, frames to do] of a per-video step
 
 
 class ChunkedGroup:
@@ -32,6 +33,16 @@ class ChunkedGroup:
 
     def update_attrs(self, **values) -> None:
         self.group.attrs.update(values)
+
+    def record_step_progress(self, done: int, total: int) -> None:
+        """How far a video's own step (reconstruct's sequence fit) has got, in frames: read
+        by the live progress display, which has no other channel from the workers."""
+        self.group.attrs[STEP_PROGRESS] = [int(done), int(total)]
+
+    def step_progress(self) -> tuple[int, int] | None:
+        """(frames done, frames to do) of the video's own step; None before it starts."""
+        value = self.group.attrs.get(STEP_PROGRESS)
+        return (int(value[0]), int(value[1])) if value else None
 
     def done_chunks(self) -> set[int]:
         return {int(i) for i in np.flatnonzero(self.group["chunk_done"][:])}

@@ -20,7 +20,7 @@ from .video import FrameChunk
 from .video_codec import H264FrameCodec
 
 # zarr-python compares every written chunk with the fill value unless told not to; on video
-# frames (never all-fill) that scan costs more than compressing them (see docs/architecture.md).
+# frames (never all-fill) that scan costs more than compressing them (see docs/performance.md).
 _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 

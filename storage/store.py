@@ -84,6 +84,14 @@ class DatasetStore:
     def create_stage(self, video_id: str, stage: str, **kwargs) -> StageArrays:
         return StageArrays.create(self.videos[video_id], stage, **kwargs)
 
+    def videos_done(self, stage: str, among: list[str] | None = None) -> list[str]:
+        """The current (not superseded) videos whose ``stage`` is done, in manifest order
+        (of ``among`` only, when given): the videos the stage after it takes."""
+        table = self.manifest.table()
+        current = table["superseded_by"].isna()
+        done = table.loc[current & (table[f"{stage}_state"] == "done"), "video_id"].tolist()
+        return done if among is None else [v for v in done if v in set(among)]
+
     def rig_names(self) -> list[str]:
         group = self.root.get("rigs")
         return sorted(group.group_keys()) if isinstance(group, zarr.Group) else []

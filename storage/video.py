@@ -169,7 +169,7 @@ def iter_chunks(
     """Frames grouped into consecutive chunks of ``chunk_frames`` (the last may be shorter).
 
     The chunks' frame arrays rotate through two preallocated buffers: fresh 100+ MB arrays
-    per chunk cost more in page faults than decoding (docs/architecture.md). A chunk's
+    per chunk cost more in page faults than decoding (docs/performance.md). A chunk's
     ``frames`` therefore stay valid only until the generator has produced the next chunk
     after it; a consumer that keeps them longer must copy them.
     """

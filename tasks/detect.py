@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from prefect import get_run_logger, task
 
-from handlabel.config import DetectConfig, stage_config_hash
+from handlabel.config import DetectConfig, HandlabelConfig, stage_config_hash
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
 from handlabel.models.tracking import SLOTS, SlotTracker
@@ -75,6 +75,11 @@ def detect_is_current(store: DatasetStore, video_id: str, config: DetectConfig) 
     return (arrays is not None and row is not None and row["detect_state"] == StageState.DONE
             and arrays.attrs.get("config_hash") == stage_config_hash(STAGE, config)
             and not set(range(arrays.n_chunks)) - arrays.done_chunks())
+
+
+def is_current(store: DatasetStore, video_id: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py)."""
+    return detect_is_current(store, video_id, config.detect)
 
 
 def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, overwrite: bool

@@ -32,6 +32,7 @@ from .rig_export import export_rig, rig_export_version
 from .rig_quality import rig_quality
 
 STAGE = "export"
+DATASET_FILES = "dataset files"  # export's store-wide unit, beside its videos
 DATASET_FILES_RECORD = ".dataset-files.json"  # the version and URLs of the files last written
 
 
@@ -95,6 +96,12 @@ def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig)
     record = {"version": dataset_files_version(store, videos, config), "files": files}
     write_export(store, DATASET_FILES_RECORD, json.dumps(record).encode())
     return written
+
+
+def exported_videos(store: DatasetStore) -> list[str]:
+    """The videos the dataset files are written over: reconstructed and exported now."""
+    exported = set(store.videos_done("export"))
+    return [v for v in store.videos_done("reconstruct") if v in exported]
 
 
 def dataset_files_version(store: DatasetStore, videos: list[str], config: ExportConfig) -> str:

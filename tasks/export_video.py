@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from prefect import task
 
-from handlabel.config import ExportConfig, stage_config_hash
+from handlabel.config import ExportConfig, HandlabelConfig, stage_config_hash
 from handlabel.models.overlay import draw_mesh, draw_skeleton
 from handlabel.models.render import make_renderer
 from handlabel.models.training.setup import make_hand_model
@@ -30,7 +30,15 @@ from handlabel.storage.manifest import StageState
 from handlabel.storage.store import DatasetStore
 from handlabel.storage.video_writer import concatenate_videos, write_video
 
-from .export import STAGE, jpeg_bytes, url_exists, video_folder
+from .export import (
+    DATASET_FILES,
+    STAGE,
+    dataset_files_current,
+    exported_videos,
+    jpeg_bytes,
+    url_exists,
+    video_folder,
+)
 from .export_files import parquet_bytes, read_parquet, write_export
 from .export_rerun import write_recording
 from .retry import retry_transient
@@ -157,6 +165,15 @@ def export_is_current(store: DatasetStore, video_id: str, config: ExportConfig) 
     row = store.manifest.get(video_id)
     return (row is not None and row["export_state"] == StageState.DONE
             and row["export_config_hash"] == _export_version(config, row))
+
+
+def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py): a video's exports, or the
+    dataset files (``DATASET_FILES``) over every exported video."""
+    if unit != DATASET_FILES:
+        return export_is_current(store, unit, config.export)
+    exported = exported_videos(store)
+    return not exported or dataset_files_current(store, exported, config.export)
 
 
 def _export_version(config: ExportConfig, row: dict) -> str:

@@ -46,20 +46,25 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
-    written = 0
+    tracks = []  # (slot, first frame, stop frame)
     for slot in range(present.shape[1]):
         other = 1 - slot
         blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
                                  present[:, other])
         cuts = _cuts(detect_keypoints[:, slot], present[:, slot], config.fit)
-        for first, stop in track_spans(present[:, slot], times, config.fit.max_gap_s,
-                                       blocked, cuts):
-            carried = None  # a long track's shape and size, from window to window
-            for start in range(first, stop, config.fit.window_frames):
-                end = min(start + config.fit.window_frames, stop)
-                carried = _fit_window(store, video_id, slot, start, end, K, hand_model,
-                                      limit_frames, config, labels, carried, device)
-                written += end - start
+        tracks += [(slot, first, stop) for first, stop in track_spans(
+            present[:, slot], times, config.fit.max_gap_s, blocked, cuts)]
+    total = sum(stop - first for _, first, stop in tracks)
+    written = 0
+    labels.record_step_progress(0, total)
+    for slot, first, stop in tracks:
+        carried = None  # a long track's shape and size, from window to window
+        for start in range(first, stop, config.fit.window_frames):
+            end = min(start + config.fit.window_frames, stop)
+            carried = _fit_window(store, video_id, slot, start, end, K, hand_model,
+                                  limit_frames, config, labels, carried, device)
+            written += end - start
+            labels.record_step_progress(written, total)
     return written
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from prefect import get_run_logger, task
 
-from handlabel.config import ReconstructConfig, stage_config_hash
+from handlabel.config import HandlabelConfig, ReconstructConfig, stage_config_hash
 from handlabel.models.fit.observe import MIRROR, MIRROR_ROTVEC
 from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
@@ -105,6 +105,11 @@ def reconstruct_is_current(store: DatasetStore, video_id: str, config: Reconstru
         return False
     return (labels.attrs.get("config_hash") == stage_config_hash(STAGE, config)
             and labels.attrs.get("inputs") == inputs)
+
+
+def is_current(store: DatasetStore, video_id: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py)."""
+    return reconstruct_is_current(store, video_id, config.reconstruct)
 
 
 def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig,

@@ -123,6 +123,16 @@ def is_current(store: DatasetStore, name: str, config: HandlabelConfig) -> bool:
             and labels.attrs.get("inputs") == RigMembers(store, name).inputs())
 
 
+def rig_is_current(store: DatasetStore, name: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py). A rig whose members are not all
+    reconstructed is not current: the rig flow reports it as failed, and a rerun must say so
+    rather than answer that nothing is to do."""
+    try:
+        return bool(is_current(store, name, config))
+    except (KeyError, ValueError, RuntimeError):
+        return False
+
+
 def reconstruct_rig(store: DatasetStore, name: str, config: HandlabelConfig) -> int:
     """Triangulate and fit a rig's hands; returns the hands labelled."""
     rig = RigMembers(store, name)

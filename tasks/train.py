@@ -16,7 +16,13 @@ import torch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from handlabel.config import RigStageConfig, TrainConfig, TrainPreset, stage_config_hash
+from handlabel.config import (
+    HandlabelConfig,
+    RigStageConfig,
+    TrainConfig,
+    TrainPreset,
+    stage_config_hash,
+)
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.losses.stereo import StereoWeights
 from handlabel.models.network import NetworkSpec, S2HandNet
@@ -135,11 +141,11 @@ def _file_digest(path: Path | None) -> str | None:
 def training_key(config: TrainConfig) -> str:
     """What decides the trained network besides its data: the config, the values its preset
     fills in (so a changed preset table retrains), the renderer that 'auto' resolves to
-    on this device (a store trained with DEODR on CPU is not current where it would train
-    with pytorch3d on CUDA) and the content of the file training starts from (a rebuilt
+    (should 'auto' ever pick another backend, stores trained with the old one retrain) and
+    the content of the file training starts from (a rebuilt
     pretrained network retrains)."""
     resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
-    renderer = renderer_name(config.renderer, pick_device(config.device).type)
+    renderer = renderer_name(config.renderer)
     text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
                        "renderer": renderer,
                        "init": _file_digest(initial_weights(config)[0])}, sort_keys=True)
@@ -155,19 +161,32 @@ def model_identity(config_hash: str, inputs: str, checkpoint: bytes) -> str:
     return hashlib.sha256(f"{config_hash}|{inputs}|{content}".encode()).hexdigest()[:16]
 
 
-def _inputs_version(store: DatasetStore, videos: list[str]) -> str:
-    """What the training data was made from: each video's weights and when they were made."""
+def _inputs_version(store: DatasetStore, videos: list[str], config: TrainConfig,
+                    pair_inlier: float) -> str:
+    """What the training data was made from: each video's weights and when they were made,
+    and, where rig pairs are trained on, the residual that matched them."""
     table = store.manifest.table().set_index("video_id")
-    return ";".join(f"{v}@{table.loc[v, 'weight_config_hash']}@{table.loc[v, 'weight_finished']}"
-                    for v in sorted(videos))
+    version = ";".join(f"{v}@{table.loc[v, 'weight_config_hash']}@"
+                       f"{table.loc[v, 'weight_finished']}" for v in sorted(videos))
+    if _stereo_weights(config) is not None and store.rig_names():
+        version += f"|rig pairs within {pair_inlier} hand sizes"
+    return version
 
 
-def train_is_current(store: DatasetStore, videos: list[str], config: TrainConfig) -> bool:
+def train_is_current(store: DatasetStore, videos: list[str], config: TrainConfig,
+                     pair_inlier: float = PAIR_INLIER) -> bool:
     """Whether the store's model is completely trained with this config on these videos'
     current weights."""
     attrs = store.model().attrs if store.has_model() else {}
     return (bool(attrs.get("complete")) and attrs.get("config_hash") == training_key(config)
-            and attrs.get("inputs") == _inputs_version(store, videos))
+            and attrs.get("inputs") == _inputs_version(store, videos, config, pair_inlier))
+
+
+def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py): the model (its one unit) is
+    current with the store's weighted videos."""
+    return train_is_current(store, store.videos_done("weight"), config.train,
+                            config.rig.inlier_hand_sizes)
 
 
 def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
@@ -175,9 +194,10 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER) -> str:
     """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
-    if not overwrite and train_is_current(store, videos, config):
+    if not overwrite and train_is_current(store, videos, config, pair_inlier):
         return "skipped"
-    config_hash, inputs = training_key(config), _inputs_version(store, videos)
+    config_hash, inputs = training_key(config), _inputs_version(store, videos, config,
+                                                                 pair_inlier)
     models = store.model()
     same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
     started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
@@ -204,7 +224,7 @@ def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log,
     torch.manual_seed(config.seed)
     net = S2HandNet(hand_model, NetworkSpec(encoder_width=config.resolved("encoder_width")))
     device = pick_device(config.device)
-    renderer = make_renderer(config.renderer, device.type) if _renders(settings) else None
+    renderer = make_renderer(config.renderer) if _renders(settings) else None
     trainer = Trainer(net, settings, model_limit_frames(hand_model), renderer, device,
                       _frozen_reference(config, settings))
     payload = None if restart else models.latest_checkpoint()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from handlabel.config import WeightConfig, stage_config_hash
+from handlabel.config import HandlabelConfig, WeightConfig, stage_config_hash
 from handlabel.models.detectors import NUM_JOINTS
 from handlabel.models.tracking import SLOTS
 from handlabel.models.weights import WeightParams, supervision_weights
@@ -30,6 +30,11 @@ def weight_is_current(store: DatasetStore, video_id: str, config: WeightConfig) 
     return (current is not None and row is not None and row["weight_state"] == StageState.DONE
             and current.attrs.get("config_hash") == stage_config_hash(STAGE, config)
             and current.attrs.get("detect_version") == _detect_version(row))
+
+
+def is_current(store: DatasetStore, video_id: str, config: HandlabelConfig) -> bool:
+    """The stage registry's currency test (flows/stages.py)."""
+    return weight_is_current(store, video_id, config.weight)
 
 
 def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overwrite: bool) -> str:

@@ -21,7 +21,7 @@ def pipeline(dask_cluster):
 
     def run(sources, store, overwrite=False):
         # lossless frames: the counts below are the detector's on this noisy 320x240 clip, where
-        # H.264 changes which frames are found (docs/architecture.md, "The frame codec")
+        # H.264 changes which frames are found (docs/accuracy.md, "The frame codec")
         ingest = IngestConfig(chunk_frames=8, compression=CompressionConfig(codec="zstd"))
         config = HandlabelConfig(ingest=ingest, train=SMALL_TRAIN)
         return run_pipeline([str(s) for s in sources], str(store), config, overwrite,

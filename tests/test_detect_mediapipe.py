@@ -1,6 +1,6 @@
 """The MediaPipe backend on real labelled images and the sample videos.
 
-Tolerances are set below what was measured (docs/architecture.md, eval-keypoints table):
+Tolerances are set below what was measured (docs/accuracy.md, eval-keypoints table):
 detection rate 0.585, PCK@0.2 of detected hands 0.844, handedness accuracy 0.92, Spearman
 (confidence, error) -0.345.
 """

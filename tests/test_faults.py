@@ -115,7 +115,6 @@ def detect_arrays(store: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def clean_detect(prefect_api, dask_cluster, office_clip, tmp_path_factory):
     """The clip ingested and detected once without faults, in this process's Prefect API."""
-    from handlabel.flows.detect import detect_flow
     from handlabel.flows.ingest import run_ingest
     from handlabel.flows.pipeline import run_stage
 
@@ -123,7 +122,7 @@ def clean_detect(prefect_api, dask_cluster, office_clip, tmp_path_factory):
     config = HandlabelConfig(ingest=IngestConfig(chunk_frames=CHUNK))
     address = dask_cluster.scheduler_address
     assert run_ingest([str(office_clip)], str(store), config, dask_address=address).is_completed()
-    assert run_stage(detect_flow, str(store), config, dask_address=address).is_completed()
+    assert run_stage("detect", str(store), config, dask_address=address).is_completed()
     return store, config
 
 
@@ -157,7 +156,6 @@ def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip
 
 def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_clean_run(
         clean_detect, office_clip, config_file, tmp_path):
-    from handlabel.flows.detect import detect_flow
     from handlabel.flows.pipeline import run_stage
 
     clean_store, config = clean_detect
@@ -178,7 +176,7 @@ def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_c
     status = CliRunner().invoke(app, ["status", str(store)])
     assert status.exit_code == 1 and "interrupted" in status.output, status.output
 
-    assert run_stage(detect_flow, str(store), config,
+    assert run_stage("detect", str(store), config,
                      dask_address=None).is_completed()  # resumes the chunks not done
     expected, got = detect_arrays(clean_store), detect_arrays(store)
     for name in DETECT_ARRAYS:
@@ -188,7 +186,6 @@ def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_c
 def test_a_dask_worker_killed_mid_stage_loses_nothing(clean_detect, dask_cluster, tmp_path):
     from distributed import Client
 
-    from handlabel.flows.detect import detect_flow
     from handlabel.flows.pipeline import run_stage
 
     clean_store, config = clean_detect
@@ -207,11 +204,11 @@ def test_a_dask_worker_killed_mid_stage_loses_nothing(clean_detect, dask_cluster
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
-    state = run_stage(detect_flow, str(store), config, overwrite=True, dask_address=address)
+    state = run_stage("detect", str(store), config, overwrite=True, dask_address=address)
     killer.join(timeout=120)
     assert killed, "no worker was killed"
     if not state.is_completed():  # the killed worker's chunk failed: a rerun finishes it
-        assert run_stage(detect_flow, str(store), config, dask_address=address).is_completed()
+        assert run_stage("detect", str(store), config, dask_address=address).is_completed()
     expected, got = detect_arrays(clean_store), detect_arrays(store)
     for name in DETECT_ARRAYS:
         np.testing.assert_allclose(got[name], expected[name], atol=1e-5, err_msg=name)

@@ -24,7 +24,7 @@ from handlabel.models.metrics.keypoints2d import confidence_error_correlation
 from handlabel.models.metrics.keypoints3d import procrustes_errors, summarise_3d
 from handlabel.models.synthetic_motion import synthetic_sequence
 
-# a detector profile like the measured one (docs/architecture.md): errors of a few percent of
+# a detector profile like the measured one (docs/accuracy.md): errors of a few percent of
 # the hand size, confidences that vary per joint
 _rng = np.random.default_rng(0)
 NOISE = DetectionNoise(np.abs(_rng.normal(0.05, 0.03, (30, 21))),

@@ -366,7 +366,8 @@ def completed(store: DatasetStore) -> DatasetStore:
 def test_what_a_plain_rerun_would_redo_is_known_from_the_store_alone(complete_store):
     """Each config change is pending at the stage it changes (the later stages follow it only
     once it has run); a deleted dataset file is pending too; a complete store has nothing."""
-    from handlabel.tasks.pending import DATASET_FILES, pending_work
+    from handlabel.flows.rerun import pending_work
+    from handlabel.tasks.export import DATASET_FILES
 
     store = completed(complete_store)
     video = store.manifest.table()["video_id"].iloc[0]

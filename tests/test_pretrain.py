@@ -61,9 +61,9 @@ def test_shipped_network_is_documented_and_beats_an_untrained_one(sample):
     path = pretrained_checkpoint()
     payload = path.read_bytes()
     assert len(payload) <= 10e6, f"{path}: {len(payload) / 1e6:.1f} MB, over the 10 MB limit"
-    documented = (ROOT / "docs" / "architecture.md").read_text()
+    documented = (ROOT / "docs" / "components.md").read_text()
     assert hashlib.sha256(payload).hexdigest() in documented, (
-        f"{path}: its sha256 is not the one in docs/architecture.md")
+        f"{path}: its sha256 is not the one in docs/components.md")
     torch.manual_seed(0)
     untrained = S2HandNet(DefaultHandModel(), NetworkSpec(encoder_width=PRETRAINED_WIDTH))
     pretrained = S2HandNet(DefaultHandModel(), NetworkSpec(encoder_width=PRETRAINED_WIDTH))

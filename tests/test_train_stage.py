@@ -23,15 +23,13 @@ class Interrupted(Exception):
 
 @pytest.fixture(scope="module")
 def weighted_store(dask_cluster, tmp_path_factory, sample):
-    from handlabel.flows.detect import detect_flow
     from handlabel.flows.ingest import run_ingest
     from handlabel.flows.pipeline import run_stage
-    from handlabel.flows.weight import weight_flow
 
     store = str(tmp_path_factory.mktemp("train") / "store")
     config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8))
     run_ingest([str(GESTURE_AVI)], store, config, dask_address=dask_cluster.scheduler_address)
-    for stage in (detect_flow, weight_flow):
+    for stage in ("detect", "weight"):
         assert run_stage(stage, store, config, dask_address=dask_cluster.scheduler_address
                          ).is_completed()
     return DatasetStore(store)
@@ -87,7 +85,6 @@ def test_retraining_on_new_inputs_gives_a_new_identity_under_the_same_checkpoint
     labels current. The identity (inputs and checkpoint content) changes, and reconstruct
     keys its labels by it."""
     from handlabel.flows.pipeline import run_stage
-    from handlabel.flows.weight import weight_flow
     from handlabel.tasks.reconstruct import model_version
 
     store = weighted_store
@@ -95,7 +92,7 @@ def test_retraining_on_new_inputs_gives_a_new_identity_under_the_same_checkpoint
     train_store(store, videos, TRAIN)
     first = store.model().attrs
     config = HandlabelConfig(ingest=IngestConfig(chunk_frames=8))
-    assert run_stage(weight_flow, store.url, config, overwrite=True,
+    assert run_stage("weight", store.url, config, overwrite=True,
                      dask_address=dask_cluster.scheduler_address).is_completed()
     assert train_store(store, videos, TRAIN) == "trained"
     second = store.model().attrs

@@ -4,7 +4,7 @@ MediaPipe's own graph drops a hand when at least 10 of its 21 landmarks lie with
 baselines of another hand's, index for index, and their landmark boxes overlap (IoU > 0.2).
 A second reading of the same hand with its fingers in another order (often with the other
 handedness) escapes that test. On the sample cups clip 37 of 181 two-hand frames held such
-a pair, every one of them on a single hand (looked at, docs/architecture.md), and while the
+a pair, every one of them on a single hand (looked at, docs/components.md), and while the
 ghost held the tracker's second place, MediaPipe's VIDEO mode ran no palm detection, so the
 real second hand went unseen.
 

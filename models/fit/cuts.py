@@ -19,7 +19,7 @@ temporal terms can outvote it.
 Where most consecutive detections of a slot jump (``SHUFFLED_SHARE``), the slot's frames are
 not a continuous shot at all (an image collection read as a video): every detection then
 starts its own track. On the sample videos 1 pair in 16 jumps in the fast gesture clip and
-none in the others (docs/architecture.md#sequence-fit).
+none in the others (docs/components.md, Reconstruction).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ PRETRAINED_WIDTH = 16  # the shipped network's encoder width (the demo preset's)
 
 def pretrained_checkpoint() -> Path:
     """The shipped network pretrained on synthetic hands for the default hand model
-    (``scripts/pretrain_synthetic.py``; command and sha256 in docs/architecture.md)."""
+    (``scripts/pretrain_synthetic.py``; command and sha256 in docs/components.md)."""
     return Path(str(resources.files("handlabel.models.network").joinpath(
         "assets", "synthetic_w16.pt")))
 
