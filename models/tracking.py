@@ -16,7 +16,8 @@ import numpy as np
 
 from .detectors.schema import HandDetection
 
-SLOTS = ("left", "right")
+SLOT_SIDES = ("left", "right")  # slot i holds the hand the tracker calls SLOT_SIDES[i]
+N_SLOTS = len(SLOT_SIDES)  # hands per frame: every per-frame array's slot axis
 _EPS = 1e-3
 
 
@@ -39,7 +40,7 @@ class SlotTracker:
 
     def _cost(self, hand: HandDetection, slot: int) -> float:
         p_label = hand.handedness_score
-        if hand.handedness != SLOTS[slot]:
+        if hand.handedness != SLOT_SIDES[slot]:
             p_label = 1 - p_label
         cost = -math.log(min(max(p_label, _EPS), 1 - _EPS))
         for remembered, box in self._last_box.items():
@@ -50,13 +51,13 @@ class SlotTracker:
 
     def assign(self, hands: list[HandDetection]) -> list[HandDetection | None]:
         """[left hand or None, right hand or None] for this frame."""
-        hands = hands[: len(SLOTS)]
+        hands = hands[: N_SLOTS]
         best, best_cost = (None, None), math.inf
-        for slots in itertools.permutations(range(len(SLOTS)), len(hands)):
+        for slots in itertools.permutations(range(N_SLOTS), len(hands)):
             cost = sum(self._cost(h, s) for h, s in zip(hands, slots, strict=True))
             if cost < best_cost:
                 best_cost = cost
-                best = tuple(hands[slots.index(s)] if s in slots else None for s in range(2))
+                best = tuple(hands[slots.index(s)] if s in slots else None for s in range(N_SLOTS))
         self._remember(best)
         return list(best)
 

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from handlabel.config import DetectConfig, HandlabelConfig, stage_config_hash
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
-from handlabel.models.tracking import SLOTS, SlotTracker
+from handlabel.models.tracking import N_SLOTS, SLOT_SIDES, SlotTracker
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
@@ -20,7 +20,7 @@ from .native_logs import quiet_native_logs
 from .retry import retry_transient
 
 STAGE = "detect"
-LEFT = SLOTS.index("left")
+LEFT = SLOT_SIDES.index("left")
 
 
 def detector_from_config(config: DetectConfig) -> HandDetector:
@@ -47,7 +47,7 @@ def detector_from_config(config: DetectConfig) -> HandDetector:
 def detect_spec(crop_size: int, crop_codec: str = "zstd") -> dict[str, ArraySpec]:
     """The detect stage's arrays per frame; axis 1 is the slot (0 left, 1 right). The crops
     are stored as each slot's H.264 stream (``crop_codec: h264``) or with zarr's default."""
-    slots = len(SLOTS)
+    slots = N_SLOTS
     return {
         "present": ArraySpec((slots,), "bool", False),
         "keypoints": ArraySpec((slots, NUM_JOINTS, 3), "float32", np.nan),  # x, y, confidence

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from handlabel.models.detectors.schema import BONES
-from handlabel.models.tracking import SLOTS
+from handlabel.models.tracking import SLOT_SIDES
 from handlabel.models.training.setup import make_hand_model
 from handlabel.storage.fs import atomic_write, filesystem, join
 from handlabel.storage.store import DatasetStore
@@ -65,7 +65,7 @@ def write_recording(store: DatasetStore, video_id: str, folder: str, max_side: i
                                 [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1]
             rec.log("world/camera/image", rr.EncodedImage(contents=jpeg.tobytes(),
                                                           media_type="image/jpeg"))
-            for slot, side in enumerate(SLOTS):
+            for slot, side in enumerate(SLOT_SIDES):
                 _log_hand(rec, rr, side, factor, faces,
                           {k: v[offset, slot] for k, v in found.items()},
                           {k: v[offset, slot] for k, v in made.items()})

@@ -26,6 +26,7 @@ from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.network import S2HandNet, S2HandPrediction
 from handlabel.models.refine import refine
+from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.prediction import predict_crops
 from handlabel.models.training.setup import pick_device
 from handlabel.models.weights import hand_sizes
@@ -40,7 +41,6 @@ from .trained_model import load_trained_model
 STAGE = "reconstruct"
 NETWORK = "network"  # the network step's arrays
 NETWORK_STEP_VERSION = 1  # bumped when the network step's output changes
-SLOTS = 2
 
 
 def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
@@ -50,24 +50,24 @@ def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
     hand model's ``n_joints`` rest joints (metres at unit scale, before ``scale``)."""
     nan = np.nan
     skeleton = {} if n_joints is None else {
-        "skeleton": ArraySpec((SLOTS, n_joints, 3), "float32", nan)}
+        "skeleton": ArraySpec((N_SLOTS, n_joints, 3), "float32", nan)}
     return skeleton | {
-        "present": ArraySpec((SLOTS,), "bool", False),
-        "joints_3d": ArraySpec((SLOTS, 21, 3), "float32", nan),
-        "vertices": ArraySpec((SLOTS, n_vertices, 3), "float32", nan),
-        "global_orient": ArraySpec((SLOTS, 3), "float32", nan),
-        "hand_pose": ArraySpec((SLOTS, 15, 3), "float32", nan),
-        "betas": ArraySpec((SLOTS, n_shape), "float32", nan),
-        "translation": ArraySpec((SLOTS, 3), "float32", nan),
-        "scale": ArraySpec((SLOTS,), "float32", nan),
-        "albedo": ArraySpec((SLOTS, n_vertices, 3), "uint8", 0),
-        "light": ArraySpec((SLOTS, 11), "float32", nan),
-        "keypoints_2d": ArraySpec((SLOTS, 21, 2), "float32", nan),
-        "reprojection_px": ArraySpec((SLOTS,), "float32", nan),
-        "quality": ArraySpec((SLOTS,), "float32", 0.0),
+        "present": ArraySpec((N_SLOTS,), "bool", False),
+        "joints_3d": ArraySpec((N_SLOTS, 21, 3), "float32", nan),
+        "vertices": ArraySpec((N_SLOTS, n_vertices, 3), "float32", nan),
+        "global_orient": ArraySpec((N_SLOTS, 3), "float32", nan),
+        "hand_pose": ArraySpec((N_SLOTS, 15, 3), "float32", nan),
+        "betas": ArraySpec((N_SLOTS, n_shape), "float32", nan),
+        "translation": ArraySpec((N_SLOTS, 3), "float32", nan),
+        "scale": ArraySpec((N_SLOTS,), "float32", nan),
+        "albedo": ArraySpec((N_SLOTS, n_vertices, 3), "uint8", 0),
+        "light": ArraySpec((N_SLOTS, 11), "float32", nan),
+        "keypoints_2d": ArraySpec((N_SLOTS, 21, 2), "float32", nan),
+        "reprojection_px": ArraySpec((N_SLOTS,), "float32", nan),
+        "quality": ArraySpec((N_SLOTS,), "float32", 0.0),
         # frames without a detection inside a track, filled by the fit's temporal terms
-        "interpolated": ArraySpec((SLOTS,), "bool", False),
-        "teacher_residual": ArraySpec((SLOTS,), "float32", nan),  # fit vs the detector's 3D
+        "interpolated": ArraySpec((N_SLOTS,), "bool", False),
+        "teacher_residual": ArraySpec((N_SLOTS,), "float32", nan),  # fit vs the detector's 3D
     }
 
 

@@ -9,9 +9,10 @@ import pandas as pd
 
 from handlabel.models.fit.observe import MIRROR
 from handlabel.models.rig.triangulation import matched_slots
+from handlabel.models.tracking import N_SLOTS
 from handlabel.storage.store import DatasetStore
 
-from .rig_reconstruct import SLOTS, RigMembers, camera_views
+from .rig_reconstruct import RigMembers, camera_views
 
 
 def rig_pairs(store: DatasetStore, index: pd.DataFrame, inlier: float
@@ -30,7 +31,7 @@ def rig_pairs(store: DatasetStore, index: pd.DataFrame, inlier: float
         mirrored = [rig.read(c, "detect", "mirrored") for c in range(len(rig.cameras))]
         for frame in range(rig.n_frames):
             slots = matched_slots(views, ref, frame, P, inlier)
-            for hand in range(SLOTS):
+            for hand in range(N_SLOTS):
                 for camera in range(len(rig.cameras)):
                     if camera == ref or slots[hand, camera] < 0 or slots[hand, ref] < 0:
                         continue

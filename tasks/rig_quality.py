@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from handlabel.models.tracking import N_SLOTS
 from handlabel.storage.store import DatasetStore
 
-from .rig_reconstruct import SLOTS, RigMembers
+from .rig_reconstruct import RigMembers
 
 
 def rig_quality(store: DatasetStore, name: str) -> pd.DataFrame:
@@ -56,7 +57,7 @@ def _held_out(rig: RigMembers, own: dict, slots: np.ndarray, source: int, target
     R, t = rig.geometry.between(source, target)
     errors = []
     for frame in range(rig.n_frames):
-        for hand in range(SLOTS):
+        for hand in range(N_SLOTS):
             a, b = slots[frame, hand, source], slots[frame, hand, target]
             if a < 0 or b < 0 or not own[source]["labelled"][frame, a]:
                 continue

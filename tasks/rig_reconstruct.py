@@ -30,7 +30,8 @@ from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import solve_track, track_spans
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.rig.cameras import RigGeometry, rig_geometry
-from handlabel.models.rig.triangulation import SLOTS, matched_slots, triangulate_hand
+from handlabel.models.rig.triangulation import matched_slots, triangulate_hand
+from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.setup import pick_device
 from handlabel.models.weights import hand_sizes
 from handlabel.storage.calibration import RigCalibration
@@ -83,30 +84,30 @@ class RigMembers:
 def triangulate_spec(n_cameras: int) -> dict[str, ArraySpec]:
     """Per rig frame, axis 1 the hand (the reference camera's slot); world frame, metres."""
     nan = np.nan
-    return {"present": ArraySpec((SLOTS,), "bool", False),
-            "joints": ArraySpec((SLOTS, 21, 3), "float32", nan),
-            "confidence": ArraySpec((SLOTS, 21), "float32", 0.0),
-            "residual_px": ArraySpec((SLOTS, n_cameras, 21), "float32", nan),
-            "view_slot": ArraySpec((SLOTS, n_cameras), "int8", -1)}
+    return {"present": ArraySpec((N_SLOTS,), "bool", False),
+            "joints": ArraySpec((N_SLOTS, 21, 3), "float32", nan),
+            "confidence": ArraySpec((N_SLOTS, 21), "float32", 0.0),
+            "residual_px": ArraySpec((N_SLOTS, n_cameras, 21), "float32", nan),
+            "view_slot": ArraySpec((N_SLOTS, n_cameras), "int8", -1)}
 
 
 def labels_spec(n_cameras: int, n_vertices: int, n_shape: int, n_joints: int
                 ) -> dict[str, ArraySpec]:
     """Per rig frame, axis 1 the hand; world frame (metres) unless the name says a camera's."""
     nan = np.nan
-    return {"present": ArraySpec((SLOTS,), "bool", False),
-            "interpolated": ArraySpec((SLOTS,), "bool", False),
-            "quality": ArraySpec((SLOTS,), "float32", 0.0),
-            "joints_world": ArraySpec((SLOTS, 21, 3), "float32", nan),
-            "vertices_world": ArraySpec((SLOTS, n_vertices, 3), "float32", nan),
-            "joints_camera": ArraySpec((SLOTS, n_cameras, 21, 3), "float32", nan),
-            "keypoints_2d": ArraySpec((SLOTS, n_cameras, 21, 2), "float32", nan),
-            "reprojection_px": ArraySpec((SLOTS, n_cameras), "float32", nan),
-            "global_orient_world": ArraySpec((SLOTS, 3), "float32", nan),
-            "hand_pose": ArraySpec((SLOTS, 15, 3), "float32", nan),
-            "betas": ArraySpec((SLOTS, n_shape), "float32", nan),
-            "skeleton": ArraySpec((SLOTS, n_joints, 3), "float32", nan),
-            "scale": ArraySpec((SLOTS,), "float32", nan)}
+    return {"present": ArraySpec((N_SLOTS,), "bool", False),
+            "interpolated": ArraySpec((N_SLOTS,), "bool", False),
+            "quality": ArraySpec((N_SLOTS,), "float32", 0.0),
+            "joints_world": ArraySpec((N_SLOTS, 21, 3), "float32", nan),
+            "vertices_world": ArraySpec((N_SLOTS, n_vertices, 3), "float32", nan),
+            "joints_camera": ArraySpec((N_SLOTS, n_cameras, 21, 3), "float32", nan),
+            "keypoints_2d": ArraySpec((N_SLOTS, n_cameras, 21, 2), "float32", nan),
+            "reprojection_px": ArraySpec((N_SLOTS, n_cameras), "float32", nan),
+            "global_orient_world": ArraySpec((N_SLOTS, 3), "float32", nan),
+            "hand_pose": ArraySpec((N_SLOTS, 15, 3), "float32", nan),
+            "betas": ArraySpec((N_SLOTS, n_shape), "float32", nan),
+            "skeleton": ArraySpec((N_SLOTS, n_joints, 3), "float32", nan),
+            "scale": ArraySpec((N_SLOTS,), "float32", nan)}
 
 
 def rig_key(config: HandlabelConfig) -> str:
@@ -167,7 +168,7 @@ def camera_views(rig: RigMembers) -> list[dict]:
         present = rig.read(camera, "detect", "present")
         weights = np.where(present[..., None], rig.read(camera, "weight", "joint"), 0.0)
         undistorted = rig.geometry.undistort(keypoints, camera)
-        sizes = np.stack([hand_sizes(undistorted[:, s]) for s in range(SLOTS)], axis=1)
+        sizes = np.stack([hand_sizes(undistorted[:, s]) for s in range(N_SLOTS)], axis=1)
         views.append({"present": present, "pixels": undistorted, "weights": weights,
                       "size": np.nan_to_num(sizes, nan=1.0)})
     return views
@@ -181,7 +182,7 @@ def triangulate_rig(rig: RigMembers, views: list[dict], config: HandlabelConfig)
            for k, s in triangulate_spec(len(views)).items()}
     for frame in range(rig.n_frames):
         slots = matched_slots(views, ref, frame, P, config.rig.inlier_hand_sizes)
-        for hand in range(SLOTS):
+        for hand in range(N_SLOTS):
             chosen = slots[hand]
             out["view_slot"][frame, hand] = chosen
             if (chosen >= 0).sum() < 2:
@@ -217,7 +218,7 @@ def _fit_rig(rig: RigMembers, views, triangulated, hand_model, config: Handlabel
     ref = rig.reference
     present = views[ref]["present"]
     written = 0
-    for hand in range(SLOTS):
+    for hand in range(N_SLOTS):
         for first, stop in track_spans(present[:, hand], times, config.reconstruct.fit.max_gap_s):
             for start in range(first, stop, config.reconstruct.fit.window_frames):
                 end = min(start + config.reconstruct.fit.window_frames, stop)

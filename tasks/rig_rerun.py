@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from handlabel.models.detectors.schema import BONES
-from handlabel.models.tracking import SLOTS
+from handlabel.models.tracking import SLOT_SIDES
 from handlabel.models.training.setup import make_hand_model
 from handlabel.storage.fs import atomic_write, filesystem, join
 from handlabel.storage.store import DatasetStore
@@ -64,7 +64,7 @@ def write_rig_recording(store: DatasetStore, name: str, max_side: int,
                                     [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1]
                 rec.log(f"world/{name_}/image", rr.EncodedImage(contents=jpeg.tobytes(),
                                                                 media_type="image/jpeg"))
-            for hand, side in enumerate(SLOTS):
+            for hand, side in enumerate(SLOT_SIDES):
                 _log_hand(rec, rr, rig, side, faces, factors,
                           {k: v[frame, hand] for k, v in made.items()},
                           {k: v[frame, hand] for k, v in found.items()})

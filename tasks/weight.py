@@ -7,7 +7,7 @@ from prefect import task
 
 from handlabel.config import HandlabelConfig, WeightConfig, stage_config_hash
 from handlabel.models.detectors import NUM_JOINTS
-from handlabel.models.tracking import SLOTS
+from handlabel.models.tracking import N_SLOTS
 from handlabel.models.weights import WeightParams, supervision_weights
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
@@ -17,10 +17,10 @@ from .retry import retry_transient
 
 STAGE = "weight"
 SPEC = {
-    "joint": ArraySpec((len(SLOTS), NUM_JOINTS), "float32", 0.0),
-    "bone": ArraySpec((len(SLOTS), NUM_JOINTS - 1), "float32", 0.0),
-    "sample": ArraySpec((len(SLOTS),), "float32", 0.0),
-    "flags": ArraySpec((len(SLOTS), NUM_JOINTS), "uint8", 0),
+    "joint": ArraySpec((N_SLOTS, NUM_JOINTS), "float32", 0.0),
+    "bone": ArraySpec((N_SLOTS, NUM_JOINTS - 1), "float32", 0.0),
+    "sample": ArraySpec((N_SLOTS,), "float32", 0.0),
+    "flags": ArraySpec((N_SLOTS, NUM_JOINTS), "uint8", 0),
 }
 
 
@@ -72,7 +72,7 @@ def _detect_version(row: dict) -> str:
 def _weights(keypoints: np.ndarray, present: np.ndarray, config: WeightConfig) -> dict:
     params = WeightParams(**config.model_dump())
     per_slot = [supervision_weights(keypoints[:, s, :, :2], keypoints[:, s, :, 2], present[:, s],
-                                    params) for s in range(len(SLOTS))]
+                                    params) for s in range(N_SLOTS)]
     return {key: np.stack([w[key] for w in per_slot], axis=1) for key in SPEC}
 
 

@@ -1,5 +1,6 @@
 """The OpenPifPaf backend (optional extra): decoding of hand-made fields with known keypoints,
-and a randomly initialised wholebody network end to end (no checkpoint can be downloaded)."""
+and the whole detector on a real frame with a randomly initialised wholebody network whose
+fields are replaced by a known person's (no checkpoint can be downloaded)."""
 
 from __future__ import annotations
 
@@ -31,25 +32,26 @@ def known_person(seed: int = 3) -> np.ndarray:
     return rng.uniform([16, 16], [360, 300], (133, 2))
 
 
-def hand_made_fields(points: np.ndarray, skeleton: list[tuple[int, int]]):
+def hand_made_fields(points: np.ndarray, skeleton: list[tuple[int, int]],
+                     stride: int = STRIDE, shape: tuple[int, int] = SHAPE):
     """CIF and CAF fields as the network would emit them for one person at ``points``."""
     import torch
 
-    h, w = SHAPE
+    h, w = shape
     cif = torch.zeros((len(points), 5, h, w))
     for k, (x, y) in enumerate(points.tolist()):
-        i, j = round(x / STRIDE), round(y / STRIDE)
+        i, j = round(x / stride), round(y / stride)
         cif[k, 1, j - 1 : j + 2, i - 1 : i + 2] = 0.9
-        cif[k, 2, j - 1 : j + 2, i - 1 : i + 2] = x / STRIDE
-        cif[k, 3, j - 1 : j + 2, i - 1 : i + 2] = y / STRIDE
+        cif[k, 2, j - 1 : j + 2, i - 1 : i + 2] = x / stride
+        cif[k, 3, j - 1 : j + 2, i - 1 : i + 2] = y / stride
         cif[k, 4, j - 1 : j + 2, i - 1 : i + 2] = 1.0
     caf = torch.zeros((len(skeleton), 8, h, w))
     for c, (a, b) in enumerate(skeleton):
         (xa, ya), (xb, yb) = points[a - 1].tolist(), points[b - 1].tolist()
-        i, j = round((xa + xb) / 2 / STRIDE), round((ya + yb) / 2 / STRIDE)
+        i, j = round((xa + xb) / 2 / stride), round((ya + yb) / 2 / stride)
         caf[c, 1, j - 1 : j + 2, i - 1 : i + 2] = 0.9
         for component, value in zip(range(2, 8), (xa, ya, xb, yb, 8.0, 8.0), strict=True):
-            caf[c, component, j - 1 : j + 2, i - 1 : i + 2] = value / STRIDE
+            caf[c, component, j - 1 : j + 2, i - 1 : i + 2] = value / stride
     return cif, caf
 
 
@@ -81,18 +83,37 @@ def test_hands_need_enough_visible_joints():
     assert hands[0].score == pytest.approx(0.8) and hands[0].keypoints.shape == (21, 2)
 
 
-def test_random_network_runs_end_to_end_on_a_frame(sample):
+def test_a_hand_in_the_networks_output_reaches_the_frame_as_a_detection(sample):
+    """The whole detector on a real frame: OpenPifPaf's preprocessing, its randomly
+    initialised wholebody network, decoder and inverse transform, then the conversion to
+    hands. No trained checkpoint can be had here and a random network finds no hand, so
+    the network's fields are replaced, at their real shapes, by those of one person at
+    known points of the processed image; the hands must come back at those points."""
     from handlabel.storage.video import iter_frames
 
     from .conftest import GESTURE_AVI
 
     detector = OpenPifPafHandDetector(OpenPifPafOptions(random_init_base="shufflenetv2k16"))
-    frames = [rgb for (rgb, _), _ in zip(iter_frames(str(GESTURE_AVI)), range(2), strict=False)]
-    results = list(detector.detect_video(frames, [0.0, 0.033]))
-    assert len(results) == 2
-    for hands in results:  # untrained: usually nothing; whatever comes must fit the schema
-        for hand in hands:
-            assert hand.keypoints.shape == (21, 2) and hand.handedness in ("left", "right")
+    frame = next(iter(iter_frames(str(GESTURE_AVI))))[0]
+    processor, real_fields = detector.predictor.processor, []
+    skeleton = wholebody_head_metas(import_openpifpaf())[1].skeleton
+    points = np.random.default_rng(5).uniform([24, 24], [296, 216], (133, 2))
+
+    def planted_fields(model, image_batch, device=None):
+        fields = real_fields_batch(model, image_batch, device=device)  # the network runs
+        real_fields.append([f.shape for f in fields[0]])
+        _, _, h, w = fields[0][0].shape
+        stride = round((image_batch.shape[-1] - 1) / (w - 1))
+        return [list(hand_made_fields(points, skeleton, stride, (h, w)))]
+
+    real_fields_batch = processor.fields_batch
+    processor.fields_batch = planted_fields
+    hands = {h.handedness: h for h in detector.detect_image(frame)}
+    assert real_fields, "the network did not run"
+    assert set(hands) == {"left", "right"}
+    np.testing.assert_allclose(hands["left"].keypoints, points[LEFT_HAND], atol=1.0)
+    np.testing.assert_allclose(hands["right"].keypoints, points[RIGHT_HAND], atol=1.0)
+    assert all(0.5 < h.score <= 1 and (h.confidence > 0.5).all() for h in hands.values())
 
 
 def test_missing_local_checkpoint_is_named(tmp_path):

@@ -105,6 +105,10 @@ def kill_and_reap(process: subprocess.Popen) -> list[str]:
     return survivors
 
 
+def only_video_id(store: Path) -> str:
+    return DatasetStore(str(store), create=False).manifest.table().iloc[0]["video_id"]
+
+
 def detect_arrays(store: Path) -> dict[str, np.ndarray]:
     dataset = DatasetStore(str(store), create=False)
     video_id = dataset.manifest.table().iloc[0]["video_id"]
@@ -194,19 +198,24 @@ def test_a_dask_worker_killed_mid_stage_loses_nothing(clean_detect, dask_cluster
     address = dask_cluster.scheduler_address
     with Client(address) as client:
         pids = client.run(os.getpid)
-    killed = []
+    killed, done_at_kill = [], []
 
     def kill_one_worker():
         wait_for(lambda: chunks_done_while_running(store, "detect") >= 1, what="a chunk")
         victim = next(iter(pids.values()))
         os.kill(victim, signal.SIGKILL)
         killed.append(victim)
+        done_at_kill.append(chunks_done_while_running(store, "detect"))
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
     state = run_stage("detect", str(store), config, overwrite=True, dask_address=address)
     killer.join(timeout=120)
     assert killed, "no worker was killed"
+    total = DatasetStore(str(store), create=False).stage(
+        only_video_id(store), "detect").n_chunks
+    assert done_at_kill and done_at_kill[0] < total, \
+        f"the kill landed after the last chunk ({done_at_kill} of {total}): nothing was tested"
     if not state.is_completed():  # the killed worker's chunk failed: a rerun finishes it
         assert run_stage("detect", str(store), config, dask_address=address).is_completed()
     expected, got = detect_arrays(clean_store), detect_arrays(store)

@@ -15,8 +15,9 @@ from itertools import combinations
 
 import numpy as np
 
+from ..tracking import N_SLOTS
+
 MIN_WEIGHT = 1e-6
-SLOTS = 2  # hands per frame: the detect stage's slots
 UNMATCHED_COST = 10.0  # hand sizes: a missing pair's cost when pairings are compared
 
 
@@ -154,26 +155,26 @@ def match_cost(pixels_a: np.ndarray, weights_a: np.ndarray, pixels_b: np.ndarray
 
 def matched_slots(views: list[dict], ref: int, frame: int, P: np.ndarray, inlier: float
                   ) -> np.ndarray:
-    """(SLOTS, C) per hand slot of camera ``ref``, the slot of each camera showing the same
+    """(N_SLOTS, C) per hand slot of camera ``ref``, the slot of each camera showing the same
     hand at ``frame`` (-1: none): between ``ref`` and each other camera, the pairing of their
     hands (straight or crossed) with the lowest summed ``match_cost``, each pair under
     ``inlier`` hand sizes.
 
     Args:
-        views: per camera, arrays over frames: ``present`` (N, SLOTS), undistorted
-            ``pixels`` (N, SLOTS, 21, 2), ``weights`` (N, SLOTS, 21), ``size`` (N, SLOTS).
+        views: per camera, arrays over frames: ``present`` (N, N_SLOTS), undistorted
+            ``pixels`` (N, N_SLOTS, 21, 2), ``weights`` (N, N_SLOTS, 21), ``size`` (N, N_SLOTS).
         P: (C, 3, 4) projection matrices.
     """
-    chosen = np.full((SLOTS, len(views)), -1, int)
+    chosen = np.full((N_SLOTS, len(views)), -1, int)
     mine = views[ref]
-    for hand in range(SLOTS):
+    for hand in range(N_SLOTS):
         if mine["present"][frame, hand]:
             chosen[hand, ref] = hand
     for camera, view in enumerate(views):
         if camera == ref:
             continue
         pair = P[[ref, camera]]
-        cost = np.full((SLOTS, SLOTS), np.inf)
+        cost = np.full((N_SLOTS, N_SLOTS), np.inf)
         for hand in np.flatnonzero(mine["present"][frame]):
             for slot in np.flatnonzero(view["present"][frame]):
                 cost[hand, slot] = match_cost(
