@@ -29,7 +29,7 @@ from handlabel.storage.store import DatasetStore
 
 from .export_files import parquet_bytes, read_parquet, write_export
 from .rig_export import export_rig, rig_export_version
-from .rig_quality import rig_quality
+from .rig_quality import rig_in_sample, rig_quality
 
 STAGE = "export"
 DATASET_FILES = "dataset files"  # export's store-wide unit, beside its videos
@@ -189,19 +189,27 @@ def _write_report(store, videos, rows, hands, summary, config, rigs=()) -> str:
              "lost their weight (the weight stage rejected every one) has quality 0 and no "
              "reprojection error (NaN: not measured); where the detector gave no 3D, the "
              "teacher residual is NaN and does not lower the quality."]
-    notes += [_rig_note(row) for name in rigs for row in rig_quality(store, name).to_dict(
-        orient="records")]
+    for name in rigs:
+        notes += [_held_out_note(row) for row in rig_quality(store, name).to_dict("records")]
+        notes.append(_in_sample_note(name, rig_in_sample(store, name)))
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,
                          samples, notes, _lowest_hands(store, videos, rows))
     return write_export(store, "report.html", page.encode())
 
 
-def _rig_note(row: dict) -> str:
+def _held_out_note(row: dict) -> str:
     return (f"Rig {row['rig']}, held-out view: {row['from']}'s own labels carried into "
             f"{row['to']} land {row['held-out px (mean)']:.1f} px (median "
             f"{row['held-out px (median)']:.1f}) from {row['to']}'s detections over "
-            f"{row['frames']} hands; the rig's labels, fitted over every camera, "
-            f"{row['rig labels px in target (median)']:.1f} px (median).")
+            f"{row['frames']} hands.")
+
+
+def _in_sample_note(name: str, cameras: pd.DataFrame) -> str:
+    residuals = ", ".join(f"{row['camera']} {row['in-sample px (median)']:.1f} px"
+                          for row in cameras.to_dict("records"))
+    return (f"Rig {name}, in-sample (not comparable with the held-out figures above): the rig's "
+            f"labels were fitted to every camera's detections and stay within a median of "
+            f"{residuals} of them.")
 
 
 @task(name="export-dataset", task_run_name="export dataset files")

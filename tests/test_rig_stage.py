@@ -30,7 +30,7 @@ from handlabel.tasks.export import export_dataset
 from handlabel.tasks.identify import identify
 from handlabel.tasks.ingest import ingest_one
 from handlabel.tasks.rig import run_rig
-from handlabel.tasks.rig_quality import rig_quality
+from handlabel.tasks.rig_quality import rig_in_sample, rig_quality
 from handlabel.tasks.rig_register import register_rig, with_rig_intrinsics
 
 from .media import numbered_frames, write_clip
@@ -135,6 +135,9 @@ def test_the_rig_stage_triangulates_fits_and_exports_a_known_hand(tmp_path):
     assert quality.loc["cam0", "held-out px (mean)"] < 0.1
     assert quality.loc["cam1", "held-out px (mean)"] > 3.0
     assert (quality["frames"] == FRAMES).all()
+    in_sample = rig_in_sample(store, "pair")  # the rig fit's own residual, reported apart
+    assert list(in_sample["camera"]) == ["cam0", "cam1"]
+    assert (in_sample["in-sample px (median)"] < 1.0).all(), in_sample
     triangulated = store.rig_stage("pair", "triangulate")
     assert triangulated.read("present")[:, 1].all() and not triangulated.read("present")[:, 0].any()
     assert np.abs(triangulated.read("joints")[:, 1] - world_joints).max() < 1e-3
