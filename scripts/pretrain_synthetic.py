@@ -34,6 +34,7 @@ from handlabel.models.metrics.keypoints3d import summarise_3d
 from handlabel.models.network import NetworkSpec, S2HandNet
 from handlabel.models.render import make_renderer
 from handlabel.models.synthetic import SyntheticHands
+from handlabel.models.training.batches import Augmentation
 from handlabel.models.training.prediction import predict_crops
 from handlabel.models.training.pretrain import PRETRAIN_WEIGHTS, synthetic_crops
 from handlabel.models.training.trainer import Trainer, TrainSettings, network_state
@@ -92,7 +93,8 @@ def main() -> None:
     weights = {**PRETRAIN_WEIGHTS, **{k: float(w) for k, w in args.weight}}
     settings = TrainSettings(epochs=args.epochs, input_size=args.size, learning_rate=args.lr,
                              render_size=args.size // 2, weights=weights,
-                             seed=args.seed, lr_milestones=(int(args.epochs * 0.7),))
+                             seed=args.seed, lr_milestones=(int(args.epochs * 0.7),),
+                             augmentation=Augmentation(hue=0.03))  # as the shipped file was made
     trainer = Trainer(net, settings, model_limit_frames(hand))
     for _ in range(args.epochs):
         m = trainer.train_epoch(data)

@@ -132,6 +132,17 @@ def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectC
     return found
 
 
+def detect_chunk_unit(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig
+                      ) -> int:
+    """The detect task's unit of work: a detector of its own for the chunk, built and closed
+    here (a chunk task may run on any worker), then :func:`detect_chunk`."""
+    detector = detector_from_config(config)
+    try:
+        return detect_chunk(store, video_id, chunk, config, detector)
+    finally:
+        detector.close()
+
+
 def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
           config: DetectConfig) -> None:
     center, side = square_box(hand.keypoints, config.crop_margin)
@@ -181,11 +192,7 @@ def prepare_detect_task(store_url: str, video_id: str, config: DetectConfig,
 @task(name="detect-chunk", task_run_name="detect {video_id} chunk {chunk}", retries=1,
       retry_condition_fn=retry_transient)
 def detect_chunk_task(store_url: str, video_id: str, chunk: int, config: DetectConfig) -> int:
-    detector = detector_from_config(config)
-    try:
-        found = detect_chunk(DatasetStore(store_url), video_id, chunk, config, detector)
-    finally:
-        detector.close()
+    found = detect_chunk_unit(DatasetStore(store_url), video_id, chunk, config)
     get_run_logger().info("%s: chunk %d, %d hands", video_id, chunk, found)
     return found
 

@@ -33,6 +33,7 @@ from .rig_quality import rig_in_sample, rig_quality
 
 STAGE = "export"
 DATASET_FILES = "dataset files"  # export's store-wide unit, beside its videos
+LOWEST_INDEX = "lowest/index.json"  # the report's crops: file, frame, side, quality, error
 DATASET_FILES_RECORD = ".dataset-files.json"  # the version and URLs of the files last written
 
 
@@ -50,17 +51,21 @@ def jpeg_bytes(rgb: np.ndarray, quality: int) -> bytes:
 
 
 def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes]]:
-    """(caption, JPEG) of each video's lowest-quality hands, lowest first."""
+    """(caption, JPEG) of each video's lowest-quality hands, lowest first (from each
+    video's ``lowest/index.json``)."""
     found = []
     for v in videos:
-        fs, path = filesystem(join(store.url, "export", "videos", v, "lowest"))
-        files = sorted(fs.glob(f"{path}/*.jpg")) if fs.exists(path) else []
-        for file in files:
-            frame, side, quality, error = PurePosixPath(file).stem.split("_")
-            measured = (f"{error[1:]} px" if error[1:] != "nan" else "no joint kept any "
+        index_url = join(store.url, "export", "videos", v, LOWEST_INDEX)
+        fs, path = filesystem(index_url)
+        if not fs.exists(path):
+            continue
+        for crop in json.loads(fs.cat_file(path)):
+            error = crop["reprojection_px"]
+            measured = (f"{error:.1f} px" if np.isfinite(error) else "no joint kept any "
                         "weight (the weight stage rejected every detection): not measured")
-            found.append((float(quality[1:]), f"{rows[v]['name']} frame {int(frame)} {side}: "
-                          f"quality {quality[1:]}, {measured}", fs.cat_file(file)))
+            jpeg = fs.cat_file(f"{path.rsplit('/', 1)[0]}/{crop['file']}")
+            found.append((crop["quality"], f"{rows[v]['name']} frame {crop['frame']} "
+                          f"{crop['side']}: quality {crop['quality']:.3f}, {measured}", jpeg))
     return [(caption, jpeg) for _, caption, jpeg in sorted(found, key=lambda f: f[0])]
 
 

@@ -14,6 +14,7 @@ Each chunk reads and decodes its frames once, for every output that needs them.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ from handlabel.storage.video_writer import concatenate_videos, write_video
 
 from .export import (
     DATASET_FILES,
+    LOWEST_INDEX,
     STAGE,
     dataset_files_current,
     exported_videos,
@@ -200,7 +202,8 @@ def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None
     """The ``count`` detected hands of lowest quality, at least half a second apart (one
     bad moment shows once, not as eight neighbouring frames), as crops around the hand with
     the detection (white points) and the label (the coloured skeleton) drawn, for the
-    report; the file name keeps frame, side, quality and reprojection error."""
+    report; ``lowest/index.json`` lists each crop's file, frame, side, quality and
+    reprojection error (NaN where no joint kept a weight: not measured)."""
     fs, folder = filesystem(join(store.url, "export", "videos", video_id, "lowest"))
     if fs.exists(folder):
         fs.rm(folder, recursive=True)
@@ -208,7 +211,7 @@ def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None
     if not len(detected):
         return
     boxes = store.stage(video_id, "detect").read("box")
-    by_frame = detected.groupby("frame")
+    by_frame, index_rows = detected.groupby("frame"), []
     for index, rgb in _frames_of(store, video_id, np.asarray(sorted(by_frame.groups))):
         for hand in by_frame.get_group(index).itertuples():
             slot = SIDES.index(hand.side)
@@ -220,9 +223,13 @@ def _write_lowest(store, video_id: str, hands: pd.DataFrame, count: int) -> None
             crop = image[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)]
             if crop.size:
                 crop = cv2.resize(crop, (200, 200), interpolation=cv2.INTER_AREA)
-                name = (f"{index:06d}_{hand.side}_q{hand.quality:.3f}_"
-                        f"r{hand.reprojection_px:.1f}.jpg")
+                name = f"{index:06d}_{hand.side}.jpg"
                 write_export(store, f"videos/{video_id}/lowest/{name}", jpeg_bytes(crop, 85))
+                index_rows.append({"file": name, "frame": int(index), "side": hand.side,
+                                   "quality": float(hand.quality),
+                                   "reprojection_px": float(hand.reprojection_px)})
+    write_export(store, f"videos/{video_id}/{LOWEST_INDEX}",
+                 json.dumps(index_rows, allow_nan=True).encode())
 
 
 LOWEST_APART_S = 0.5

@@ -151,7 +151,7 @@ def test_on_video_the_views_run_only_when_due_and_the_carried_confidence_ranks_l
     images, times = [f for f, _ in frames], [t for _, t in frames]
 
     def run(every: int) -> list:
-        detector = MediaPipeHandDetector(MediaPipeOptions(tta_every=every))
+        detector = MediaPipeHandDetector(MediaPipeOptions(tta_every=every, tta_jump=0.08))
         try:
             return [hands[0] for hands in detector.detect_video(images, times)]
         finally:

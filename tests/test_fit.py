@@ -219,14 +219,6 @@ def test_world_landmarks_of_a_view_map_back_to_the_image_axes(text):
     np.testing.assert_allclose(unrotate_world(transform, seen), world, atol=1e-12)
 
 
-def test_the_configured_fit_weights_are_the_fits_own_defaults():
-    """``FitWeights`` (models) and ``reconstruct.fit.weights`` (config) are written apart (the
-    config may not import models); the pipeline, the benches and these tests must agree."""
-    from handlabel.tasks.hand_fit import fit_weights_of
-
-    assert fit_weights_of(FitConfig()) == FitWeights()
-
-
 def test_module_examples():
     for module in (placement, track, quality, cuts, terms):
         result = doctest.testmod(module)

@@ -62,8 +62,8 @@ class MediaPipeOptions:
     tta_sigma: float = 0.08
     tta_crop: int = 256
     tta_margin: float = 2.0  # crop side as a multiple of the hand size
-    tta_every: int = 1  # video: the most frames a hand's view agreement is carried
-    tta_jump: float = 0.08  # video: a joint this far off its path (hand sizes) reruns views
+    tta_every: int = 8  # video: the most frames a hand's view agreement is carried
+    tta_jump: float = 0.3  # video: a joint this far off its path (hand sizes) reruns views
     drop_ghosts: bool = True  # second readings of one hand dropped (False: as MediaPipe says)
 
 

@@ -55,7 +55,7 @@ class Augmentation:
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
-    hue: float = 0.03
+    hue: float = 0.2 / 6  # a sixth of the other jitters, as the config sets it
 
 
 def make_batch(data: HandCrops, indices: torch.Tensor, input_size: int, device: torch.device,
