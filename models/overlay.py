@@ -9,6 +9,7 @@ import torch
 
 from .crops import crop_affine
 from .detectors.schema import BONES
+from .hand.sides import mirror_points
 from .render import Renderer, light_from_params
 
 # BGR-free: RGB colours of the wrist and the five fingers' bones
@@ -43,13 +44,12 @@ def draw_mesh(image: np.ndarray, renderer: Renderer, faces: torch.Tensor, vertic
     center, side = (box[:2] + box[2:]) / 2, float(box[2] - box[0])
     affine = crop_affine(center, side, size, mirrored)
     full = np.vstack([affine, [0.0, 0.0, 1.0]]) @ frame_K
-    flip = np.array([-1.0, 1.0, 1.0]) if mirrored else np.ones(3)
     if mirrored:  # the crop shows the mirrored scene: render the right hand there
         full[:, 0] = -full[:, 0]
     albedo = torch.tensor(MESH_ALBEDO).expand(1, vertices.shape[0], 3)
-    out = renderer.render(torch.tensor(vertices * flip, dtype=torch.float32)[None], faces,
-                          albedo, torch.tensor(full, dtype=torch.float32)[None], size, size,
-                          light_from_params(torch.tensor([MESH_LIGHT])))
+    in_crop = torch.tensor(mirror_points(vertices, mirrored), dtype=torch.float32)[None]
+    out = renderer.render(in_crop, faces, albedo, torch.tensor(full, dtype=torch.float32)[None],
+                          size, size, light_from_params(torch.tensor([MESH_LIGHT])))
     rgb = (out.image[0].clamp(0, 1).numpy() * 255).astype(np.float32)
     alpha = out.silhouette[0].clamp(0, 1).numpy().astype(np.float32) * MESH_OPACITY
     inverse = cv2.invertAffineTransform(affine)

@@ -26,6 +26,7 @@ from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import FitParameters
 from handlabel.models.fit.track import solve_track
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.hand.sides import mirror_points
 from handlabel.models.metrics.keypoints2d import (
     confidence_error_correlation,
     hand_size,
@@ -90,19 +91,19 @@ def evaluate_model(samples: list[LabelledSample], detector: HandDetector, net: S
     rows = []
     for i, (sample, hand, affine, left, K) in enumerate(records):
         student = _to_image(prediction.joints_2d[i].numpy(), affine)
-        joints = {"student": (student, _unmirror(prediction.joints_3d[i].numpy(), left))}
+        joints = {"student": (student, mirror_points(prediction.joints_3d[i].numpy(), left))}
         obs, placed = track_observations(hand.keypoints[None], hand.confidence[None] ** 2,
                                          _world(hand), _world_confidence(hand),
                                          np.ones(1, bool), np.zeros(1), K, left)
         if np.isfinite(placed.numpy()).all():
-            joints["teacher"] = (hand.keypoints, _unmirror(placed[0].numpy(), left))
+            joints["teacher"] = (hand.keypoints, mirror_points(placed[0].numpy(), left))
         else:
             joints["teacher"] = (hand.keypoints, None)
         quality = np.nan
         if reconstruct is not None:
             fitted = _fit_one(net, prediction, i, obs, placed, reconstruct)
             if fitted is not None:
-                joints["fit"] = (fitted[0], _unmirror(fitted[1], left))
+                joints["fit"] = (fitted[0], mirror_points(fitted[1], left))
                 quality = fitted[2]
         rows += [{**row, "fit_quality": quality} for row in _rows(sample, joints)]
     return pd.DataFrame(rows)
@@ -119,10 +120,6 @@ def _world(hand: HandDetection) -> np.ndarray:
 
 def _world_confidence(hand: HandDetection) -> np.ndarray:
     return (hand.world_confidence if hand.world_confidence is not None else np.zeros(21))[None]
-
-
-def _unmirror(joints: np.ndarray, left: bool) -> np.ndarray:
-    return joints * np.array([-1.0, 1.0, 1.0]) if left else joints
 
 
 def _fit_one(net: S2HandNet, prediction, i: int, obs, placed, config: ReconstructConfig):

@@ -15,18 +15,14 @@ import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
-from handlabel.models.fit.observe import (
-    MIRROR,
-    MIRROR_ROTVEC,
-    network_parameters,
-    track_observations,
-)
+from handlabel.models.fit.observe import network_parameters, track_observations
 from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import solve_track, taken_by_other, track_spans
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.hand.sides import mirror_points, mirror_rotations
 from handlabel.models.training.setup import pick_device
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
@@ -105,7 +101,6 @@ def fit_weights_of(config: FitConfig) -> FitWeights:
 
 
 def _write_window(labels, slot, start, result, obs, mirrored, config):
-    flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if mirrored else (1.0, 1.0)
     p = result.parameters
     present = obs.present.cpu().numpy()
     frames = len(present)
@@ -114,14 +109,14 @@ def _write_window(labels, slot, start, result, obs, mirrored, config):
     quality = track_quality(result, obs, config.quality_scale, config.quality_teacher_scale)
     values = {
         "present": np.ones(frames, bool), "interpolated": ~present,
-        "joints_3d": result.joints.cpu().numpy() * flip,
-        "vertices": result.vertices.cpu().numpy() * flip,
-        "global_orient": p.global_orient.cpu().numpy() * rot_flip,
-        "hand_pose": p.hand_pose.cpu().numpy() * rot_flip,
+        "joints_3d": mirror_points(result.joints.cpu().numpy(), mirrored),
+        "vertices": mirror_points(result.vertices.cpu().numpy(), mirrored),
+        "global_orient": mirror_rotations(p.global_orient.cpu().numpy(), mirrored),
+        "hand_pose": mirror_rotations(p.hand_pose.cpu().numpy(), mirrored),
         "betas": p.betas.expand(frames, -1).cpu().numpy(),
         "skeleton": (np.nan if p.skeleton is None
                      else p.skeleton.expand(frames, -1, -1).cpu().numpy()),
-        "translation": p.anchor.cpu().numpy() * flip,
+        "translation": mirror_points(p.anchor.cpu().numpy(), mirrored),
         "scale": np.full(frames, float(p.log_scale.exp())),
         "keypoints_2d": result.projected.cpu().numpy(),
         "reprojection_px": np.where(present, error_px, np.nan),

@@ -21,9 +21,9 @@ import torch
 from prefect import get_run_logger, task
 
 from handlabel.config import HandlabelConfig, ReconstructConfig, stage_config_hash
-from handlabel.models.fit.observe import MIRROR, MIRROR_ROTVEC
 from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.hand.sides import mirror_points, mirror_rotations
 from handlabel.models.network import S2HandNet, S2HandPrediction
 from handlabel.models.refine import refine
 from handlabel.models.tracking import N_SLOTS
@@ -204,9 +204,8 @@ def _predict(net, input_size, pick, weights, config) -> S2HandPrediction:
 
 
 def _write_hands(out, frames, slots, pred, pick, weights, K, config) -> None:
-    flip = np.where(pick["mirrored"][:, None, None], MIRROR, 1.0).astype(np.float32)
-    rot_flip = np.where(pick["mirrored"][:, None, None], MIRROR_ROTVEC, 1.0).astype(np.float32)
-    joints = pred.joints_3d.numpy() * flip
+    left = pick["mirrored"]  # crops of left hands show the mirrored scene
+    joints = mirror_points(pred.joints_3d.numpy(), left)
     keypoints_2d = project(torch.from_numpy(joints), torch.from_numpy(K).expand(len(joints), 3, 3)
                            ).numpy()
     detected = pick["keypoints"][..., :2]
@@ -214,10 +213,12 @@ def _write_hands(out, frames, slots, pred, pick, weights, K, config) -> None:
     error_px = (distance * weights).sum(-1) / np.maximum(weights.sum(-1), 1e-8)
     size = np.maximum(hand_sizes(detected), 1.0)
     values = {
-        "present": True, "joints_3d": joints, "vertices": pred.vertices.numpy() * flip,
-        "global_orient": pred.global_orient.numpy() * rot_flip[:, 0],
-        "hand_pose": pred.hand_pose.numpy() * rot_flip, "betas": pred.betas.numpy(),
-        "translation": pred.translation.numpy() * flip[:, 0], "scale": pred.scale.numpy(),
+        "present": True, "joints_3d": joints,
+        "vertices": mirror_points(pred.vertices.numpy(), left),
+        "global_orient": mirror_rotations(pred.global_orient.numpy(), left),
+        "hand_pose": mirror_rotations(pred.hand_pose.numpy(), left), "betas": pred.betas.numpy(),
+        "translation": mirror_points(pred.translation.numpy(), left),
+        "scale": pred.scale.numpy(),
         "albedo": np.round(pred.albedo.numpy() * 255).astype(np.uint8),
         "light": pred.light.numpy(), "keypoints_2d": keypoints_2d, "reprojection_px": error_px,
         "quality": np.exp(-error_px / size / config.quality_scale),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from handlabel.models.fit.observe import MIRROR
+from handlabel.models.hand.sides import mirror_matrix
 from handlabel.models.rig.triangulation import matched_slots
 from handlabel.models.tracking import N_SLOTS
 from handlabel.storage.store import DatasetStore
@@ -40,9 +40,8 @@ def rig_pairs(store: DatasetStore, index: pd.DataFrame, inlier: float
                     if a is None or b is None:
                         continue
                     R, t = rig.geometry.between(ref, camera)
-                    flip_a = np.diag(MIRROR) if mirrored[ref][frame, hand] else np.eye(3)
-                    flip_b = (np.diag(MIRROR) if mirrored[camera][frame, slots[hand, camera]]
-                              else np.eye(3))
+                    flip_a = mirror_matrix(mirrored[ref][frame, hand])
+                    flip_b = mirror_matrix(mirrored[camera][frame, slots[hand, camera]])
                     pairs.append((a, b))
                     rotations.append(flip_b @ R @ flip_a)
                     translations.append(flip_b @ t)

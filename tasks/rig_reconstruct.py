@@ -19,8 +19,6 @@ import torch
 
 from handlabel.config import HandlabelConfig, stage_config_hash
 from handlabel.models.fit.observe import (
-    MIRROR,
-    MIRROR_ROTVEC,
     network_parameters,
     track_observations,
 )
@@ -29,6 +27,7 @@ from handlabel.models.fit.sequence import FitResult, ViewObservations, project_i
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import solve_track, track_spans
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.hand.sides import mirror_matrix, mirror_points, mirror_rotations
 from handlabel.models.rig.cameras import RigGeometry, rig_geometry
 from handlabel.models.rig.triangulation import matched_slots, triangulate_hand
 from handlabel.models.tracking import N_SLOTS
@@ -235,13 +234,12 @@ def _fit_window(rig, views, triangulated, hand, start, stop, hand_model, limit_f
     read = {k: rig.read(ref, "detect", k)[frames, hand] for k in
             ("present", "world", "world_confidence", "mirrored")}
     mirrored = bool(read["mirrored"][read["present"]].any())
-    flip = MIRROR if mirrored else np.ones(3, np.float32)
     K = rig.geometry.K[ref]
     obs, placed = track_observations(
         views[ref]["pixels"][frames, hand], views[ref]["weights"][frames, hand], read["world"],
         read["world_confidence"], read["present"], rig.times()[frames], K, mirrored, device)
-    _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, device)
-    obs.views = _other_views(rig, views, triangulated, hand, frames, flip, device)
+    _use_triangulation(obs, placed, rig, triangulated, hand, frames, mirrored, device)
+    obs.views = _other_views(rig, views, triangulated, hand, frames, mirrored, device)
     net = {k: rig.read(ref, "network", k)[frames, hand] for k in NETWORK_START}
     start_params = network_parameters(net["global_orient"], net["hand_pose"],
                                       net["translation"], mirrored, device)
@@ -252,15 +250,15 @@ def _fit_window(rig, views, triangulated, hand, start, stop, hand_model, limit_f
     if solved is None:
         return False
     result, _ = solved
-    _write_hand(values, rig, hand, start, result, obs, flip, mirrored, config)
+    _write_hand(values, rig, hand, start, result, obs, mirrored, config)
     return True
 
 
-def _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, device) -> None:
+def _use_triangulation(obs, placed, rig, triangulated, hand, frames, mirrored, device) -> None:
     """The triangulated joints (in the fit's camera) as the track's 3D teacher and start where
     they exist: metric and absolutely placed, where the detector's 3D is neither."""
-    joints = rig.geometry.to_camera(triangulated["joints"][frames, hand].astype(float),
-                                    rig.reference) * flip
+    joints = mirror_points(rig.geometry.to_camera(
+        triangulated["joints"][frames, hand].astype(float), rig.reference), mirrored)
     confidence = triangulated["confidence"][frames, hand]
     has = triangulated["present"][frames, hand] & (confidence.sum(-1) > 0)
     if not has.any():
@@ -276,8 +274,12 @@ def _use_triangulation(obs, placed, rig, triangulated, hand, frames, flip, devic
         torch.as_tensor(complete, device=device)]
 
 
-def _other_views(rig, views, triangulated, hand, frames, flip, device) -> list[ViewObservations]:
+def _other_views(rig, views, triangulated, hand, frames, mirrored, device
+                 ) -> list[ViewObservations]:
+    """Every other camera's detections of the hand, each seen from the fit's camera (the
+    reference's, mirrored for a left hand)."""
     ref, out = rig.reference, []
+    into_fit = mirror_matrix(mirrored)
 
     def tensor(values, dtype=torch.float32):
         return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
@@ -295,22 +297,21 @@ def _other_views(rig, views, triangulated, hand, frames, flip, device) -> list[V
         out.append(ViewObservations(
             keypoints=tensor(np.nan_to_num(pixels)), weights=tensor(weights),
             hand_size=tensor(view["size"][rows, index]), present=tensor(seen, torch.bool),
-            R=tensor(R @ np.diag(flip)), t=tensor(t), K=tensor(rig.geometry.K[camera])))
+            R=tensor(R @ into_fit), t=tensor(t), K=tensor(rig.geometry.K[camera])))
     return out
 
 
-def _write_hand(values, rig: RigMembers, hand, start, result: FitResult, obs, flip, mirrored,
+def _write_hand(values, rig: RigMembers, hand, start, result: FitResult, obs, mirrored,
                 config: HandlabelConfig) -> None:
     frames = len(obs)
     end = start + frames
     geometry, ref = rig.geometry, rig.reference
     p = result.parameters
-    in_ref = result.joints.cpu().numpy() * flip
+    in_ref = mirror_points(result.joints.cpu().numpy(), mirrored)
     world = geometry.to_world(in_ref.astype(float), ref)
-    vertices = geometry.to_world(result.vertices.cpu().numpy() * flip, ref)
-    rot_flip = MIRROR_ROTVEC if mirrored else np.ones(3, np.float32)
+    vertices = geometry.to_world(mirror_points(result.vertices.cpu().numpy(), mirrored), ref)
     orient_ref = roma.rotvec_to_rotmat(torch.as_tensor(
-        p.global_orient.cpu().numpy() * rot_flip)).numpy()
+        mirror_rotations(p.global_orient.cpu().numpy(), mirrored))).numpy()
     orient_world = roma.rotmat_to_rotvec(torch.as_tensor(
         geometry.R[ref].T @ orient_ref)).numpy()
     quality = track_quality(result, obs, config.reconstruct.quality_scale,
@@ -318,7 +319,8 @@ def _write_hand(values, rig: RigMembers, hand, start, result: FitResult, obs, fl
     present = obs.present.cpu().numpy()
     v = {"present": True, "interpolated": ~present, "quality": quality,
          "joints_world": world, "vertices_world": vertices,
-         "global_orient_world": orient_world, "hand_pose": p.hand_pose.cpu().numpy() * rot_flip,
+         "global_orient_world": orient_world,
+         "hand_pose": mirror_rotations(p.hand_pose.cpu().numpy(), mirrored),
          "betas": p.betas.expand(frames, -1).cpu().numpy(),
          "skeleton": (np.nan if p.skeleton is None
                       else p.skeleton.expand(frames, -1, -1).cpu().numpy()),

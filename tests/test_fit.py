@@ -15,11 +15,12 @@ from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.detection_noise import DetectionNoise
 from handlabel.models.detectors.augment import Augmentation, crop_transform, unrotate_world
 from handlabel.models.fit import cuts, placement, quality, terms, track
-from handlabel.models.fit.observe import MIRROR, track_observations
+from handlabel.models.fit.observe import track_observations
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.track import solve_track
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.hand.sides import MIRROR
 from handlabel.models.metrics.keypoints2d import confidence_error_correlation
 from handlabel.models.metrics.keypoints3d import procrustes_errors, summarise_3d
 from handlabel.models.synthetic_motion import synthetic_sequence

@@ -8,10 +8,11 @@ import doctest
 import pytest
 
 from handlabel.models.detectors import duplicates, tta_gate
+from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
 
 
-@pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation],
+@pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)

@@ -113,8 +113,8 @@ def test_the_exported_parameters_give_back_the_exported_joints(complete_store):
     parameters of the right-hand model, mirrored back)."""
     import torch
 
-    from handlabel.models.fit.observe import MIRROR, MIRROR_ROTVEC
     from handlabel.models.hand.default import DefaultHandModel
+    from handlabel.models.hand.sides import MIRROR, MIRROR_ROTVEC
     from handlabel.models.network.s2hand import place_hand
 
     hands = pd.read_parquet(exported(complete_store, "hands.parquet"))

@@ -2,7 +2,7 @@
 
 The hand model is a right hand. A left hand is fitted as the right hand seen in the mirror
 (x -> -x), as the network sees it in its mirrored crop: its camera is ``K @ diag(-1, 1, 1)``
-and its teacher 3D is mirrored; ``MIRROR`` and ``MIRROR_ROTVEC`` bring results back.
+and its teacher 3D is mirrored (``models/hand/sides.py`` mirrors results back).
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..hand.sides import mirror_matrix, mirror_points, mirror_rotations
 from ..weights import hand_sizes
 from .placement import place_world
 from .sequence import FitParameters, TrackObservations
-
-MIRROR = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
-# axis-angle of the mirrored rotation M R M (M = diag(-1, 1, 1)): the left-hand convention
-MIRROR_ROTVEC = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 
 
 def _tensor(values, device) -> torch.Tensor:
@@ -43,22 +40,21 @@ def track_observations(keypoints: np.ndarray, weights: np.ndarray, world: np.nda
     if keypoints.shape[1:] != (21, 2) or world.shape[1:] != (21, 3):
         raise ValueError(f"expected (T, 21, 2) keypoints and (T, 21, 3) world joints, got "
                          f"{keypoints.shape} and {world.shape}")
-    flip = MIRROR if mirrored else np.ones(3, np.float32)
     has_world = present & np.isfinite(world).all(-1).all(-1)
     obs = TrackObservations(
         keypoints=_tensor(keypoints, device),
         weights=_tensor(np.where(present[:, None], weights, 0), device),
-        teacher=_tensor(world * flip, device),
+        teacher=_tensor(mirror_points(world, mirrored), device),
         teacher_confidence=_tensor(np.where(has_world[:, None], world_confidence, 0), device),
         hand_size=_tensor(np.nan_to_num(hand_sizes(keypoints), nan=1.0), device),
         times=torch.as_tensor(np.asarray(times, np.float32), device=device),
-        K=torch.as_tensor(np.asarray(K, np.float32) @ np.diag(flip), device=device),
+        K=torch.as_tensor(np.asarray(K, np.float32) @ mirror_matrix(mirrored), device=device),
         present=torch.as_tensor(np.asarray(present, bool), device=device))
     placed = np.full((len(present), 21, 3), np.nan, np.float32)
     for i in np.flatnonzero(has_world):
         camera_joints = place_world(world[i], keypoints[i], K)
         if camera_joints is not None:
-            placed[i] = camera_joints * flip
+            placed[i] = mirror_points(camera_joints, mirrored)
     return obs, torch.as_tensor(placed, device=device)
 
 
@@ -67,11 +63,10 @@ def network_parameters(global_orient: np.ndarray, hand_pose: np.ndarray, anchor:
     """The network's per-frame predictions (in the frame's camera, left hands un-mirrored, as
     the store keeps them) as a fit start in the fit's camera; the track's shape and size are
     set by ``track.track_start``."""
-    flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if mirrored else (1.0, 1.0)
-
     def tensor(values):
         return torch.as_tensor(np.asarray(values, np.float32), device=device)
 
-    return FitParameters(tensor(global_orient * rot_flip), tensor(hand_pose * rot_flip),
-                         tensor(anchor * flip), torch.zeros(0, device=device),
+    return FitParameters(tensor(mirror_rotations(global_orient, mirrored)),
+                         tensor(mirror_rotations(hand_pose, mirrored)),
+                         tensor(mirror_points(anchor, mirrored)), torch.zeros(0, device=device),
                          torch.tensor(0.0, device=device))
