@@ -23,12 +23,23 @@ STEREO_CAM0 = DATA / "stereo" / "cam0.mp4"
 VFR_PTS_MS = [0, 33, 66, 200, 233, 600, 633, 1000, 1033, 1066]
 
 
+# Tiers (docs in README.md, "Tests"): `server` tests start or use a Prefect API, a Dask
+# cluster or a CLI run with its own; `faults` kill, fill and break things on purpose.
+SERVER_FIXTURES = {"prefect_api", "dask_cluster"}
+SERVER_MODULES = {"test_schedules", "test_run_lock", "test_faults"}
+FAULT_MODULES = {"test_faults"}
+
+
 def pytest_collection_modifyitems(items):
-    if not OFFICE_MP4.exists():
-        skip = pytest.mark.skip(reason=f"sample data not found at {DATA}")
-        for item in items:
-            if "sample" in item.fixturenames:
-                item.add_marker(skip)
+    skip = pytest.mark.skip(reason=f"sample data not found at {DATA}")
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if SERVER_FIXTURES & set(item.fixturenames) or module in SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+        if module in FAULT_MODULES:
+            item.add_marker(pytest.mark.faults)
+        if not OFFICE_MP4.exists() and "sample" in item.fixturenames:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +66,22 @@ def dask_cluster(prefect_api):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def gesture_store(dask_cluster, tmp_path_factory, sample) -> Path:
+    """The gesture clip through every stage with the tests' small config
+    (``tests/test_pipeline.CONFIG``), once per session on the session's Dask workers. Never
+    changed: a test that writes to it copies it first (``shutil.copytree``)."""
+    from handlabel.flows.pipeline import run_pipeline
+
+    from .test_pipeline import CONFIG
+
+    store = tmp_path_factory.mktemp("gesture") / "store"
+    state = run_pipeline([str(GESTURE_AVI)], str(store), CONFIG,
+                         dask_address=dask_cluster.scheduler_address)
+    assert state.is_completed(), state.message
+    return store
 
 
 @pytest.fixture

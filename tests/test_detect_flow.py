@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -15,19 +17,22 @@ from .conftest import GESTURE_AVI
 SMALL_TRAIN = TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32)
 
 
-@pytest.fixture
-def pipeline(dask_cluster):
+# lossless frames: the counts below are the detector's on this noisy 320x240 clip, where
+# H.264 changes which frames are found (docs/accuracy.md, "The frame codec")
+CONFIG = HandlabelConfig(ingest=IngestConfig(chunk_frames=8,
+                                             compression=CompressionConfig(codec="zstd")),
+                         train=SMALL_TRAIN)
+
+
+@pytest.fixture(scope="module")
+def piped(dask_cluster, tmp_path_factory, sample):
+    """The gesture clip through the whole pipeline on the session's Dask workers, once."""
     from handlabel.flows.pipeline import run_pipeline
 
-    def run(sources, store, overwrite=False):
-        # lossless frames: the counts below are the detector's on this noisy 320x240 clip, where
-        # H.264 changes which frames are found (docs/accuracy.md, "The frame codec")
-        ingest = IngestConfig(chunk_frames=8, compression=CompressionConfig(codec="zstd"))
-        config = HandlabelConfig(ingest=ingest, train=SMALL_TRAIN)
-        return run_pipeline([str(s) for s in sources], str(store), config, overwrite,
-                            dask_address=dask_cluster.scheduler_address)
-
-    return run
+    store = tmp_path_factory.mktemp("detect") / "store"
+    state = run_pipeline([str(GESTURE_AVI)], str(store), CONFIG,
+                         dask_address=dask_cluster.scheduler_address)
+    return store, state
 
 
 def arrays(store, stage):
@@ -36,9 +41,8 @@ def arrays(store, stage):
     return dataset, video_id, dataset.stage(video_id, stage)
 
 
-def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(pipeline, sample, tmp_path):
-    store = tmp_path / "store"
-    state = pipeline([GESTURE_AVI], store)
+def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(piped):
+    store, state = piped
     assert state.is_completed(), state.message
     dataset, video_id, detect = arrays(store, "detect")
     row = dataset.manifest.get(video_id)
@@ -80,24 +84,37 @@ def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(pipeline, sample,
     assert list(model.read_metrics()["epoch"]) == [0, 1]
 
 
-def test_detect_resumes_only_missing_chunks_and_reruns_skip(pipeline, sample, tmp_path):
+def test_detect_resumes_only_missing_chunks_and_reruns_skip(piped, dask_cluster, tmp_path):
+    """On a copy of the piped store: detect again does nothing; with chunk 1's record gone
+    (as if its worker died) detect redoes that chunk alone, to the same keypoints, and the
+    weights follow the new detection."""
+    from handlabel.flows.pipeline import run_stage
+
     store = tmp_path / "store"
-    pipeline([GESTURE_AVI], store)
+    shutil.copytree(piped[0], store)
+
+    def stage(name: str):
+        state = run_stage(name, str(store), CONFIG, dask_address=dask_cluster.scheduler_address)
+        assert state.is_completed(), state.message
+
     dataset, video_id, detect = arrays(store, "detect")
     before = detect.read("keypoints")
     finished = dataset.manifest.get(video_id)["detect_finished"]
-
-    state = pipeline([GESTURE_AVI], store)  # nothing to do
-    assert state.is_completed()
+    stage("detect")  # nothing to do
     assert dataset.manifest.get(video_id)["detect_finished"] == finished
 
     detect.group["chunk_done"][1] = False  # as if the worker died on chunk 1
     detect.group["keypoints"][8:16] = np.nan
     dataset.manifest.upsert(video_id, detect_state="running")
-    state = pipeline([GESTURE_AVI], store)
-    assert state.is_completed(), state.message
+    chunk_files = {p: p.stat().st_mtime_ns
+                   for c in (0, 2) for p in (store / "videos" / video_id / "detect" / "keypoints"
+                                             / "c" / str(c)).rglob("*") if p.is_file()}
+    stage("detect")
+    stage("weight")
     after = arrays(store, "detect")[2].read("keypoints")
     np.testing.assert_allclose(after, before, equal_nan=True, atol=1e-3)
+    assert {p: p.stat().st_mtime_ns for p in chunk_files} == chunk_files, \
+        "the chunks done before are not detected again"
     row = dataset.manifest.get(video_id)
     assert row["detect_state"] == "done" and row["detect_finished"] > finished
     assert row["weight_finished"] > row["detect_finished"], "weights follow the new detection"

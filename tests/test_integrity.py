@@ -25,16 +25,10 @@ from .test_pipeline import CONFIG
 
 
 @pytest.fixture(scope="module")
-def clean_store(dask_cluster, tmp_path_factory, sample) -> Path:
+def clean_store(gesture_store) -> Path:
     """Made on the session's Dask workers, where the repairs run too: the sequence fit's
     floats depend on the threads it runs on."""
-    from handlabel.flows.pipeline import run_pipeline
-
-    store = tmp_path_factory.mktemp("integrity") / "clean"
-    state = run_pipeline([str(GESTURE_AVI)], str(store), CONFIG,
-                         dask_address=dask_cluster.scheduler_address)
-    assert state.is_completed(), state.message
-    return store
+    return gesture_store
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def test_a_store_on_s3_runs_every_stage_and_reruns_nothing(s3_options, dask_clus
         assert after.loc[0, f"{stage}_finished"] == before.loc[0, f"{stage}_finished"], stage
 
 
-def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, tmp_path):
+def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, gesture_store, tmp_path):
     """A copy of a clean store on S3 with a flipped frames, crops, detect and reconstruct
     chunk: verify names each, and --repair gives back the clean arrays."""
     import s3fs
@@ -96,12 +96,8 @@ def test_damage_on_s3_is_named_and_repaired(s3_options, dask_cluster, tmp_path):
 
     from .test_integrity import arrays, flip_bytes
 
-    local = tmp_path / "clean"
+    local = gesture_store  # made with CONFIG on the session's Dask workers; only read here
     config = CONFIG.model_copy(update={"storage": StorageConfig(options={"s3": s3_options})})
-    from handlabel.flows.pipeline import run_pipeline
-
-    assert run_pipeline([str(GESTURE_AVI)], str(local), CONFIG,
-                        dask_address=dask_cluster.scheduler_address).is_completed()
     fs = s3fs.S3FileSystem(**s3_options, skip_instance_cache=True)
     remote = f"{BUCKET}/damaged"
     fs.put(str(local), remote, recursive=True)

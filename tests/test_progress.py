@@ -51,3 +51,27 @@ def test_off_a_terminal_progress_is_plain_periodic_lines(sample, tmp_path, monke
         time.sleep(0.5)
     lines = out.getvalue().splitlines()
     assert lines and all(line.startswith("detect: 2/3 chunks") for line in lines), lines
+
+
+def test_a_videos_own_step_shows_its_frames_on_a_line_of_its_own(sample, tmp_path):
+    """Reconstruct with its 3 network chunks done and the sequence fit 8 of 20 frames in:
+    the chunks read 3/3, and the fit has its own line, in frames."""
+    from handlabel.storage.stage_arrays import ArraySpec
+
+    store = DatasetStore(str(tmp_path / "store"))
+    identity = identify(str(GESTURE_AVI), store.url)
+    ingest_one(store, identity, IngestConfig(chunk_frames=8), False, logging.getLogger("t"))
+    video_id = identity.video_id
+    store.manifest.start_stage(video_id, "reconstruct", "key")
+    spec = {"present": ArraySpec((2,), "bool", False)}
+    for name in ("network", "reconstruct"):
+        arrays = store.create_stage(video_id, name, n_frames=20, chunk_frames=8, spec=spec,
+                                    attrs={})
+    for chunk in range(3):
+        store.stage(video_id, "network").mark_done(chunk)
+    arrays.record_step_progress(8, 20)
+    with store_run(store.url, "test"):
+        chunks, fit = progress.snapshot(store, HandlabelConfig())
+    assert (chunks.stage, chunks.done, chunks.total) == ("reconstruct", 3, 3)
+    assert (fit.stage, fit.done, fit.total, fit.unit) == ("reconstruct fit", 8, 20, "frames")
+    assert fit.line(None) == "reconstruct fit: 8/20 frames, 1 videos fitting"
