@@ -13,6 +13,8 @@ the reference camera's slots (0 left, 1 right, as its detector labelled them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import roma
 import torch
@@ -23,13 +25,19 @@ from handlabel.models.fit.observe import (
     track_observations,
 )
 from handlabel.models.fit.quality import track_quality
-from handlabel.models.fit.sequence import FitResult, ViewObservations, project_in_front
+from handlabel.models.fit.sequence import (
+    FitResult,
+    TrackObservations,
+    ViewObservations,
+    project_in_front,
+)
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import solve_track, track_spans
+from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_matrix, mirror_points, mirror_rotations
 from handlabel.models.rig.cameras import RigGeometry, rig_geometry
-from handlabel.models.rig.triangulation import matched_slots, triangulate_hand
+from handlabel.models.rig.triangulation import CameraView, matched_slots, triangulate_hand
 from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.setup import pick_device
 from handlabel.models.weights import hand_sizes
@@ -153,13 +161,16 @@ def reconstruct_rig(store: DatasetStore, name: str, config: HandlabelConfig) -> 
               for k, s in spec.items()}
     written = 0
     if config.rig.fit:
-        written = _fit_rig(rig, views, triangulated, hand_model, config, values)
+        device = pick_device(config.reconstruct.device)
+        fit = RigFit(rig, views, triangulated, hand_model.to(device),
+                     model_limit_frames(hand_model).to(device), config, values, device)
+        written = _fit_rig(fit)
     labels.write_all(values)
     labels.update_attrs(complete=True)
     return written
 
 
-def camera_views(rig: RigMembers) -> list[dict]:
+def camera_views(rig: RigMembers) -> list[CameraView]:
     """Per camera, its detections over the rig frames, undistorted, with their weights."""
     views = []
     for camera in range(len(rig.cameras)):
@@ -168,12 +179,12 @@ def camera_views(rig: RigMembers) -> list[dict]:
         weights = np.where(present[..., None], rig.read(camera, "weight", "joint"), 0.0)
         undistorted = rig.geometry.undistort(keypoints, camera)
         sizes = np.stack([hand_sizes(undistorted[:, s]) for s in range(N_SLOTS)], axis=1)
-        views.append({"present": present, "pixels": undistorted, "weights": weights,
-                      "size": np.nan_to_num(sizes, nan=1.0)})
+        views.append(CameraView(present, undistorted, weights, np.nan_to_num(sizes, nan=1.0)))
     return views
 
 
-def triangulate_rig(rig: RigMembers, views: list[dict], config: HandlabelConfig) -> dict:
+def triangulate_rig(rig: RigMembers, views: list[CameraView], config: HandlabelConfig
+                    ) -> dict:
     """The ``triangulate_spec`` arrays of every rig frame."""
     P = rig.geometry.projections()
     ref = rig.reference
@@ -196,39 +207,59 @@ def triangulate_rig(rig: RigMembers, views: list[dict], config: HandlabelConfig)
     return out
 
 
-def _gather(views, frame, chosen):
+def _gather(views: list[CameraView], frame: int, chosen: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(C, 21, 2) pixels, (C, 21) weights, (C,) sizes of the chosen slot in each camera (NaN,
+    0 and 1 where a camera does not see the hand)."""
     n = len(views)
     pixels = np.full((n, 21, 2), np.nan)
     weights, sizes = np.zeros((n, 21)), np.ones(n)
     for camera, slot in enumerate(chosen):
         if slot >= 0:
-            pixels[camera] = views[camera]["pixels"][frame, slot]
-            weights[camera] = views[camera]["weights"][frame, slot]
-            sizes[camera] = views[camera]["size"][frame, slot]
+            pixels[camera] = views[camera].pixels[frame, slot]
+            weights[camera] = views[camera].weights[frame, slot]
+            sizes[camera] = views[camera].size[frame, slot]
     return pixels, weights, sizes
 
 
-def _fit_rig(rig: RigMembers, views, triangulated, hand_model, config: HandlabelConfig,
-             values: dict) -> int:
-    device = pick_device(config.reconstruct.device)
-    hand_model = hand_model.to(device)
-    limit_frames = model_limit_frames(hand_model).to(device)
-    times = rig.times()
-    ref = rig.reference
-    present = views[ref]["present"]
+@dataclass
+class RigFit:
+    """What every window of a rig's fit reads and writes.
+
+    Attributes:
+        views: per camera, its detections (``CameraView``).
+        triangulated: the ``triangulate_spec`` arrays, (N, N_SLOTS, ...).
+        limit_frames: the hand model's joint-limit frames, on ``device``.
+        values: the ``labels_spec`` arrays being filled, (N, N_SLOTS, ...).
+    """
+
+    rig: RigMembers
+    views: list[CameraView]
+    triangulated: dict[str, np.ndarray]
+    hand_model: HandModel
+    limit_frames: torch.Tensor
+    config: HandlabelConfig
+    values: dict[str, np.ndarray]
+    device: torch.device
+
+
+def _fit_rig(fit: RigFit) -> int:
+    times, fit_config = fit.rig.times(), fit.config.reconstruct.fit
+    present = fit.views[fit.rig.reference].present
     written = 0
     for hand in range(N_SLOTS):
-        for first, stop in track_spans(present[:, hand], times, config.reconstruct.fit.max_gap_s):
-            for start in range(first, stop, config.reconstruct.fit.window_frames):
-                end = min(start + config.reconstruct.fit.window_frames, stop)
-                if _fit_window(rig, views, triangulated, hand, start, end, hand_model,
-                               limit_frames, config, values, device):
+        for first, stop in track_spans(present[:, hand], times, fit_config.max_gap_s):
+            for start in range(first, stop, fit_config.window_frames):
+                end = min(start + fit_config.window_frames, stop)
+                if _fit_window(fit, hand, start, end):
                     written += end - start
     return written
 
 
-def _fit_window(rig, views, triangulated, hand, start, stop, hand_model, limit_frames,
-                config: HandlabelConfig, values: dict, device) -> bool:
+def _fit_window(fit: RigFit, hand: int, start: int, stop: int) -> bool:
+    """Fit one window of the reference camera's track in slot ``hand``; False when the
+    window had nothing to fit."""
+    rig, views, device = fit.rig, fit.views, fit.device
     ref = rig.reference
     frames = slice(start, stop)
     read = {k: rig.read(ref, "detect", k)[frames, hand] for k in
@@ -236,27 +267,29 @@ def _fit_window(rig, views, triangulated, hand, start, stop, hand_model, limit_f
     mirrored = bool(read["mirrored"][read["present"]].any())
     K = rig.geometry.K[ref]
     obs, placed = track_observations(
-        views[ref]["pixels"][frames, hand], views[ref]["weights"][frames, hand], read["world"],
+        views[ref].pixels[frames, hand], views[ref].weights[frames, hand], read["world"],
         read["world_confidence"], read["present"], rig.times()[frames], K, mirrored, device)
-    _use_triangulation(obs, placed, rig, triangulated, hand, frames, mirrored, device)
-    obs.views = _other_views(rig, views, triangulated, hand, frames, mirrored, device)
+    _use_triangulation(fit, obs, placed, hand, frames, mirrored)
+    obs.views = _other_views(fit, hand, frames, mirrored)
     net = {k: rig.read(ref, "network", k)[frames, hand] for k in NETWORK_START}
     start_params = network_parameters(net["global_orient"], net["hand_pose"],
                                       net["translation"], mirrored, device)
     scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
-    fit = config.reconstruct.fit
-    solved = solve_track(hand_model, obs, placed, start_params, scale, limit_frames,
-                         fit_weights_of(fit), fit.steps, fit.learning_rate)
+    settings = fit.config.reconstruct.fit
+    solved = solve_track(fit.hand_model, obs, placed, start_params, scale, fit.limit_frames,
+                         fit_weights_of(settings), settings.steps, settings.learning_rate)
     if solved is None:
         return False
     result, _ = solved
-    _write_hand(values, rig, hand, start, result, obs, mirrored, config)
+    _write_hand(fit, hand, start, result, obs, mirrored)
     return True
 
 
-def _use_triangulation(obs, placed, rig, triangulated, hand, frames, mirrored, device) -> None:
+def _use_triangulation(fit: RigFit, obs: TrackObservations, placed: torch.Tensor, hand: int,
+                       frames: slice, mirrored: bool) -> None:
     """The triangulated joints (in the fit's camera) as the track's 3D teacher and start where
     they exist: metric and absolutely placed, where the detector's 3D is neither."""
+    rig, triangulated, device = fit.rig, fit.triangulated, fit.device
     joints = mirror_points(rig.geometry.to_camera(
         triangulated["joints"][frames, hand].astype(float), rig.reference), mirrored)
     confidence = triangulated["confidence"][frames, hand]
@@ -274,35 +307,37 @@ def _use_triangulation(obs, placed, rig, triangulated, hand, frames, mirrored, d
         torch.as_tensor(complete, device=device)]
 
 
-def _other_views(rig, views, triangulated, hand, frames, mirrored, device
+def _other_views(fit: RigFit, hand: int, frames: slice, mirrored: bool
                  ) -> list[ViewObservations]:
     """Every other camera's detections of the hand, each seen from the fit's camera (the
     reference's, mirrored for a left hand)."""
+    rig, triangulated, device = fit.rig, fit.triangulated, fit.device
     ref, out = rig.reference, []
     into_fit = mirror_matrix(mirrored)
 
     def tensor(values, dtype=torch.float32):
         return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
 
-    for camera, view in enumerate(views):
+    for camera, view in enumerate(fit.views):
         if camera == ref:
             continue
         slot = triangulated["view_slot"][frames, hand, camera]
         seen = slot >= 0
         index = np.clip(slot, 0, None)
         rows = np.arange(frames.stop - frames.start) + frames.start
-        pixels = view["pixels"][rows, index]
-        weights = np.where(seen[:, None], view["weights"][rows, index], 0.0)
+        pixels = view.pixels[rows, index]
+        weights = np.where(seen[:, None], view.weights[rows, index], 0.0)
         R, t = rig.geometry.between(ref, camera)
         out.append(ViewObservations(
             keypoints=tensor(np.nan_to_num(pixels)), weights=tensor(weights),
-            hand_size=tensor(view["size"][rows, index]), present=tensor(seen, torch.bool),
+            hand_size=tensor(view.size[rows, index]), present=tensor(seen, torch.bool),
             R=tensor(R @ into_fit), t=tensor(t), K=tensor(rig.geometry.K[camera])))
     return out
 
 
-def _write_hand(values, rig: RigMembers, hand, start, result: FitResult, obs, mirrored,
-                config: HandlabelConfig) -> None:
+def _write_hand(fit: RigFit, hand: int, start: int, result: FitResult,
+                obs: TrackObservations, mirrored: bool) -> None:
+    rig, values, config = fit.rig, fit.values, fit.config
     frames = len(obs)
     end = start + frames
     geometry, ref = rig.geometry, rig.reference

@@ -153,7 +153,24 @@ def match_cost(pixels_a: np.ndarray, weights_a: np.ndarray, pixels_b: np.ndarray
     return float(np.median(relative.max(0)))
 
 
-def matched_slots(views: list[dict], ref: int, frame: int, P: np.ndarray, inlier: float
+@dataclass(frozen=True)
+class CameraView:
+    """One camera's detections over a rig's frames, undistorted, with their weights.
+
+    Attributes:
+        present: (N, N_SLOTS) bool, a hand in the slot.
+        pixels: (N, N_SLOTS, 21, 2) undistorted keypoints, pixels.
+        weights: (N, N_SLOTS, 21) joint weights, 0 where absent.
+        size: (N, N_SLOTS) hand sizes, pixels (1 where absent).
+    """
+
+    present: np.ndarray
+    pixels: np.ndarray
+    weights: np.ndarray
+    size: np.ndarray
+
+
+def matched_slots(views: list[CameraView], ref: int, frame: int, P: np.ndarray, inlier: float
                   ) -> np.ndarray:
     """(N_SLOTS, C) per hand slot of camera ``ref``, the slot of each camera showing the same
     hand at ``frame`` (-1: none): between ``ref`` and each other camera, the pairing of their
@@ -161,26 +178,25 @@ def matched_slots(views: list[dict], ref: int, frame: int, P: np.ndarray, inlier
     ``inlier`` hand sizes.
 
     Args:
-        views: per camera, arrays over frames: ``present`` (N, N_SLOTS), undistorted
-            ``pixels`` (N, N_SLOTS, 21, 2), ``weights`` (N, N_SLOTS, 21), ``size`` (N, N_SLOTS).
+        views: per camera, its ``CameraView``.
         P: (C, 3, 4) projection matrices.
     """
     chosen = np.full((N_SLOTS, len(views)), -1, int)
     mine = views[ref]
     for hand in range(N_SLOTS):
-        if mine["present"][frame, hand]:
+        if mine.present[frame, hand]:
             chosen[hand, ref] = hand
     for camera, view in enumerate(views):
         if camera == ref:
             continue
         pair = P[[ref, camera]]
         cost = np.full((N_SLOTS, N_SLOTS), np.inf)
-        for hand in np.flatnonzero(mine["present"][frame]):
-            for slot in np.flatnonzero(view["present"][frame]):
+        for hand in np.flatnonzero(mine.present[frame]):
+            for slot in np.flatnonzero(view.present[frame]):
                 cost[hand, slot] = match_cost(
-                    mine["pixels"][frame, hand], mine["weights"][frame, hand],
-                    view["pixels"][frame, slot], view["weights"][frame, slot], pair,
-                    np.array([mine["size"][frame, hand], view["size"][frame, slot]]))
+                    mine.pixels[frame, hand], mine.weights[frame, hand],
+                    view.pixels[frame, slot], view.weights[frame, slot], pair,
+                    np.array([mine.size[frame, hand], view.size[frame, slot]]))
         pairing = ((0, 0), (1, 1)) if _total(cost, 0) <= _total(cost, 1) else ((0, 1), (1, 0))
         for hand, slot in pairing:
             if cost[hand, slot] < inlier:
