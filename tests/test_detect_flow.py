@@ -7,7 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-from handlabel.config import CompressionConfig, HandlabelConfig, IngestConfig, TrainConfig
+from handlabel.config import (
+    CompressionConfig,
+    FitConfig,
+    HandlabelConfig,
+    IngestConfig,
+    ReconstructConfig,
+    TrainConfig,
+)
 from handlabel.models.crops import crop_affine, to_crop
 from handlabel.storage.store import DatasetStore
 
@@ -21,7 +28,8 @@ SMALL_TRAIN = TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=
 # H.264 changes which frames are found (docs/accuracy.md, "The frame codec")
 CONFIG = HandlabelConfig(ingest=IngestConfig(chunk_frames=8,
                                              compression=CompressionConfig(codec="zstd")),
-                         train=SMALL_TRAIN)
+                         train=SMALL_TRAIN,
+                         reconstruct=ReconstructConfig(fit=FitConfig(steps=40)))
 
 
 @pytest.fixture(scope="module")
