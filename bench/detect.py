@@ -136,7 +136,7 @@ def main() -> None:
           "network's time is real but the decoder finds no people, so decoding is faster "
           "than with a trained checkpoint.")
     print(f"Reproduce: .venv/bin/python bench/detect.py --frames {args.frames} "
-          f"--repeats {args.repeats}")
+          f"--repeats {args.repeats} --pifpaf-frames {args.pifpaf_frames}")
 
 
 if __name__ == "__main__":
