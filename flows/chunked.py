@@ -11,7 +11,7 @@ import queue
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prefect import get_run_logger
+from prefect import Task, get_run_logger
 from prefect.states import Completed, Failed
 
 
@@ -26,10 +26,10 @@ class ChunkedTasks:
     ``after(store, video, config)`` is the video's own step once its chunks are done (or
     None), ``finish(store, video, error)`` records the outcome in the manifest."""
 
-    prepare: object
-    chunk: object
-    finish: object
-    after: object | None = None
+    prepare: Task
+    chunk: Task
+    finish: Task
+    after: Task | None = None
 
 
 @dataclass

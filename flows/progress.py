@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from handlabel.config import HandlabelConfig
 from handlabel.storage.store import DatasetStore, StoreError
 
-from .stages import STAGES
+from .stages import STAGES, Stage
 
 POLL_S = 1.0
 PLAIN_EVERY_S = 15.0
@@ -82,7 +82,7 @@ def _chunk_progress(store: DatasetStore, table, stage: str, records: str) -> Sta
     return StageProgress(stage, done, total, "chunks", frames, f"{running} videos running")
 
 
-def _step_progress(store: DatasetStore, table, stage) -> StageProgress | None:
+def _step_progress(store: DatasetStore, table, stage: Stage) -> StageProgress | None:
     """The per-video step of the running videos (reconstruct's sequence fit), in frames:
     one line of its own, so a long fit does not hide behind "13/13 chunks"."""
     done = total = started = 0
