@@ -117,6 +117,12 @@ class DetectConfig(Section):
     mirrored_input: bool = Field(
         False, description="Footage is mirrored (selfie view): swap the handedness labels."
     )
+    search_frames: int = Field(
+        15, ge=0, le=256, description="Video: for this many frames after the detector loses "
+        "a tracked hand, the detector looks again on a crop around where the track predicts "
+        "it (hands under an object that the full frame's palm detection misses); such hands "
+        "are flagged 'searched'. 0: off."
+    )
     tta: list[str] = Field(
         default_factory=lambda: ["hflip", "rot+20", "rot-20"],
         description="Test-time augmentations whose agreement gives the per-joint confidence "
@@ -319,7 +325,7 @@ class FitWeightsConfig(Section):
 
     reprojection: float = Field(1.0, ge=0, description="Robust reprojection of the joints "
                                 "onto the 2D detections (hand sizes, relative joint weights).")
-    teacher_3d: float = Field(0.3, ge=0, description="Agreement with the detector's 3D joints: "
+    teacher_3d: float = Field(1.0, ge=0, description="Agreement with the detector's 3D joints: "
                               "centred, unit size, best rotation (the articulation only).")
     joint_angle: float = Field(1.0, ge=0, description="Joint angles inside anatomical limits.")
     shape: float = Field(1e-3, ge=0, description="The track's shape coefficients towards 0.")
@@ -344,7 +350,7 @@ class FitConfig(Section):
     steps: int = Field(200, ge=1, description="Adam steps per track window.")
     learning_rate: float = Field(0.02, gt=0, description="Adam step size for rotations and "
                                  "shape (the position's is a tenth of it, in metres).")
-    max_gap_s: float = Field(0.5, ge=0, description="Frames without a detection inside a "
+    max_gap_s: float = Field(1.0, ge=0, description="Frames without a detection inside a "
                              "track are filled (and flagged interpolated) for gaps up to this "
                              "long; a longer gap starts a new track.")
     cuts: bool = Field(True, description="Start a new track where the 2D detections jump "
@@ -400,6 +406,11 @@ class ExportConfig(Section):
     flag_below: float = Field(
         0.1, ge=0, le=1, description="Hands below this quality score are flagged low_quality "
         "in every export (kept, not dropped)."
+    )
+    min_track_s: float = Field(
+        0.2, ge=0, description="Hands whose track lasts less than this (seconds, filled "
+        "frames included) are flagged short_track and low_quality: a hand seen for a few "
+        "frames only is most often a ghost (a second reading of a hand, a fist, a face)."
     )
     images: bool = Field(
         True, description="Write the frames with hands as JPEG files for the COCO file."
@@ -502,8 +513,8 @@ class HandlabelConfig(Section):
 
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
 # detect 3: ghost hands (a second reading of one hand) dropped, models/detectors/duplicates.py
-STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 3, "weight": 1, "train": 1,
-                                       "reconstruct": 2, "export": 2, "rig": 1}
+STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 4, "weight": 1, "train": 1,
+                                       "reconstruct": 3, "export": 3, "rig": 1}
 
 # Fields of a stage section that do not change what the stage writes.
 _NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},

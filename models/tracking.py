@@ -34,9 +34,11 @@ class SlotTracker:
     """Stateful over one clip: call :meth:`assign` frame by frame."""
 
     overlap_weight: float = 2.0  # cost of leaving a box that overlapped fully, in log-odds
-    memory_frames: int = 5  # how long a slot remembers a box after its hand disappears
+    memory_frames: int = 5  # how long a slot's box still draws its hand (assignment)
+    search_frames: int = 0  # how long a lost hand is looked for where its track predicts it
     _last_box: dict[int, np.ndarray] = field(default_factory=dict)
     _age: dict[int, int] = field(default_factory=dict)
+    _velocity: dict[int, np.ndarray] = field(default_factory=dict)  # box centre, px/frame
 
     def _cost(self, hand: HandDetection, slot: int) -> float:
         p_label = hand.handedness_score
@@ -44,6 +46,8 @@ class SlotTracker:
             p_label = 1 - p_label
         cost = -math.log(min(max(p_label, _EPS), 1 - _EPS))
         for remembered, box in self._last_box.items():
+            if self._age[remembered] > self.memory_frames:
+                continue
             overlap = box_iou(hand.box, box)
             # staying costs what the hand moved away; switching costs the track it leaves
             cost += self.overlap_weight * ((1.0 - overlap) if remembered == slot else overlap)
@@ -61,12 +65,36 @@ class SlotTracker:
         self._remember(best)
         return list(best)
 
+    def lost(self) -> dict[int, np.ndarray]:
+        """Slots whose hand went missing in the last ``search_frames`` frames, each with the
+        box where its track predicts the hand now: the last box moved on at its last
+        velocity for at most 3 frames (an occluded hand rarely keeps accelerating)."""
+        out = {}
+        for slot, age in self._age.items():
+            if 0 < age <= self.search_frames:
+                shift = self._velocity.get(slot, np.zeros(2)) * min(age, 3)
+                out[slot] = self._last_box[slot] + np.tile(shift, 2)
+        return out
+
+    def found_again(self, slot: int, hand: HandDetection) -> None:
+        """``hand`` was found for a lost ``slot`` (by a search where the track predicted it):
+        the slot keeps its track as if the detector had seen it."""
+        self._set(slot, hand.box, self._age[slot])
+
+    def _set(self, slot: int, box: np.ndarray, steps: int) -> None:
+        """The slot's box now, ``steps`` frames after its last one."""
+        if slot in self._last_box:
+            centre = lambda b: (b[:2] + b[2:]) / 2  # noqa: E731
+            self._velocity[slot] = (centre(box) - centre(self._last_box[slot])) / steps
+        self._last_box[slot], self._age[slot] = box, 0
+
     def _remember(self, assigned) -> None:
         for slot, hand in enumerate(assigned):
             if hand is not None:
-                self._last_box[slot], self._age[slot] = hand.box, 0
+                self._set(slot, hand.box, self._age.get(slot, 0) + 1)
             elif slot in self._age:
                 self._age[slot] += 1
-                if self._age[slot] > self.memory_frames:
+                if self._age[slot] > max(self.memory_frames, self.search_frames):
                     self._last_box.pop(slot, None)
                     self._age.pop(slot)
+                    self._velocity.pop(slot, None)

@@ -17,6 +17,15 @@ BODY_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "lef
                   "right_ankle")
 
 
+def visibility_flags(row) -> np.ndarray:
+    """(21,) COCO's v per joint: 2 visible, 1 labelled but not seen (``hands.parquet``'s
+    ``visible``; labels written before it was estimated count as visible)."""
+    visible = row.get("visible")
+    if visible is None:
+        return np.full(21, 2.0)
+    return np.where(np.asarray(visible, dtype=bool), 2.0, 1.0)
+
+
 def _box(points: np.ndarray) -> list[float]:
     low, high = points.min(0), points.max(0)
     return [float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])]
@@ -51,6 +60,7 @@ def coco_wholebody(hands: pd.DataFrame, images: dict[tuple[str, int], dict]) -> 
             row = group[group["side"] == side]
             if row.empty:
                 annotation[f"{side}hand_kpts"] = [0.0] * 63
+                annotation[f"{side}hand_kpts_score"] = [0.0] * 21
                 annotation[f"{side}hand_box"] = [0.0] * 4
                 annotation[f"{side}hand_valid"] = False
                 annotation[f"{side}hand_low_quality"] = False
@@ -58,7 +68,9 @@ def coco_wholebody(hands: pd.DataFrame, images: dict[tuple[str, int], dict]) -> 
             row = row.iloc[0]
             points = np.asarray(row["keypoints_2d"], dtype=float).reshape(21, 2)
             score = np.asarray(row["confidence"], dtype=float) * float(row["quality"])
-            annotation[f"{side}hand_kpts"] = np.column_stack([points, score]).ravel().tolist()
+            annotation[f"{side}hand_kpts"] = np.column_stack(
+                [points, visibility_flags(row)]).ravel().tolist()
+            annotation[f"{side}hand_kpts_score"] = score.round(4).tolist()
             annotation[f"{side}hand_box"] = _box(points)
             annotation[f"{side}hand_valid"] = True
             annotation[f"{side}hand_low_quality"] = bool(row["low_quality"])

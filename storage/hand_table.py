@@ -27,16 +27,19 @@ _PER_HAND = {  # table column -> (stage, array)
     "teacher_residual": ("reconstruct", "teacher_residual"),
     "quality": ("reconstruct", "quality"),
     "interpolated": ("reconstruct", "interpolated"),
+    "visible": ("reconstruct", "visible"),
+    "track": ("reconstruct", "track"),
 }
 
 
-def video_hand_table(store: DatasetStore, video_id: str, flag_below: float = 0.0
-                     ) -> pd.DataFrame:
+def video_hand_table(store: DatasetStore, video_id: str, flag_below: float = 0.0,
+                     min_track_s: float = 0.0) -> pd.DataFrame:
     """Every reconstructed hand of a video: ids, time, side, detection, weights and the 3D
     reconstruction (joints in the video's camera frame, metres; 2D in frame pixels).
 
     Hands the fit filled between detections have ``interpolated`` set (and no detection);
-    hands whose quality score is under ``flag_below`` have ``low_quality`` set."""
+    hands whose quality score is under ``flag_below``, or whose track lasts less than
+    ``min_track_s`` (``short_track``), have ``low_quality`` set."""
     present = store.stage(video_id, "reconstruct").read("present")
     frames, slots = np.nonzero(present)
     video = store.video(video_id)
@@ -57,8 +60,19 @@ def video_hand_table(store: DatasetStore, video_id: str, flag_below: float = 0.0
             table["confidence"] = list(values[..., 2].astype(np.float32))
             values = values[..., :2]
         table[column] = list(values.reshape(len(values), -1)) if values.ndim > 1 else values
-    table["low_quality"] = table["quality"] < flag_below
+    table["short_track"] = _short_tracks(table, video.timestamps(), min_track_s)
+    table["low_quality"] = (table["quality"] < flag_below) | table["short_track"]
     return table
+
+
+def _short_tracks(table: pd.DataFrame, times: np.ndarray, min_track_s: float) -> np.ndarray:
+    """(rows,) whether each hand's track lasts less than ``min_track_s``: its frames times
+    the video's frame interval (labels written before tracks were numbered: none)."""
+    if "track" not in table or not len(table) or min_track_s <= 0:
+        return np.zeros(len(table), bool)
+    interval = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    frames = table.groupby("track")["frame"].transform("size").to_numpy()
+    return (frames * interval < min_track_s - 1e-6) & (table["track"].to_numpy() >= 0)
 
 
 def video_summary(table: pd.DataFrame, n_frames: int) -> dict:

@@ -10,6 +10,8 @@ from prefect import get_run_logger, task
 from handlabel.config import DetectConfig, HandlabelConfig, stage_config_hash
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
+from handlabel.models.detectors.duplicates import same_hand
+from handlabel.models.detectors.search import search_near
 from handlabel.models.tracking import N_SLOTS, SLOT_SIDES, SlotTracker
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
@@ -59,6 +61,8 @@ def detect_spec(crop_size: int, crop_codec: str = "zstd") -> dict[str, ArraySpec
         "crop_keypoints": ArraySpec((slots, NUM_JOINTS, 2), "float32", np.nan),
         "crop_K": ArraySpec((slots, 3, 3), "float32", np.nan),
         "mirrored": ArraySpec((slots,), "bool", False),
+        # found again by a search where its track predicted it (models/detectors/search.py)
+        "searched": ArraySpec((slots,), "bool", False),
         "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0,
                            H264FrameCodec() if crop_codec == "h264" else None),
     }
@@ -118,10 +122,11 @@ def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectC
     frames = video.read(warm, stop)
     times = video.timestamps()[warm:stop]
     out = _empty_chunk(stop - start, config.crop_size)
-    tracker = SlotTracker()
+    tracker = SlotTracker(search_frames=config.search_frames)
     found = 0
     for i, hands in enumerate(detector.detect_video(frames, times)):
         assigned = tracker.assign(hands)
+        search_lost(detector, tracker, frames[i], assigned)
         if i < start - warm:
             continue
         for slot, hand in enumerate(assigned):
@@ -130,6 +135,19 @@ def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectC
                 found += 1
     store.stage(video_id, STAGE).write_chunk(chunk, start, out)
     return found
+
+
+def search_lost(detector: HandDetector, tracker: SlotTracker, rgb: np.ndarray,
+                assigned: list) -> None:
+    """Each slot the tracker lost recently, looked for where its track predicts it; a hand
+    found there (and not already another slot's) takes the slot in ``assigned``."""
+    for slot, box in tracker.lost().items():
+        hand = search_near(detector, rgb, box)
+        if hand is not None and not any(
+                other is not None and same_hand(hand.keypoints, other.keypoints)
+                for other in assigned):
+            assigned[slot] = hand
+            tracker.found_again(slot, hand)
 
 
 def detect_chunk_unit(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig
@@ -158,6 +176,7 @@ def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
     out["crop_keypoints"][i, slot] = to_crop(hand.keypoints, affine)
     out["crop_K"][i, slot] = crop_intrinsics(K, affine, mirror)
     out["mirrored"][i, slot] = mirror
+    out["searched"][i, slot] = bool(hand.extras.get("searched"))
     out["crops"][i, slot] = crop_image(rgb, affine, config.crop_size)
 
 

@@ -56,7 +56,7 @@ def prepare_export(store: DatasetStore, video_id: str, config: ExportConfig,
         return None
     row = store.manifest.get(video_id)
     store.manifest.start_stage(video_id, STAGE, _export_version(config, row))
-    hands = video_hand_table(store, video_id, config.flag_below)
+    hands = video_hand_table(store, video_id, config.flag_below, config.min_track_s)
     write_export(store, f"videos/{video_id}/hands.parquet", parquet_bytes(hands))
     _remove(store, f"videos/{video_id}/{PARTS}")
     return list(range(store.video(video_id).n_chunks))

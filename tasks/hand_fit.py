@@ -20,6 +20,7 @@ from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import solve_track, taken_by_other, track_spans
+from handlabel.models.fit.visibility import joint_visibility
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
@@ -53,11 +54,11 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     total = sum(stop - first for _, first, stop in tracks)
     written = 0
     labels.record_step_progress(0, total)
-    for slot, first, stop in tracks:
+    for track, (slot, first, stop) in enumerate(tracks):
         carried = None  # a long track's shape and size, from window to window
         for start in range(first, stop, config.fit.window_frames):
             end = min(start + config.fit.window_frames, stop)
-            carried = _fit_window(store, video_id, slot, start, end, K, hand_model,
+            carried = _fit_window(store, video_id, (slot, track), start, end, K, hand_model,
                                   limit_frames, config, labels, carried, device)
             written += end - start
             labels.record_step_progress(written, total)
@@ -82,8 +83,9 @@ def _window(store, video_id, slot, start, stop, K, device):
     return obs, placed, start_params, scale, mirrored
 
 
-def _fit_window(store, video_id, slot, start, stop, K, hand_model, limit_frames,
+def _fit_window(store, video_id, slot_track, start, stop, K, hand_model, limit_frames,
                 config: ReconstructConfig, labels: StageArrays, carried, device):
+    slot, _ = slot_track
     obs, placed, network, network_scale, mirrored = _window(store, video_id, slot, start,
                                                             stop, K, device)
     solved = solve_track(hand_model, obs, placed, network, network_scale, limit_frames,
@@ -92,7 +94,7 @@ def _fit_window(store, video_id, slot, start, stop, K, hand_model, limit_frames,
     if solved is None:
         return carried
     result, size_prior = solved
-    _write_window(labels, slot, start, result, obs, mirrored, config)
+    _write_window(labels, slot_track, start, result, obs, mirrored, config)
     return result.parameters, size_prior
 
 
@@ -100,7 +102,8 @@ def fit_weights_of(config: FitConfig) -> FitWeights:
     return FitWeights(**config.weights.model_dump())
 
 
-def _write_window(labels, slot, start, result, obs, mirrored, config):
+def _write_window(labels, slot_track, start, result, obs, mirrored, config):
+    slot, track = slot_track
     p = result.parameters
     present = obs.present.cpu().numpy()
     frames = len(present)
@@ -122,6 +125,9 @@ def _write_window(labels, slot, start, result, obs, mirrored, config):
         "reprojection_px": np.where(present, error_px, np.nan),
         "teacher_residual": np.where(present, residual, np.nan),
         "quality": quality,
+        "track": np.full(frames, track, np.int32),
+        "visible": joint_visibility(result.projected, obs.keypoints, obs.weights,
+                                    obs.hand_size, obs.present).cpu().numpy(),
     }
     for key, value in values.items():
         labels.group[key][start : start + frames, slot] = value

@@ -49,9 +49,14 @@ def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
     ``n_joints`` (the labels, not the network step): the track's skeleton, the offsets of the
     hand model's ``n_joints`` rest joints (metres at unit scale, before ``scale``)."""
     nan = np.nan
-    skeleton = {} if n_joints is None else {
-        "skeleton": ArraySpec((N_SLOTS, n_joints, 3), "float32", nan)}
-    return skeleton | {
+    labels_only = {} if n_joints is None else {
+        "skeleton": ArraySpec((N_SLOTS, n_joints, 3), "float32", nan),
+        # the video's track the hand belongs to (numbered over both slots), -1: none
+        "track": ArraySpec((N_SLOTS,), "int32", -1),
+        # per joint: seen in the frame, as far as the evidence says (models/fit/visibility.py)
+        "visible": ArraySpec((N_SLOTS, 21), "bool", False),
+    }
+    return labels_only | {
         "present": ArraySpec((N_SLOTS,), "bool", False),
         "joints_3d": ArraySpec((N_SLOTS, 21, 3), "float32", nan),
         "vertices": ArraySpec((N_SLOTS, n_vertices, 3), "float32", nan),

@@ -95,6 +95,11 @@ def test_exports_read_back_with_standard_tools(complete_store):
     kpts = np.asarray(annotations[0][f"{side}hand_kpts"]).reshape(21, 3)
     np.testing.assert_allclose(kpts[:, :2], np.asarray(match["keypoints_2d"]).reshape(21, 2),
                                atol=1e-3)
+    # COCO's v is the labels' visibility estimate: 2 seen, 1 labelled but not seen
+    np.testing.assert_array_equal(kpts[:, 2], np.where(match["visible"], 2, 1))
+    visible = np.stack(hands["visible"])
+    assert visible.shape == (len(hands), 21) and not visible[hands["interpolated"]].any()
+    assert visible.any() and (hands["track"] >= 0).all()
 
     freihand = {name: json.loads(Path(exported(store, f"freihand/{name}.json")).read_text())
                 for name in ("K", "xyz", "verts", "mano", "index")}

@@ -46,6 +46,9 @@ class ReplayDetector:
                          for h in hands]
             yield hands
 
+    def detect_image(self, rgb):
+        return []  # a replay has nothing to find on a search crop
+
     def close(self) -> None:
         pass
 

@@ -114,7 +114,7 @@ class FitWeights:
     """Weights of the fit's terms (the config's ``reconstruct.fit.weights``); 0 = off."""
 
     reprojection: float = 1.0
-    teacher_3d: float = 0.3
+    teacher_3d: float = 1.0
     joint_angle: float = 1.0
     shape: float = 1e-3
     teacher_size: float = 1.0
