@@ -3,6 +3,7 @@
     .venv/bin/python bench/accuracy.py synthetic [--epochs 30] [--train 1024] [--eval 256]
     .venv/bin/python bench/accuracy.py real [--epochs 30]
     .venv/bin/python bench/accuracy.py sequences [--sequences 8] [--frames 90] [--person-mm 8]
+        [--first-seed 100] [--fit-teacher-3d 0.3 1 3]
     .venv/bin/python bench/accuracy.py teacher3d
     .venv/bin/python bench/accuracy.py teacher-loss --store demo-store [--weights 0 0.1 1]
 
@@ -226,7 +227,10 @@ def run_sequences(args) -> None:
     fit = config.fit
     defaults = FitWeights(**fit.weights.model_dump())
     rows, quality_pairs = [], ([], [])
-    for seed in range(100, 100 + args.sequences):
+    ablations = SEQUENCE_ABLATIONS | {f"fit, teacher_3d {w:g}": {"teacher_3d": w}
+                                      for w in args.fit_teacher_3d}
+    seeds = range(args.first_seed, args.first_seed + args.sequences)
+    for seed in seeds:
         seq = synthetic_sequence(hand, noise, args.frames, seed,
                                  skeleton_m=args.person_mm / 1000)
         present = seq.present
@@ -242,7 +246,7 @@ def run_sequences(args) -> None:
                      "mpjpe_mm": teacher["mpjpe_mm"], "pa_mpjpe_mm": teacher["pa_mpjpe_mm"],
                      "acc_err": _acceleration_error(placed_np, truth, ok),
                      "epe_2d_px": teacher_2d, "seconds": 0.0})
-        for name, change in SEQUENCE_ABLATIONS.items():
+        for name, change in ablations.items():
             weights = FitWeights(**{**defaults.__dict__, **change})
             started = time.perf_counter()
             result, _ = solve_track(hand, obs, placed, None, None, limit_frames, weights,
@@ -264,7 +268,7 @@ def run_sequences(args) -> None:
                 quality_pairs[1].extend(per_frame[present])
         print(f"seed {seed} done", flush=True)
     table = pd.DataFrame(rows).groupby("method", sort=False).mean(numeric_only=True)
-    print(f"{args.sequences} held-out sequences (seeds 100-{99 + args.sequences}) of "
+    print(f"{args.sequences} sequences (seeds {seeds[0]}-{seeds[-1]}) of "
           f"{args.frames} frames at 30 fps, 1280x720, the person's rest joints "
           f"{args.person_mm:g} mm from the model's, detections from the measured profile; "
           f"acc_err in mm/frame^2; seconds per sequence and variant (start and fit), torch's "
@@ -350,6 +354,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90, help="sequences: frames in each")
     parser.add_argument("--person-mm", type=float, default=0.0,
                         help="sequences: how far the person's rest joints sit from the model's")
+    parser.add_argument("--first-seed", type=int, default=100,
+                        help="sequences: the first seed (100.. held out; 200-202 the tuning "
+                        "seeds the fit's weights were chosen on)")
+    parser.add_argument("--fit-teacher-3d", type=float, nargs="+", default=[],
+                        help="sequences: also fit at these teacher-3D weights")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0],
                         help="teacher-loss: the teacher_3d weights to train with")
     args = parser.parse_args()

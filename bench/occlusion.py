@@ -193,6 +193,7 @@ def pa_mm(joints: np.ndarray, truth: np.ndarray) -> float:
 def frame_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
     """Per frame: class, and per method (detector, labels) found, 2D px and PA mm."""
     detect, labels = store.stage(video, "detect"), store.stage(video, "reconstruct")
+    searched = detect.read("searched")
     methods = {
         "detector": (detect.read("present"), detect.read("keypoints")[..., :2],
                      detect.read("world"), None),
@@ -218,6 +219,8 @@ def frame_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
                 row[f"{name} mm"] = pa_mm(joints[t, slot], clip.truth_3d)
             if interpolated is not None:
                 row[f"{name} interpolated"] = bool(interpolated[t, slot])
+            else:
+                row["found by search"] = bool(searched[t, slot])
         rows.append(row)
     return rows
 
@@ -232,10 +235,23 @@ def findable(rows: pd.DataFrame) -> pd.DataFrame:
 
 def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
     """Per visible joint of each detected, labelled frame: covered (truth) and the labels'
-    ``visible`` estimate."""
-    labels = store.stage(video, "reconstruct")
+    ``visible`` estimate, derived from the stored labels, detections and weights with
+    ``joint_visibility`` as the fit does (so a new threshold is measured without a refit)."""
+    import torch
+
+    from handlabel.models.fit.visibility import joint_visibility
+    from handlabel.models.weights import hand_sizes
+
+    labels, detect = store.stage(video, "reconstruct"), store.stage(video, "detect")
     present, points = labels.read("present"), labels.read("keypoints_2d")
-    filled, visible = labels.read("interpolated"), labels.read("visible")
+    filled = labels.read("interpolated")
+    detected, weights = detect.read("keypoints")[..., :2], store.stage(video, "weight").read(
+        "joint")
+    visible = np.stack([joint_visibility(
+        torch.from_numpy(points[:, s]), torch.from_numpy(detected[:, s]),
+        torch.from_numpy(np.nan_to_num(weights[:, s])),
+        torch.from_numpy(np.nan_to_num(hand_sizes(detected[:, s]), nan=1.0)),
+        torch.from_numpy(present[:, s] & ~filled[:, s])).numpy() for s in range(2)], axis=1)
     rows = []
     for t in range(len(clip.truth)):
         slot = match(points[t], present[t], clip.truth[t], clip.visible[t])
@@ -270,6 +286,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
                        ("heavy (>= 30%)", rows[rows["class"] == "heavy"])):
         both = part[part["detector found"] & part["labels found"]]
         line = {"frames": len(part), "detector found": part["detector found"].mean(),
+                "of them by search": part["found by search"].fillna(False).astype(bool).sum()
+                / max(part["detector found"].sum(), 1),
                 "labels present": part["labels found"].mean()}
         for unit in ("px", "mm"):
             if f"detector {unit}" not in part:

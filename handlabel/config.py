@@ -514,7 +514,7 @@ class HandlabelConfig(Section):
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
 # detect 3: ghost hands (a second reading of one hand) dropped, models/detectors/duplicates.py
 STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 4, "weight": 1, "train": 1,
-                                       "reconstruct": 3, "export": 3, "rig": 1}
+                                       "reconstruct": 4, "export": 3, "rig": 1}
 
 # Fields of a stage section that do not change what the stage writes.
 _NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},
