@@ -245,8 +245,8 @@ def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
     labels, detect = store.stage(video, "reconstruct"), store.stage(video, "detect")
     present, points = labels.read("present"), labels.read("keypoints_2d")
     filled = labels.read("interpolated")
-    detected, weights = detect.read("keypoints")[..., :2], store.stage(video, "weight").read(
-        "joint")
+    keypoints, weights = detect.read("keypoints"), store.stage(video, "weight").read("joint")
+    detected, confidence = keypoints[..., :2], keypoints[..., 2]
     visible = np.stack([joint_visibility(
         torch.from_numpy(points[:, s]), torch.from_numpy(detected[:, s]),
         torch.from_numpy(np.nan_to_num(weights[:, s])),
@@ -257,9 +257,22 @@ def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
         slot = match(points[t], present[t], clip.truth[t], clip.visible[t])
         if slot is None or filled[t, slot]:
             continue
+        size = max(float(hand_sizes(detected[t:t + 1, slot])[0]), 1.0)
         rows += [{"clip": clip.name, "covered": bool(clip.covered[t, j]),
-                  "visible": bool(visible[t, slot, j])} for j in np.flatnonzero(clip.visible[t])]
+                  "visible": bool(visible[t, slot, j]),
+                  "confidence": float(confidence[t, slot, j]),
+                  "residual": float(np.linalg.norm(points[t, slot, j] - detected[t, slot, j])
+                                    / size)}
+                 for j in np.flatnonzero(clip.visible[t])]
     return rows
+
+
+def covered_auc(score: pd.Series, covered: pd.Series) -> float:
+    """How well ``score`` ranks covered joints above uncovered ones (Mann-Whitney AUC;
+    0.5: not at all)."""
+    ranks = score.rank()
+    n1, n0 = int(covered.sum()), int((~covered).sum())
+    return float((ranks[covered].sum() - n1 * (n1 + 1) / 2) / max(n1 * n0, 1))
 
 
 def visibility_summary(joints: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -273,7 +286,9 @@ def visibility_summary(joints: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         out[half] = {"joints": len(part), "covered": int(covered.sum()),
                      "covered called not visible": (~visible[covered]).mean(),
                      "uncovered called visible": visible[~covered].mean(),
-                     "called visible and uncovered": (~covered[visible]).mean()}
+                     "called visible and uncovered": (~covered[visible]).mean(),
+                     "AUC of low confidence": covered_auc(-part["confidence"], covered),
+                     "AUC of fit residual": covered_auc(part["residual"], covered)}
     return pd.DataFrame(out).T
 
 

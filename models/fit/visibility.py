@@ -11,7 +11,7 @@ half, where the covered joints are known (``bench/occlusion.py``): there it catc
 of the covered joints and calls 76% of the uncovered ones visible, and a joint it calls
 visible is uncovered 98% of the time (on the tuning half: 61%, 46%, 97%). An estimate, not
 an occlusion mask: neither the detector's confidence nor the fit's residual tells a covered
-joint well (AUC 0.67 and 0.68).
+joint well (the benchmark prints their AUC).
 """
 
 from __future__ import annotations
