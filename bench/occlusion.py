@@ -240,7 +240,7 @@ def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
     import torch
 
     from handlabel.models.fit.visibility import joint_visibility
-    from handlabel.models.weights import hand_sizes
+    from handlabel.models.keypoints import hand_sizes
 
     labels, detect = store.stage(video, "reconstruct"), store.stage(video, "detect")
     present, points = labels.read("present"), labels.read("keypoints_2d")

@@ -6,8 +6,6 @@ them as ``docs/configuration.md`` (a test keeps that file in step with this modu
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -509,25 +507,6 @@ class HandlabelConfig(Section):
     rig: RigStageConfig = Field(default_factory=RigStageConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
-
-
-# Bumped when a stage's code changes what it writes, so that old results stop counting as done.
-# detect 3: ghost hands (a second reading of one hand) dropped, models/detectors/duplicates.py
-STAGE_CODE_VERSIONS: dict[str, int] = {"ingest": 1, "detect": 4, "weight": 1, "train": 1,
-                                       "reconstruct": 4, "export": 3, "rig": 1}
-
-# Fields of a stage section that do not change what the stage writes.
-_NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},
-                                           "train": {"device"},
-                                           "reconstruct": {"device", "batch_size"}}
-
-
-def stage_config_hash(stage: str, section: BaseModel) -> str:
-    """Hash of what decides a stage's output: its config fields and its code version."""
-    fields = section.model_dump(mode="json", exclude=_NON_RESULT_FIELDS.get(stage, set()))
-    payload = {"stage": stage, "code": STAGE_CODE_VERSIONS[stage], "config": fields}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load_config(path: str | Path | None = None) -> HandlabelConfig:

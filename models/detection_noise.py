@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .keypoints import hand_sizes
+
 
 @dataclass(frozen=True)
 class DetectionNoise:
@@ -44,7 +46,7 @@ class DetectionNoise:
                  ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 21, 2) exact keypoints -> (noisy keypoints, confidence (N, 21))."""
         n = keypoints.shape[0]
-        size = (keypoints.max(1) - keypoints.min(1)).max(-1)
+        size = hand_sizes(keypoints)
         hands = rng.integers(len(self.errors), size=n)
         angle = rng.uniform(0, 2 * np.pi, (n, 21))
         direction = np.stack([np.cos(angle), np.sin(angle)], -1)

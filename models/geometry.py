@@ -6,9 +6,30 @@ from __future__ import annotations
 import torch
 
 
-def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """(B, N, 3) camera-frame points -> (B, N, 2) pixels."""
-    uvw = torch.einsum("bij,bnj->bni", K, points)
+def project(points: torch.Tensor, K: torch.Tensor, min_depth: float | None = None
+            ) -> torch.Tensor:
+    """Pixels of camera-frame points: the pipeline's one pinhole projection in torch.
+
+    Args:
+        points: (..., N, 3) camera-frame points.
+        K: (..., 3, 3) projection matrices, one per leading index.
+        min_depth: when given, points are first held at least this far in front of the
+            camera: a point at or behind the camera plane has no useful projection, and a
+            fit's start that puts one there must not blow its objective up.
+
+    Returns:
+        (..., N, 2) pixels.
+
+    >>> K = torch.tensor([[[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]]])
+    >>> project(torch.tensor([[[0.1, -0.2, 2.0]]]), K)
+    tensor([[[55., 30.]]])
+    """
+    if points.shape[-1] != 3 or K.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., N, 3) points and (..., 3, 3) K, got "
+                         f"{tuple(points.shape)} and {tuple(K.shape)}")
+    if min_depth is not None:
+        points = torch.cat([points[..., :2], points[..., 2:].clamp_min(min_depth)], dim=-1)
+    uvw = torch.einsum("...ij,...nj->...ni", K, points)
     return uvw[..., :2] / uvw[..., 2:].clamp_min(1e-6)
 
 

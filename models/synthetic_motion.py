@@ -25,6 +25,7 @@ from .detection_noise import DetectionNoise
 from .geometry import project
 from .hand.base import HandModel
 from .hand.limits import limits_deg, model_limit_frames
+from .keypoints import hand_sizes
 
 WIDTH, HEIGHT, FOCAL = 1280, 720, 1000.0
 
@@ -144,7 +145,7 @@ def simulated_detections(rng: np.random.Generator, noise: DetectionNoise, joints
     their (T, 21) confidence; NaN and 0 on the dropped frames."""
     frames = len(joints_2d)
     hold = 8
-    size = (joints_2d.max(1) - joints_2d.min(1)).max(-1)
+    size = hand_sizes(joints_2d)
     profile = rng.integers(len(noise.errors), size=frames // hold + 1).repeat(hold)[:frames]
     angle = np.cumsum(rng.normal(0, 0.4, (frames, 21)), axis=0) + rng.uniform(0, 6.3, 21)
     direction = np.stack([np.cos(angle), np.sin(angle)], -1)

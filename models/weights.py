@@ -13,12 +13,12 @@ Arrays are per hand track: keypoints (T, 21, 2), confidence (T, 21), present (T,
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .detectors.schema import BONES
+from .keypoints import hand_sizes
 
 PARENTS = np.array([p for p, _ in BONES])
 CHILDREN = np.array([c for _, c in BONES])
@@ -36,14 +36,6 @@ class WeightParams:
     max_bone_ratio: float = 1.2
     min_hand_px: float = 8.0
     outlier_factor: float = 0.1
-
-
-def hand_sizes(keypoints: np.ndarray) -> np.ndarray:
-    """(T,) longer side of each frame's keypoint box (NaN where the hand is absent)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # absent hands are all-NaN rows
-        extent = np.nanmax(keypoints, axis=1) - np.nanmin(keypoints, axis=1)
-        return np.nanmax(extent, axis=-1)
 
 
 def temporal_outliers(keypoints: np.ndarray, present: np.ndarray, jump: float) -> np.ndarray:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from prefect import get_run_logger, task
 
-from handlabel.config import DetectConfig, HandlabelConfig, stage_config_hash
+from handlabel.config import DetectConfig, HandlabelConfig
+from handlabel.keys import stage_key
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
 from handlabel.models.detectors.duplicates import same_hand
@@ -77,7 +78,7 @@ def detect_is_current(store: DatasetStore, video_id: str, config: DetectConfig) 
     """Whether the video's detections are complete and made with this config."""
     arrays, row = store.stage(video_id, STAGE), store.manifest.get(video_id)
     return (arrays is not None and row is not None and row["detect_state"] == StageState.DONE
-            and arrays.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+            and arrays.attrs.get("config_hash") == stage_key(STAGE, config)
             and not set(range(arrays.n_chunks)) - arrays.done_chunks())
 
 
@@ -89,7 +90,7 @@ def is_current(store: DatasetStore, video_id: str, config: HandlabelConfig) -> b
 def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, overwrite: bool
                    ) -> list[int] | None:
     """Chunks still to detect for a video; None when it is done with this config."""
-    config_hash = stage_config_hash(STAGE, config)
+    config_hash = stage_key(STAGE, config)
     video = store.video(video_id)
     if video is None or not video.attrs.get("complete"):
         raise RuntimeError(f"{video_id}: not ingested; run ingest first")

@@ -10,7 +10,6 @@ the report, from the per-video exports (``export_video.py``). Everything goes un
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import PurePosixPath
 
@@ -19,7 +18,8 @@ import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 
-from handlabel.config import ExportConfig, stage_config_hash
+from handlabel.config import ExportConfig
+from handlabel.keys import stage_key
 from handlabel.storage.coco import coco_wholebody
 from handlabel.storage.freihand import freihand_lists
 from handlabel.storage.fs import filesystem, join
@@ -112,13 +112,13 @@ def exported_videos(store: DatasetStore) -> list[str]:
 def dataset_files_version(store: DatasetStore, videos: list[str], config: ExportConfig) -> str:
     """What the dataset files are made from: the export config, each video's export and each
     labelled rig's."""
-    parts = [stage_config_hash(STAGE, config)]
+    parts = []
     for video_id in sorted(videos):
         row = store.manifest.get(video_id)
         parts.append(f"{video_id}@{row['export_config_hash']}@{row['export_finished']}")
     parts += [f"rig {name}@{rig_export_version(store, name, config)}"
               for name in labelled_rigs(store)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return stage_key(f"{STAGE}.dataset", config, inputs=parts)
 
 
 def dataset_files_current(store: DatasetStore, videos: list[str], config: ExportConfig) -> bool:

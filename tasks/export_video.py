@@ -13,7 +13,6 @@ Each chunk reads and decodes its frames once, for every output that needs them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import cv2
@@ -21,7 +20,8 @@ import numpy as np
 import pandas as pd
 from prefect import task
 
-from handlabel.config import ExportConfig, HandlabelConfig, stage_config_hash
+from handlabel.config import ExportConfig, HandlabelConfig
+from handlabel.keys import stage_key
 from handlabel.models.overlay import draw_mesh, draw_skeleton
 from handlabel.models.render import make_renderer
 from handlabel.models.training.setup import make_hand_model
@@ -181,9 +181,8 @@ def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
 def _export_version(config: ExportConfig, row: dict) -> str:
     """The export's cache key: its config and the reconstruction it was made from (recorded
     as the manifest's export config hash)."""
-    inputs = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
-    key = f"{stage_config_hash(STAGE, config)}|{inputs}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return stage_key(STAGE, config, inputs=[
+        f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"])
 
 
 def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):

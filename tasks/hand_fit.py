@@ -11,24 +11,27 @@ network sees them, and mirrored back.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
-from handlabel.models.fit.observe import network_parameters, track_observations
 from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.terms import reprojection_px
-from handlabel.models.fit.track import solve_track, taken_by_other, track_spans
+from handlabel.models.fit.track import taken_by_other, track_spans
 from handlabel.models.fit.visibility import joint_visibility
+from handlabel.models.fit.window import (
+    NETWORK_START,
+    Carried,
+    WindowArrays,
+    solve_window,
+    window_evidence,
+)
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
 from handlabel.models.training.setup import pick_device
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
-
-NETWORK_START = ("global_orient", "hand_pose", "translation", "scale")
 
 
 def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
@@ -39,7 +42,6 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     times = video.timestamps()
     present, boxes = detect.read("present"), detect.read("box")
     detect_keypoints = detect.read("keypoints")[..., :2]
-    K = np.asarray(video.attrs["K"], dtype=np.float32)
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
@@ -58,44 +60,44 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
         carried = None  # a long track's shape and size, from window to window
         for start in range(first, stop, config.fit.window_frames):
             end = min(start + config.fit.window_frames, stop)
-            carried = _fit_window(store, video_id, (slot, track), start, end, K, hand_model,
+            carried = _fit_window(store, video_id, (slot, track), start, end, hand_model,
                                   limit_frames, config, labels, carried, device)
             written += end - start
             labels.record_step_progress(written, total)
     return written
 
 
-def _window(store, video_id, slot, start, stop, K, device):
-    """The fit's observations, placed teacher and network start for one window of a slot."""
+def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, stop: int
+                  ) -> WindowArrays:
+    """What the fit of frames [start, stop) of a slot reads from the store."""
     detect, network = store.stage(video_id, "detect"), store.stage(video_id, "network")
-    read = {k: detect.read(k, start, stop)[:, slot] for k in
-            ("present", "keypoints", "world", "world_confidence", "mirrored")}
-    weights = store.stage(video_id, "weight").read("joint", start, stop)[:, slot]
-    present = read["present"]
-    mirrored = bool(read["mirrored"][present].any())
-    obs, placed = track_observations(
-        read["keypoints"][..., :2], weights, read["world"], read["world_confidence"], present,
-        store.video(video_id).timestamps()[start:stop], K, mirrored, device)
-    net = {k: network.read(k, start, stop)[:, slot] for k in NETWORK_START}
-    start_params = network_parameters(net["global_orient"], net["hand_pose"],
-                                      net["translation"], mirrored, device)
-    scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
-    return obs, placed, start_params, scale, mirrored
+    video = store.video(video_id)
+
+    def read(stage, key):
+        return stage.read(key, start, stop)[:, slot]
+
+    return WindowArrays(
+        keypoints=read(detect, "keypoints")[..., :2],
+        weights=read(store.stage(video_id, "weight"), "joint"),
+        world=read(detect, "world"), world_confidence=read(detect, "world_confidence"),
+        present=read(detect, "present"), mirrored=read(detect, "mirrored"),
+        times=video.timestamps()[start:stop],
+        K=np.asarray(video.attrs["K"], dtype=np.float32),
+        network={k: read(network, k) for k in NETWORK_START})
 
 
-def _fit_window(store, video_id, slot_track, start, stop, K, hand_model, limit_frames,
-                config: ReconstructConfig, labels: StageArrays, carried, device):
-    slot, _ = slot_track
-    obs, placed, network, network_scale, mirrored = _window(store, video_id, slot, start,
-                                                            stop, K, device)
-    solved = solve_track(hand_model, obs, placed, network, network_scale, limit_frames,
-                         fit_weights_of(config.fit), config.fit.steps,
-                         config.fit.learning_rate, carried)
+def _fit_window(store, video_id, slot_track, start, stop, hand_model, limit_frames,
+                config: ReconstructConfig, labels: StageArrays, carried: Carried | None,
+                device) -> Carried | None:
+    evidence = window_evidence(window_arrays(store, video_id, slot_track[0], start, stop),
+                               device)
+    solved = solve_window(hand_model, evidence, limit_frames, fit_weights_of(config.fit),
+                          config.fit.steps, config.fit.learning_rate, carried)
     if solved is None:
         return carried
-    result, size_prior = solved
-    _write_window(labels, slot_track, start, result, obs, mirrored, config)
-    return result.parameters, size_prior
+    result, carried = solved
+    _write_window(labels, slot_track, start, result, evidence.obs, evidence.mirrored, config)
+    return carried
 
 
 def fit_weights_of(config: FitConfig) -> FitWeights:

@@ -17,7 +17,8 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.states import Failed
 
-from handlabel.config import CameraConfig, IngestConfig, stage_config_hash
+from handlabel.config import CameraConfig, IngestConfig
+from handlabel.keys import stage_key
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
 from handlabel.storage.frames import VideoFrames, frame_codecs
 from handlabel.storage.manifest import StageState
@@ -109,7 +110,7 @@ def ingest_one(
 
     ``aliases`` are other URLs with the same content; they are recorded in the manifest row.
     """
-    config_hash = stage_config_hash(STAGE, config)
+    config_hash = stage_key(STAGE, config)
     current = not overwrite and _is_current(store, identity.video_id, config_hash)
     if identity.error is None and current:
         store.manifest.add_aliases(identity.video_id, [identity.url, *aliases])

@@ -13,23 +13,22 @@ without running the network again.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 
 import numpy as np
 import torch
 from prefect import get_run_logger, task
 
-from handlabel.config import HandlabelConfig, ReconstructConfig, stage_config_hash
+from handlabel.config import HandlabelConfig, ReconstructConfig
+from handlabel.keys import stage_key
 from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
+from handlabel.models.keypoints import hand_sizes
 from handlabel.models.network import S2HandNet, S2HandPrediction
 from handlabel.models.refine import refine
 from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.prediction import predict_crops
 from handlabel.models.training.setup import pick_device
-from handlabel.models.weights import hand_sizes
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
@@ -40,7 +39,6 @@ from .trained_model import load_trained_model
 
 STAGE = "reconstruct"
 NETWORK = "network"  # the network step's arrays
-NETWORK_STEP_VERSION = 1  # bumped when the network step's output changes
 
 
 def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
@@ -90,10 +88,8 @@ def _inputs(store: DatasetStore, video_id: str) -> str:
 
 def _network_key(config: ReconstructConfig) -> str:
     """What decides the network step's output, besides its inputs."""
-    fields = config.model_dump(mode="json", include={"refine_steps", "refine_lr",
-                                                      "quality_scale"})
-    text = json.dumps({"version": NETWORK_STEP_VERSION, **fields}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return stage_key(f"{STAGE}.{NETWORK}", config.model_dump(
+        mode="json", include={"refine_steps", "refine_lr", "quality_scale"}))
 
 
 def reconstruct_is_current(store: DatasetStore, video_id: str, config: ReconstructConfig
@@ -108,7 +104,7 @@ def reconstruct_is_current(store: DatasetStore, video_id: str, config: Reconstru
         inputs = _inputs(store, video_id)
     except RuntimeError:  # no trained model
         return False
-    return (labels.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+    return (labels.attrs.get("config_hash") == stage_key(STAGE, config)
             and labels.attrs.get("inputs") == inputs)
 
 
@@ -123,7 +119,7 @@ def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructC
     the video's labels are done with this config, these weights and this model."""
     if not overwrite and reconstruct_is_current(store, video_id, config):
         return None
-    config_hash, inputs = stage_config_hash(STAGE, config), _inputs(store, video_id)
+    config_hash, inputs = stage_key(STAGE, config), _inputs(store, video_id)
     network = store.stage(video_id, NETWORK)
     if (network is not None and not overwrite and network.attrs.get("inputs") == inputs
             and network.attrs.get("config_hash") == _network_key(config)):
@@ -181,7 +177,7 @@ def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfi
     if network is None or network.done_chunks() != set(range(network.n_chunks)):
         raise RuntimeError(f"{video_id}: the network step is incomplete; rerun reconstruct")
     labels = _create_arrays(store, video_id, STAGE, {
-        "config_hash": stage_config_hash(STAGE, config), "inputs": _inputs(store, video_id)})
+        "config_hash": stage_key(STAGE, config), "inputs": _inputs(store, video_id)})
     keys = list(reconstruct_spec(1, 1)) if not config.fit.enabled else ["albedo", "light"]
     video = store.video(video_id)
     for start in range(0, video.n_frames, video.chunk_frames):

@@ -12,12 +12,11 @@ whose labels and export config are unchanged since its last export is not writte
 
 from __future__ import annotations
 
-import hashlib
-
 import cv2
 import numpy as np
 
-from handlabel.config import ExportConfig, stage_config_hash
+from handlabel.config import ExportConfig
+from handlabel.keys import stage_key
 from handlabel.models.overlay import draw_skeleton
 from handlabel.storage.fs import join
 from handlabel.storage.rig_table import rig_hand_table
@@ -52,9 +51,8 @@ def export_rig(store: DatasetStore, name: str, config: ExportConfig,
 
 def rig_export_version(store: DatasetStore, name: str, config: ExportConfig) -> str:
     labels = store.rig_stage(name, "labels").attrs
-    key = f"{stage_config_hash('export', config)}|{labels.get('config_hash')}|" \
-          f"{labels.get('inputs')}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return stage_key("export.rig", config,
+                     inputs=[str(labels.get("config_hash")), str(labels.get("inputs"))])
 
 
 def _write_overlay(store, name, attrs, index: int, camera: str, config: ExportConfig) -> str:

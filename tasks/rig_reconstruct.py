@@ -19,11 +19,8 @@ import numpy as np
 import roma
 import torch
 
-from handlabel.config import HandlabelConfig, stage_config_hash
-from handlabel.models.fit.observe import (
-    network_parameters,
-    track_observations,
-)
+from handlabel.config import HandlabelConfig
+from handlabel.keys import stage_key
 from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import (
     FitResult,
@@ -32,20 +29,21 @@ from handlabel.models.fit.sequence import (
     project_in_front,
 )
 from handlabel.models.fit.terms import reprojection_px
-from handlabel.models.fit.track import solve_track, track_spans
+from handlabel.models.fit.track import track_spans
+from handlabel.models.fit.window import NETWORK_START, WindowArrays, solve_window, window_evidence
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_matrix, mirror_points, mirror_rotations
+from handlabel.models.keypoints import hand_sizes
 from handlabel.models.rig.cameras import RigGeometry, rig_geometry
 from handlabel.models.rig.triangulation import CameraView, matched_slots, triangulate_hand
 from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.setup import pick_device
-from handlabel.models.weights import hand_sizes
 from handlabel.storage.calibration import RigCalibration
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
 
-from .hand_fit import NETWORK_START, fit_weights_of
+from .hand_fit import fit_weights_of
 from .reconstruct import _network, model_version
 
 TRIANGULATE, LABELS = "triangulate", "labels"
@@ -120,8 +118,7 @@ def labels_spec(n_cameras: int, n_vertices: int, n_shape: int, n_joints: int
 def rig_key(config: HandlabelConfig) -> str:
     """What decides the rig stage's output besides its inputs."""
     settings = config.rig.model_copy(update={"rigs": []})
-    return stage_config_hash("rig", settings) + stage_config_hash("reconstruct",
-                                                                   config.reconstruct)
+    return stage_key("rig", settings, inputs=[stage_key("reconstruct", config.reconstruct)])
 
 
 def is_current(store: DatasetStore, name: str, config: HandlabelConfig) -> bool:
@@ -259,29 +256,26 @@ def _fit_rig(fit: RigFit) -> int:
 def _fit_window(fit: RigFit, hand: int, start: int, stop: int) -> bool:
     """Fit one window of the reference camera's track in slot ``hand``; False when the
     window had nothing to fit."""
-    rig, views, device = fit.rig, fit.views, fit.device
-    ref = rig.reference
+    rig, view = fit.rig, fit.views[fit.rig.reference]
     frames = slice(start, stop)
-    read = {k: rig.read(ref, "detect", k)[frames, hand] for k in
-            ("present", "world", "world_confidence", "mirrored")}
-    mirrored = bool(read["mirrored"][read["present"]].any())
-    K = rig.geometry.K[ref]
-    obs, placed = track_observations(
-        views[ref].pixels[frames, hand], views[ref].weights[frames, hand], read["world"],
-        read["world_confidence"], read["present"], rig.times()[frames], K, mirrored, device)
-    _use_triangulation(fit, obs, placed, hand, frames, mirrored)
-    obs.views = _other_views(fit, hand, frames, mirrored)
-    net = {k: rig.read(ref, "network", k)[frames, hand] for k in NETWORK_START}
-    start_params = network_parameters(net["global_orient"], net["hand_pose"],
-                                      net["translation"], mirrored, device)
-    scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
+
+    def read(stage, key):
+        return rig.read(rig.reference, stage, key)[frames, hand]
+
+    evidence = window_evidence(WindowArrays(
+        keypoints=view.pixels[frames, hand], weights=view.weights[frames, hand],
+        world=read("detect", "world"), world_confidence=read("detect", "world_confidence"),
+        present=read("detect", "present"), mirrored=read("detect", "mirrored"),
+        times=rig.times()[frames], K=rig.geometry.K[rig.reference],
+        network={k: read("network", k) for k in NETWORK_START}), fit.device)
+    _use_triangulation(fit, evidence.obs, evidence.placed, hand, frames, evidence.mirrored)
+    evidence.obs.views = _other_views(fit, hand, frames, evidence.mirrored)
     settings = fit.config.reconstruct.fit
-    solved = solve_track(fit.hand_model, obs, placed, start_params, scale, fit.limit_frames,
-                         fit_weights_of(settings), settings.steps, settings.learning_rate)
+    solved = solve_window(fit.hand_model, evidence, fit.limit_frames, fit_weights_of(settings),
+                          settings.steps, settings.learning_rate)
     if solved is None:
         return False
-    result, _ = solved
-    _write_hand(fit, hand, start, result, obs, mirrored)
+    _write_hand(fit, hand, start, solved[0], evidence.obs, evidence.mirrored)
     return True
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -21,8 +20,8 @@ from handlabel.config import (
     RigStageConfig,
     TrainConfig,
     TrainPreset,
-    stage_config_hash,
 )
+from handlabel.keys import stage_key
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.losses.stereo import StereoWeights
 from handlabel.models.network import NetworkSpec, S2HandNet
@@ -146,10 +145,8 @@ def training_key(config: TrainConfig) -> str:
     pretrained network retrains)."""
     resolved = {name: config.resolved(name) for name in TrainPreset.model_fields}
     renderer = renderer_name(config.renderer)
-    text = json.dumps({"config": stage_config_hash(STAGE, config), "resolved": resolved,
-                       "renderer": renderer,
-                       "init": _file_digest(initial_weights(config)[0])}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return stage_key(STAGE, config, derived={"resolved": resolved, "renderer": renderer},
+                     inputs=[f"init {_file_digest(initial_weights(config)[0])}"])
 
 
 def model_identity(config_hash: str, inputs: str, checkpoint: bytes) -> str:
@@ -158,7 +155,7 @@ def model_identity(config_hash: str, inputs: str, checkpoint: bytes) -> str:
     checkpoint of the same name; its identity differs, so labels made with the old one are
     stale."""
     content = hashlib.sha256(checkpoint).hexdigest()
-    return hashlib.sha256(f"{config_hash}|{inputs}|{content}".encode()).hexdigest()[:16]
+    return stage_key(f"{STAGE}.model", inputs=[config_hash, inputs, content])
 
 
 def _inputs_version(store: DatasetStore, videos: list[str], config: TrainConfig,

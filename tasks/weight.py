@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from handlabel.config import HandlabelConfig, WeightConfig, stage_config_hash
+from handlabel.config import HandlabelConfig, WeightConfig
+from handlabel.keys import stage_key
 from handlabel.models.detectors import NUM_JOINTS
 from handlabel.models.tracking import N_SLOTS
 from handlabel.models.weights import WeightParams, supervision_weights
@@ -28,7 +29,7 @@ def weight_is_current(store: DatasetStore, video_id: str, config: WeightConfig) 
     """Whether the video's weights are done with this config from its current detections."""
     row, current = store.manifest.get(video_id), store.stage(video_id, STAGE)
     return (current is not None and row is not None and row["weight_state"] == StageState.DONE
-            and current.attrs.get("config_hash") == stage_config_hash(STAGE, config)
+            and current.attrs.get("config_hash") == stage_key(STAGE, config)
             and current.attrs.get("detect_version") == _detect_version(row))
 
 
@@ -41,7 +42,7 @@ def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overw
     """Compute and store the weights of one video; returns 'weighted' or 'skipped'."""
     if not overwrite and weight_is_current(store, video_id, config):
         return "skipped"
-    config_hash = stage_config_hash(STAGE, config)
+    config_hash = stage_key(STAGE, config)
     row = store.manifest.get(video_id)
     inputs = _detect_version(row)
     started = store.manifest.start_stage(video_id, STAGE, config_hash)

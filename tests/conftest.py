@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each xdist worker's CLI runs start temporary Prefect APIs of their own: one database
+    # per worker, so that two workers' servers never share one SQLite file.
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(
+        prefix=f"handlabel-prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 import pytest
 
@@ -30,10 +38,22 @@ SERVER_MODULES = {"test_schedules", "test_run_lock", "test_faults"}
 FAULT_MODULES = {"test_faults"}
 
 
+# The longest modules first (pytest --durations), so that with ``-n auto --dist loadfile``
+# (make test) no long module starts last while the other workers sit idle.
+LONGEST_MODULES = ("test_pipeline", "test_faults", "test_object_store", "test_integrity",
+                   "test_fit", "test_detect_flow", "test_ingest_flow", "test_cli")
+
+
+def _module(item) -> str:
+    return item.module.__name__.rpartition(".")[2]
+
+
 def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST_MODULES.index(_module(item))
+               if _module(item) in LONGEST_MODULES else len(LONGEST_MODULES))
     skip = pytest.mark.skip(reason=f"sample data not found at {DATA}")
     for item in items:
-        module = item.module.__name__.rpartition(".")[2]
+        module = _module(item)
         if SERVER_FIXTURES & set(item.fixturenames) or module in SERVER_MODULES:
             item.add_marker(pytest.mark.server)
         if module in FAULT_MODULES:

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from handlabel.models.camera import scale_intrinsics
 from handlabel.models.geometry import project
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
-from handlabel.models.losses.objective import S2HandObjective, Supervision, rescale_projection
+from handlabel.models.losses.objective import S2HandObjective, Supervision
 from handlabel.models.losses.s2hand import DEFAULT_WEIGHTS
 from handlabel.models.training.batches import Augmentation, HandCrops, make_batch
 
@@ -94,7 +95,7 @@ def test_rescaled_camera_projects_onto_the_resized_pixels():
     K = torch.tensor([[[100.0, 0, 63.5], [0, 100, 63.5], [0, 0, 1]]])
     points = torch.tensor([[[0.05, -0.02, 0.5]]])
     at_128 = project(points, K)
-    at_64 = project(points, rescale_projection(K, 0.5))
+    at_64 = project(points, scale_intrinsics(K, 0.5))
     torch.testing.assert_close(at_64, (at_128 + 0.5) * 0.5 - 0.5)
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from handlabel.config import ConfigError, IngestConfig, load_config, stage_config_hash
+from handlabel import keys
+from handlabel.config import ConfigError, IngestConfig, load_config
+from handlabel.keys import stage_key
 from handlabel.models.camera import intrinsics_from_fov, scale_intrinsics
 from handlabel.storage.frames import frame_codecs
 from handlabel.storage.manifest import STAGES
@@ -114,11 +116,36 @@ def test_intrinsics_from_field_of_view_and_resize():
     assert np.allclose((half @ point)[:2], (full_px + 0.5) * 0.5 - 0.5)
 
 
-def test_stage_config_hash_tracks_only_what_changes_results():
-    base = stage_config_hash("ingest", IngestConfig())
-    assert stage_config_hash("ingest", IngestConfig(decoder_threads=4)) == base
-    assert stage_config_hash("ingest", IngestConfig(chunk_frames=32)) != base
-    assert stage_config_hash("ingest", IngestConfig(max_long_side=640)) != base
+def test_stage_key_tracks_only_what_changes_results():
+    base = stage_key("ingest", IngestConfig())
+    assert stage_key("ingest", IngestConfig(decoder_threads=4)) == base
+    assert stage_key("ingest", IngestConfig(chunk_frames=32)) != base
+    assert stage_key("ingest", IngestConfig(max_long_side=640)) != base
+
+
+def test_stage_key_of_a_config_alone_is_the_key_stores_already_hold(monkeypatch):
+    """Stores written before the one key scheme recorded sha256 of {stage, code, config};
+    a key without derived values or inputs must equal it, or every store would redo its
+    stages after the upgrade."""
+    import hashlib
+    import json
+
+    config = IngestConfig(chunk_frames=32)
+    fields = config.model_dump(mode="json", exclude={"extensions", "decoder_threads"})
+    old = json.dumps({"stage": "ingest", "code": 1, "config": fields}, sort_keys=True,
+                     separators=(",", ":"))
+    monkeypatch.setitem(keys.CODE_VERSIONS, "ingest", 1)
+    assert stage_key("ingest", config) == hashlib.sha256(old.encode()).hexdigest()[:16]
+
+
+def test_stage_key_follows_code_version_inputs_and_derived_values(monkeypatch):
+    base = stage_key("export", IngestConfig(), inputs=["video@1"])
+    assert stage_key("export", IngestConfig(), inputs=["video@2"]) != base
+    assert stage_key("export", IngestConfig(), inputs=["video@1"], derived={"a": 1}) != base
+    monkeypatch.setitem(keys.CODE_VERSIONS, "export", keys.CODE_VERSIONS["export"] + 1)
+    assert stage_key("export", IngestConfig(), inputs=["video@1"]) != base
+    with pytest.raises(ValueError, match="no code version for stage 'exprot'"):
+        stage_key("exprot")
 
 
 def test_config_file_errors_name_the_file(tmp_path):

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..keypoints import hand_sizes
+
 SHUFFLED_SHARE = 0.4  # jumps among consecutive detections beyond which nothing is continuous
 
 
@@ -40,7 +42,7 @@ class CutThresholds:
 
 def _normalised(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 21, 2) keypoints -> shape (N, 21, 2) in hand sizes, centroid (N, 2), size (N,)."""
-    size = np.maximum((keypoints.max(1) - keypoints.min(1)).max(-1), 1.0)
+    size = np.maximum(hand_sizes(keypoints), 1.0)
     centre = keypoints.mean(1)
     return (keypoints - centre[:, None]) / size[:, None, None], centre, size
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..hand.sides import mirror_matrix, mirror_points, mirror_rotations
-from ..weights import hand_sizes
+from ..keypoints import hand_sizes
 from .placement import place_world
 from .sequence import FitParameters, TrackObservations
 

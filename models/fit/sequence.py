@@ -228,8 +228,7 @@ def project_in_front(joints: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(T, 21, 2) pixels of (T, 21, 3) joints, with depths held at least ``MIN_DEPTH_M`` in
     front of the camera: a joint at or behind the camera plane has no useful projection, and
     a start that puts one there must not blow the objective up."""
-    safe = torch.cat([joints[..., :2], joints[..., 2:].clamp_min(MIN_DEPTH_M)], dim=-1)
-    return project(safe, K.expand(len(joints), 3, 3))
+    return project(joints, K.expand(len(joints), 3, 3), min_depth=MIN_DEPTH_M)
 
 
 def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..camera import scale_intrinsics
 from ..fit.terms import teacher_3d
 from ..hand.limits import joint_limit_penalty, limits_deg
 from ..network import S2HandPrediction
@@ -140,7 +141,7 @@ class S2HandObjective:
         size = self.render_size or t.images.shape[1]
         K, images = t.K, t.images
         if size != images.shape[1]:
-            K = rescale_projection(K, size / images.shape[1])
+            K = scale_intrinsics(K, size / images.shape[1])
             images = F.interpolate(images.permute(0, 3, 1, 2), size=size, mode="area"
                                    ).permute(0, 2, 3, 1)
         out = self.renderer.render(pred.vertices, self.faces, pred.albedo, K, size, size,
@@ -155,9 +156,3 @@ class S2HandObjective:
         skipped = out.unrendered if out.unrendered is not None else torch.zeros(len(K), dtype=bool)
         return terms, skipped.sum()
 
-
-def rescale_projection(K: torch.Tensor, factor: float) -> torch.Tensor:
-    """K for the same view resampled by ``factor`` (pixel centres at integers)."""
-    scale = torch.tensor([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5],
-                          [0.0, 0.0, 1.0]], dtype=K.dtype, device=K.device)
-    return scale @ K

@@ -11,13 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..keypoints import hand_sizes
+
 PCK_THRESHOLD = 0.2
 AUC_MAX_THRESHOLD = 0.5  # AUC of PCK over normalised thresholds 0 .. 0.5, 101 steps
 
 
 def hand_size(keypoints: np.ndarray, visible: np.ndarray) -> float:
-    points = keypoints[visible]
-    return float(max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0))
+    """(21, 2) keypoints' size over the visible joints (``keypoints.hand_sizes``), at least
+    a pixel: the PCK normaliser."""
+    return max(float(hand_sizes(keypoints, visible)), 1.0)
 
 
 def joint_errors(predicted: np.ndarray, truth: np.ndarray, visible: np.ndarray) -> np.ndarray:

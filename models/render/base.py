@@ -13,6 +13,8 @@ from typing import Protocol
 
 import torch
 
+from ..geometry import project
+
 
 @dataclass
 class Light:
@@ -58,8 +60,7 @@ def renderable(vertices: torch.Tensor, K: torch.Tensor, height: int, width: int)
     finite = torch.isfinite(vertices).flatten(1).all(1)
     safe = torch.where(finite[:, None, None], vertices, torch.ones_like(vertices))
     in_front = safe[..., 2].amin(1) > NEAR_PLANE_M
-    uvw = safe @ K.transpose(1, 2)
-    uv = uvw[..., :2] / uvw[..., 2:].clamp_min(NEAR_PLANE_M)
+    uv = project(safe, K)
     inside = uv.abs().flatten(1).amax(1) < MAX_PROJECTED_EXTENT * max(height, width)
     return finite & in_front & inside
 

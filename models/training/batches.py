@@ -13,8 +13,9 @@ import kornia
 import torch
 from torch.nn import functional as F
 
+from ..camera import scale_intrinsics
 from ..geometry import rotation_about
-from ..losses.objective import Supervision, rescale_projection
+from ..losses.objective import Supervision
 
 
 @dataclass
@@ -68,7 +69,7 @@ def make_batch(data: HandCrops, indices: torch.Tensor, input_size: int, device: 
     (a short clip's padding) get confidence 0."""
     images = data.images[indices].to(device).float().div(255).permute(0, 3, 1, 2)
     factor = input_size / data.crop_size
-    K = rescale_projection(data.K[indices].to(device).float(), factor)
+    K = scale_intrinsics(data.K[indices].to(device).float(), factor)
     keypoints = (data.keypoints[indices].to(device).float() + 0.5) * factor - 0.5
     if factor != 1:
         images = F.interpolate(images, size=input_size, mode="bilinear", antialias=True,

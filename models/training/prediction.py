@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ..losses.objective import rescale_projection
+from ..camera import scale_intrinsics
 from ..network import S2HandNet, S2HandPrediction
 
 
@@ -25,7 +25,7 @@ def predict_crops(net: S2HandNet, images: torch.Tensor, K: torch.Tensor, input_s
         factor = input_size / size
         resized = F.interpolate(chunk.permute(0, 3, 1, 2), size=input_size, mode="bilinear",
                                 antialias=True, align_corners=False).permute(0, 2, 3, 1)
-        k = rescale_projection(K[start : start + batch_size].to(device).float(), factor)
+        k = scale_intrinsics(K[start : start + batch_size].to(device).float(), factor)
         out = net(resized, k).detach()
         out.joints_2d = (out.joints_2d + 0.5) / factor - 0.5
         out.branch_2d = (out.branch_2d + 0.5) / factor - 0.5

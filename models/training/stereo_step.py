@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch.nn import functional as F
 
-from ..losses.objective import Supervision, rescale_projection
+from ..camera import scale_intrinsics
+from ..losses.objective import Supervision
 from ..losses.stereo import StereoWeights, stereo_losses
 from ..network import S2HandNet
 from ..render import Renderer
@@ -75,7 +76,7 @@ def _at_render_size(images: torch.Tensor, K: torch.Tensor, size: int):
         return images, K
     resized = F.interpolate(images.permute(0, 3, 1, 2), size=size, mode="bilinear",
                             antialias=True, align_corners=False).permute(0, 2, 3, 1)
-    return resized, rescale_projection(K, factor)
+    return resized, scale_intrinsics(K, factor)
 
 
 def _own_silhouettes(renderer, faces, vertices, K, size) -> torch.Tensor:

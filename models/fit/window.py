@@ -1,0 +1,89 @@
+"""One window of one tracked hand: its stored arrays in, the fit's result out.
+
+The single-camera labels (``tasks/hand_fit.py``) and a rig's labels
+(``tasks/rig_reconstruct.py``) fit windows the same way: the detections, their weights, the
+detector's 3D and the network's per-frame start, in the fit's camera (mirrored for a left
+hand), started and solved by ``track.solve_track``. The rig adds its other views and its
+triangulated teacher to the observations between ``window_evidence`` and ``solve_window``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..hand.base import HandModel
+from .observe import network_parameters, track_observations
+from .sequence import FitParameters, FitResult, FitWeights, TrackObservations
+from .track import solve_track
+
+# The network step's arrays a window's fit starts from.
+NETWORK_START = ("global_orient", "hand_pose", "translation", "scale")
+
+
+@dataclass
+class WindowArrays:
+    """One window of one hand, T frames, as the detect, weight and network stages store it.
+
+    Attributes:
+        keypoints: (T, 21, 2) detections in frame pixels (NaN where absent).
+        weights: (T, 21) the weight stage's joint weights.
+        world: (T, 21, 3) the detector's 3D, metres; world_confidence: (T, 21).
+        present: (T,) frames with a detection; mirrored: (T,) the detector's left-hand flag.
+        times: (T,) seconds; K: (3, 3) the frame's intrinsics.
+        network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,).
+    """
+
+    keypoints: np.ndarray
+    weights: np.ndarray
+    world: np.ndarray
+    world_confidence: np.ndarray
+    present: np.ndarray
+    mirrored: np.ndarray
+    times: np.ndarray
+    K: np.ndarray
+    network: dict[str, np.ndarray]
+
+
+@dataclass
+class WindowEvidence:
+    """A window in the fit's camera: observations, the placed teacher (T, 21, 3), the
+    network's start and its log size (T,), and whether the hand is fitted in the mirror."""
+
+    obs: TrackObservations
+    placed: torch.Tensor
+    start: FitParameters
+    start_scale: torch.Tensor
+    mirrored: bool
+
+
+Carried = tuple[FitParameters, torch.Tensor]  # a long track's shape and size, window to window
+
+
+def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
+                    ) -> WindowEvidence:
+    """The fit's evidence of one window (left hands mirrored into a right hand's camera)."""
+    mirrored = bool(arrays.mirrored[arrays.present].any())
+    obs, placed = track_observations(arrays.keypoints, arrays.weights, arrays.world,
+                                     arrays.world_confidence, arrays.present, arrays.times,
+                                     arrays.K, mirrored, device)
+    net = arrays.network
+    start = network_parameters(net["global_orient"], net["hand_pose"], net["translation"],
+                               mirrored, device)
+    scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
+    return WindowEvidence(obs, placed, start, scale, mirrored)
+
+
+def solve_window(hand_model: HandModel, evidence: WindowEvidence, limit_frames: torch.Tensor,
+                 weights: FitWeights, steps: int, lr: float, carried: Carried | None = None
+                 ) -> tuple[FitResult, Carried] | None:
+    """Fit one window; returns its result and what the track's next window carries on, or
+    None when no frame of the window has a start."""
+    solved = solve_track(hand_model, evidence.obs, evidence.placed, evidence.start,
+                         evidence.start_scale, limit_frames, weights, steps, lr, carried)
+    if solved is None:
+        return None
+    result, size_prior = solved
+    return result, (result.parameters, size_prior)
