@@ -367,6 +367,20 @@ class FitConfig(Section):
     weights: FitWeightsConfig = Field(default_factory=FitWeightsConfig)
 
 
+class SelfCheckConfig(Section):
+    """The labels' self-check: spans of detections hidden from a fit of the window around
+    them, and how well that fit predicts what the detector saw there (models/fit/selfcheck.py).
+    The dataset's labels still use every detection."""
+
+    spans: int = Field(4, ge=0, description="Spans hidden per video (0: no self-check). Each "
+                       "costs a fit of span_s + 2 context_s seconds of its track.")
+    span_s: float = Field(0.33, gt=0, description="Length of a hidden span, seconds (what an "
+                          "object passing over a hand hides: 0.2-1 s).")
+    context_s: float = Field(0.5, gt=0, description="Track fitted on either side of a hidden "
+                             "span, seconds.")
+    seed: int = Field(0, description="Which spans are hidden (with the video's id).")
+
+
 class ReconstructConfig(Section):
     """Stage 5: the trained model on every hand crop, mapped back to the frame's camera, then
     the sequence fit of every tracked hand."""
@@ -386,6 +400,7 @@ class ReconstructConfig(Section):
         "term) at which the quality score's 3D factor falls to exp(-1)."
     )
     fit: FitConfig = Field(default_factory=FitConfig)
+    selfcheck: SelfCheckConfig = Field(default_factory=SelfCheckConfig)
     device: str = Field("auto", description="'auto' (CUDA when available), 'cpu' or 'cuda:N'.")
 
 

@@ -60,6 +60,11 @@ _VIDEO_FIELDS = [
     pa.field("reconstruct_mean_quality", pa.float64()),
     pa.field("reconstruct_median_reprojection_px", pa.float64()),
     pa.field("reconstruct_interpolated", pa.int64()),
+    # the self-check (models/fit/selfcheck.py): hidden frames measured, median pixels from
+    # the hidden detections of the labels' fit without them and of straight-line interpolation
+    pa.field("reconstruct_selfcheck_frames", pa.int64()),
+    pa.field("reconstruct_selfcheck_px", pa.float64()),
+    pa.field("reconstruct_selfcheck_interpolation_px", pa.float64()),
     pa.field("export_hands", pa.int64()),
 ]
 

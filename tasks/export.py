@@ -69,13 +69,21 @@ def _lowest_hands(store, videos: list[str], rows: dict) -> list[tuple[str, bytes
     return [(caption, jpeg) for _, caption, jpeg in sorted(found, key=lambda f: f[0])]
 
 
+def _selfcheck_columns(row: dict) -> dict:
+    """The video's self-check from its manifest row (None where it was not run)."""
+    return {"selfcheck_frames": row.get("reconstruct_selfcheck_frames"),
+            "selfcheck_px": row.get("reconstruct_selfcheck_px"),
+            "selfcheck_interpolation_px": row.get("reconstruct_selfcheck_interpolation_px")}
+
+
 def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig) -> dict:
     """The dataset-wide files from the per-video exports; returns their URLs by name."""
     rows = {v: store.manifest.get(v) for v in videos}
     tables = [read_parquet(store, f"videos/{v}/hands.parquet") for v in videos]
     hands = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     summary = pd.DataFrame([{"video_id": v, "name": rows[v]["name"],
-                             **video_summary(t, rows[v]["n_frames"])}
+                             **video_summary(t, rows[v]["n_frames"]),
+                             **_selfcheck_columns(rows[v])}
                             for v, t in zip(videos, tables, strict=True)])
     written = {}
     if "parquet" in config.formats:
@@ -193,7 +201,13 @@ def _write_report(store, videos, rows, hands, summary, config, rigs=()) -> str:
              f"detected hands with quality >= {config.min_quality}. A hand whose joints all "
              "lost their weight (the weight stage rejected every one) has quality 0 and no "
              "reprojection error (NaN: not measured); where the detector gave no 3D, the "
-             "teacher residual is NaN and does not lower the quality."]
+             "teacher residual is NaN and does not lower the quality.",
+             "Self-check (no ground truth needed): in each video a few spans of "
+             "its tracks (reconstruct.selfcheck) are hidden from a fit of the window around "
+             "them; selfcheck_px is the median distance of that fit from the hidden "
+             "detections, selfcheck_interpolation_px that of a straight line between the "
+             "detections either side. It is how well the labels carry a hand across frames "
+             "the detector missed; the detections' own noise is part of both figures."]
     for name in rigs:
         notes += [_held_out_note(row) for row in rig_quality(store, name).to_dict("records")]
         notes.append(_in_sample_note(name, rig_in_sample(store, name)))

@@ -38,21 +38,10 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
               config: ReconstructConfig, labels: StageArrays) -> int:
     """Fit every track of the video into ``labels``; returns the number of hands written
     (detected and interpolated)."""
-    video, detect = store.video(video_id), store.stage(video_id, "detect")
-    times = video.timestamps()
-    present, boxes = detect.read("present"), detect.read("box")
-    detect_keypoints = detect.read("keypoints")[..., :2]
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
-    tracks = []  # (slot, first frame, stop frame)
-    for slot in range(present.shape[1]):
-        other = 1 - slot
-        blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
-                                 present[:, other])
-        cuts = _cuts(detect_keypoints[:, slot], present[:, slot], config.fit)
-        tracks += [(slot, first, stop) for first, stop in track_spans(
-            present[:, slot], times, config.fit.max_gap_s, blocked, cuts)]
+    tracks = video_tracks(store, video_id, config.fit)
     total = sum(stop - first for _, first, stop in tracks)
     written = 0
     labels.record_step_progress(0, total)
@@ -65,6 +54,24 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
             written += end - start
             labels.record_step_progress(written, total)
     return written
+
+
+def video_tracks(store: DatasetStore, video_id: str, fit: FitConfig
+                 ) -> list[tuple[int, int, int]]:
+    """(slot, first frame, stop frame) of every track the fit labels, slot by slot."""
+    detect = store.stage(video_id, "detect")
+    times = store.video(video_id).timestamps()
+    present, boxes = detect.read("present"), detect.read("box")
+    keypoints = detect.read("keypoints")[..., :2]
+    tracks = []
+    for slot in range(present.shape[1]):
+        other = 1 - slot
+        blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
+                                 present[:, other])
+        cuts = _cuts(keypoints[:, slot], present[:, slot], fit)
+        tracks += [(slot, first, stop) for first, stop in track_spans(
+            present[:, slot], times, fit.max_gap_s, blocked, cuts)]
+    return tracks
 
 
 def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, stop: int

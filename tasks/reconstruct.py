@@ -20,6 +20,7 @@ from prefect import get_run_logger, task
 
 from handlabel.config import HandlabelConfig, ReconstructConfig
 from handlabel.keys import stage_key
+from handlabel.models.fit.selfcheck import summarise
 from handlabel.models.geometry import project
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
@@ -30,11 +31,12 @@ from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.prediction import predict_crops
 from handlabel.models.training.setup import pick_device
 from handlabel.storage.manifest import StageState
-from handlabel.storage.stage_arrays import ArraySpec
+from handlabel.storage.stage_arrays import ArraySpec, StageArrays
 from handlabel.storage.store import DatasetStore
 
 from .hand_fit import fit_video
 from .retry import retry_transient
+from .selfcheck import selfcheck_video
 from .trained_model import load_trained_model
 
 STAGE = "reconstruct"
@@ -53,6 +55,10 @@ def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
         "track": ArraySpec((N_SLOTS,), "int32", -1),
         # per joint: seen in the frame, as far as the evidence says (models/fit/visibility.py)
         "visible": ArraySpec((N_SLOTS, 21), "bool", False),
+        # the self-check's hidden frames (models/fit/selfcheck.py): pixels from the hidden
+        # detections of the fit without them, and of straight-line interpolation
+        "selfcheck_px": ArraySpec((N_SLOTS,), "float32", nan),
+        "selfcheck_interpolation_px": ArraySpec((N_SLOTS,), "float32", nan),
     }
     return labels_only | {
         "present": ArraySpec((N_SLOTS,), "bool", False),
@@ -188,6 +194,7 @@ def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfi
     if config.fit.enabled:
         net, _ = _network(store.url, model_version(store))
         written = fit_video(store, video_id, net.hand_model, config, labels)
+        selfcheck_video(store, video_id, net.hand_model, config, labels)
     labels.group["chunk_done"][:] = True
     return written
 
@@ -244,9 +251,20 @@ def finish_reconstruct(store: DatasetStore, video_id: str, error: str | None = N
             stats = {"reconstruct_mean_quality": float(arrays.read("quality")[present].mean()),
                      "reconstruct_median_reprojection_px": float(np.median(measured))
                      if len(measured) else None,
-                     "reconstruct_interpolated": int((present & ~detected).sum())}
+                     "reconstruct_interpolated": int((present & ~detected).sum()),
+                     **_selfcheck_stats(arrays)}
     return store.manifest.finish_stage(video_id, STAGE, row["reconstruct_started"], error,
                                        **stats)
+
+
+def _selfcheck_stats(labels: StageArrays) -> dict:
+    if "selfcheck_px" not in labels.group:  # the network's labels (fit off): no self-check
+        return {}
+    check = summarise(labels.read("selfcheck_px"), labels.read("selfcheck_interpolation_px"))
+    return {"reconstruct_selfcheck_frames": check.frames,
+            "reconstruct_selfcheck_px": check.labels_px if check.frames else None,
+            "reconstruct_selfcheck_interpolation_px": check.interpolation_px
+            if check.frames else None}
 
 
 @task(name="reconstruct-prepare", task_run_name="reconstruct-prepare {video_id}")

@@ -23,6 +23,7 @@ from handlabel.config import (
     HandlabelConfig,
     IngestConfig,
     ReconstructConfig,
+    SelfCheckConfig,
     TrainConfig,
 )
 from handlabel.storage.store import DatasetStore
@@ -36,7 +37,9 @@ CONFIG = HandlabelConfig(
     train=TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32),
     # a fifth of the fit's steps: the same code in a quarter of the time (its accuracy is
     # measured in bench/accuracy.py, not here)
-    reconstruct=ReconstructConfig(fit=FitConfig(steps=40)),
+    # spans of 3 frames with 3 either side: the 20-frame clip holds two
+    reconstruct=ReconstructConfig(fit=FitConfig(steps=40), selfcheck=SelfCheckConfig(
+        spans=2, span_s=0.1, context_s=0.1)),
     export=ExportConfig(report_samples=2))
 STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
 
@@ -114,6 +117,28 @@ def test_exports_read_back_with_standard_tools(complete_store):
         assert abs(float(stream.average_rate) - row["fps"]) < 0.5
     report = Path(exported(store, "report.html")).read_text()
     assert report.count("data:image/png;base64,") >= 3 and "data:image/jpeg" in report
+
+
+def test_the_self_check_is_measured_beside_the_labels_and_leaves_them_alone(complete_store):
+    """Hidden spans are measured where the detector saw the hand (the labels there stay
+    detected, not filled), summarised in the manifest and in videos.parquet."""
+    store = complete_store
+    row = store.manifest.table().iloc[0]
+    labels = store.stage(row["video_id"], "reconstruct")
+    fitted, straight = labels.read("selfcheck_px"), labels.read("selfcheck_interpolation_px")
+    measured = np.isfinite(fitted)
+    assert 2 <= measured.sum() <= 6, "two spans of three frames"
+    assert np.isfinite(straight[measured]).all() and (fitted[measured] >= 0).all()
+    assert labels.read("present")[measured].all()
+    assert not labels.read("interpolated")[measured].any()
+    both = measured & np.isfinite(straight)
+    assert row["reconstruct_selfcheck_frames"] == both.sum()
+    assert row["reconstruct_selfcheck_px"] == pytest.approx(float(np.median(fitted[both])))
+    assert row["reconstruct_selfcheck_interpolation_px"] == \
+        pytest.approx(float(np.median(straight[both])))
+    videos = pd.read_parquet(exported(store, "videos.parquet")).iloc[0]
+    assert videos["selfcheck_frames"] == both.sum()
+    assert videos["selfcheck_px"] == pytest.approx(row["reconstruct_selfcheck_px"])
 
 
 def test_the_exported_parameters_give_back_the_exported_joints(complete_store):

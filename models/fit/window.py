@@ -33,7 +33,8 @@ class WindowArrays:
         world: (T, 21, 3) the detector's 3D, metres; world_confidence: (T, 21).
         present: (T,) frames with a detection; mirrored: (T,) the detector's left-hand flag.
         times: (T,) seconds; K: (3, 3) the frame's intrinsics.
-        network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,).
+        network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,)
+            (None: the fit starts from the detector's 3D alone).
     """
 
     keypoints: np.ndarray
@@ -44,18 +45,19 @@ class WindowArrays:
     mirrored: np.ndarray
     times: np.ndarray
     K: np.ndarray
-    network: dict[str, np.ndarray]
+    network: dict[str, np.ndarray] | None = None
 
 
 @dataclass
 class WindowEvidence:
     """A window in the fit's camera: observations, the placed teacher (T, 21, 3), the
-    network's start and its log size (T,), and whether the hand is fitted in the mirror."""
+    network's start and its size (T,) (None without the network), and whether the hand is
+    fitted in the mirror."""
 
     obs: TrackObservations
     placed: torch.Tensor
-    start: FitParameters
-    start_scale: torch.Tensor
+    start: FitParameters | None
+    start_scale: torch.Tensor | None
     mirrored: bool
 
 
@@ -70,6 +72,8 @@ def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
                                      arrays.world_confidence, arrays.present, arrays.times,
                                      arrays.K, mirrored, device)
     net = arrays.network
+    if net is None:
+        return WindowEvidence(obs, placed, None, None, mirrored)
     start = network_parameters(net["global_orient"], net["hand_pose"], net["translation"],
                                mirrored, device)
     scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)

@@ -1,0 +1,68 @@
+"""Reconstruct's self-check of one video (``models/fit/selfcheck.py``): a few seeded spans of
+its tracks hidden from a fit of the windows around them, and the hidden detections compared
+with that fit and with straight-line interpolation. Written beside the labels
+(``selfcheck_px``, ``selfcheck_interpolation_px``); the labels themselves are not touched."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from handlabel.config import ReconstructConfig
+from handlabel.models.fit.selfcheck import (
+    HeldOut,
+    held_out_spans,
+    hidden_errors,
+    hide,
+    interpolation_errors,
+)
+from handlabel.models.fit.window import solve_window, window_evidence
+from handlabel.models.hand.base import HandModel
+from handlabel.models.hand.limits import model_limit_frames
+from handlabel.models.training.setup import pick_device
+from handlabel.storage.stage_arrays import StageArrays
+from handlabel.storage.store import DatasetStore
+
+from .hand_fit import fit_weights_of, video_tracks, window_arrays
+
+
+def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
+                    config: ReconstructConfig, labels: StageArrays) -> int:
+    """Hide ``config.selfcheck.spans`` spans of the video's tracks, fit each window without
+    them, write the errors; returns the hidden frames measured."""
+    check = config.selfcheck
+    tracks = video_tracks(store, video_id, config.fit)
+    if not check.spans or not tracks:
+        return 0
+    device = pick_device(config.device)
+    hand_model = hand_model.to(device)
+    limit_frames = model_limit_frames(hand_model).to(device)
+    times = store.video(video_id).timestamps()
+    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 30.0
+    present = store.stage(video_id, "detect").read("present")
+    seed = [check.seed, int(video_id.encode().hex()[:15], 16)]
+    spans = held_out_spans(tracks, present, fps, check.spans, check.span_s, check.context_s,
+                           seed)
+    return sum(_check_span(store, video_id, span, hand_model, limit_frames, config, labels,
+                           device) for span in spans)
+
+
+def _check_span(store: DatasetStore, video_id: str, span: HeldOut, hand_model: HandModel,
+                limit_frames: torch.Tensor, config: ReconstructConfig, labels: StageArrays,
+                device: torch.device) -> int:
+    arrays = window_arrays(store, video_id, span.slot, span.window_start, span.window_stop)
+    hidden = np.zeros(span.window_stop - span.window_start, bool)
+    hidden[span.hidden_start - span.window_start : span.hidden_stop - span.window_start] = True
+    solved = solve_window(hand_model, window_evidence(hide(arrays, hidden), device),
+                          limit_frames, fit_weights_of(config.fit), config.fit.steps,
+                          config.fit.learning_rate)
+    if solved is None:
+        return 0
+    projected = solved[0].projected.detach().cpu().numpy()
+    fitted = hidden_errors(projected[hidden], arrays.keypoints[hidden], arrays.weights[hidden])
+    straight = interpolation_errors(arrays.keypoints, arrays.weights, arrays.times, span,
+                                    span.window_start)
+    frames = slice(span.hidden_start, span.hidden_stop)
+    labels.group["selfcheck_px"][frames, span.slot] = fitted
+    labels.group["selfcheck_interpolation_px"][frames, span.slot] = straight
+    return int(np.isfinite(fitted).sum())
