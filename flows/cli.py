@@ -232,6 +232,32 @@ def run(
 
 
 @app.command()
+def label(
+    store: Annotated[str, typer.Argument(help="A store with a trained model.")],
+    sources: Annotated[list[str], typer.Argument(help="New videos: files, folders, globs, "
+                                                      "URLs.")],
+    config: ConfigOption = None,
+    dask_address: DaskOption = None,
+) -> None:
+    """Label new videos with STORE's trained network as it is (no retraining): ingest,
+    detect, weight, reconstruct and export SOURCES, and write the dataset files over every
+    video. Train on a sample of an archive with `run`, label the rest with `label`. A later
+    `run` or `rerun` trains again on every video the store holds."""
+    settings = _config(config)
+    dataset = _open_store(store)
+    attrs = dataset.model().attrs if dataset.has_model() else {}
+    if not attrs.get("complete"):
+        raise _fail(f"{store}: no trained model to label with; run `handlabel run` on a "
+                    "sample of the videos first")
+    _check_sources(sources, settings)
+    with _holding(store, "label"):
+        ok = _pipeline(sources, store, settings, False, dask_address, skip=("train",))
+    ok = print_status(store) and ok
+    print_outputs(store)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
 def rerun(
     store: StoreArgument,
     stage: Annotated[str | None, typer.Option(help="Redo this stage (and what depends on it); "

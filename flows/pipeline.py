@@ -40,16 +40,18 @@ def stages_on(runner: TaskRunner) -> Iterator[None]:
 def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | None = None,
                      overwrite: bool = False, dask_address: str | None = None,
                      first_stage: str = "ingest", overwrite_stage: str | None = None,
-                     videos: list[str] | None = None):
+                     videos: list[str] | None = None, skip: tuple[str, ...] = ()):
     """Run the stages in order on one Dask cluster, from ``first_stage`` on; a stage's failed
     videos do not stop the others, and the run ends Failed when any stage failed for any
     video. ``overwrite`` redoes every stage; ``overwrite_stage`` redoes one (the stages after
     it redo what depends on it by themselves). ``videos`` limits the per-video stages to
-    those video ids, until a retrain makes every video's labels stale."""
+    those video ids, until a retrain makes every video's labels stale. ``skip`` names
+    stages not to run (``handlabel label`` skips train: the store's model labels the new
+    videos as it is)."""
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
     logger = get_run_logger()
-    stages = stages_from(first_stage)
+    stages = [s for s in stages_from(first_stage) if s.name not in skip]
     states = {}
     with store_run(store, "handlabel pipeline"), \
             _runner(config, dask_address) as runner:

@@ -250,6 +250,37 @@ def test_a_failing_video_leaves_the_others_complete_and_a_rerun_completes_it(
     assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
 
 
+def test_new_videos_are_labelled_with_the_stores_model_as_it_is(gesture_store, mirrored_clip,
+                                                                prefect_api, tmp_path):
+    """``handlabel label``'s run: the new video is ingested, detected, weighted, labelled
+    and exported with the model the store has (its checkpoint and identity unchanged), the
+    videos already there keep their labels, and the dataset files cover both."""
+    from typer.testing import CliRunner
+
+    from handlabel.flows.cli import app
+
+    refused = CliRunner().invoke(app, ["label", str(tmp_path / "nothing"), str(mirrored_clip)])
+    assert refused.exit_code == 2 and "nothing" in refused.output
+
+    store = tmp_path / "store"
+    shutil.copytree(gesture_store, store)
+    dataset = DatasetStore(str(store))
+    identity = dataset.model().attrs["identity"]
+    before = finished(store)
+    state = run([mirrored_clip], store, skip=("train",))
+    assert state.is_completed(), state.message
+    assert dataset.model().attrs["identity"] == identity
+    after = finished(store)
+    kept = [f"{s}_finished" for s in STAGES if s != "export"]
+    assert after.loc[GESTURE_AVI.name, kept].equals(before.loc[GESTURE_AVI.name, kept]), \
+        "the labels already there are kept"
+    new = after.loc[mirrored_clip.name]
+    assert new.drop("train_finished").notna().all(), "every stage but train ran for it"
+    assert pd.isna(new["train_finished"]), "the model was not trained on it"
+    hands = pd.read_parquet(f"{store}/export/hands.parquet")
+    assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
+
+
 def test_a_task_that_fails_once_is_retried(complete_store, monkeypatch):
     real, calls = export_task.export_chunk, []
 

@@ -8,10 +8,13 @@ import itertools
 
 import numpy as np
 import pytest
+import roma
+import torch
 
 from handlabel.config import FitConfig
 from handlabel.models.detection_noise import DetectionNoise
 from handlabel.models.fit import selfcheck
+from handlabel.models.fit.gaps import bridge
 from handlabel.models.fit.selfcheck import (
     HeldOut,
     held_out_spans,
@@ -66,6 +69,30 @@ def test_a_hidden_span_is_predicted_by_the_fit_and_never_seen_by_it():
     assert np.median(to_shifted) > np.median(to_truth) + 0.5 * SHIFT_PX
     straight = interpolation_errors(arrays.keypoints, arrays.weights, arrays.times, span, 0)
     assert straight.shape == (10,) and np.median(straight) > 0.5 * SHIFT_PX
+
+
+def test_unseen_frames_stay_on_the_bridge_between_the_seen_ones():
+    """With no data term on 12 hidden frames, the fit's solution there is the bridge over
+    the seen frames either side (rotations slerped, depth on the cubic that keeps the ends'
+    velocities), not wherever Adam's steps would walk it: on the coffee clip they walked a
+    hidden hand 0.8 m away in depth (models/fit/gaps.py)."""
+    hand = DefaultHandModel()
+    seq = synthetic_sequence(hand, NOISE, 40, seed=5, dropout=0.0)
+    hidden = np.zeros(40, bool)
+    hidden[14:26] = True
+    evidence = window_evidence(hide(window_of(seq), hidden))
+    solved = solve_window(hand, evidence, model_limit_frames(hand), FitWeights(), 120,
+                          FitConfig().learning_rate)
+    assert solved is not None
+    p = solved[0].parameters
+    over = bridge(torch.as_tensor(~hidden), evidence.obs.times)
+    log_depth = p.anchor[:, 2].log()
+    torch.testing.assert_close(log_depth[hidden], over.cubic(log_depth)[hidden], atol=1e-5,
+                               rtol=0)
+    orient = over.rotations(p.global_orient)
+    assert roma.rotvec_geodesic_distance(orient[hidden], p.global_orient[hidden]).max() < 1e-4
+    seen_steps = log_depth[~hidden].diff().abs().max()
+    assert log_depth[hidden].diff().abs().max() <= 2 * seen_steps, "no jump inside the span"
 
 
 def test_hiding_takes_away_every_kind_of_evidence_on_the_hidden_frames_only():

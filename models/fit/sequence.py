@@ -29,6 +29,7 @@ from ..hand.base import HandModel
 from ..hand.limits import joint_limit_penalty, limits_deg
 from ..network.s2hand import ANCHOR_JOINT, place_hand
 from . import terms
+from .gaps import Bridge, bridge
 
 _PARENTS = [p for p, _ in BONES]
 _CHILDREN = [c for _, c in BONES]
@@ -266,6 +267,8 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         {"params": [ray], "lr": lr / 10}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
                                                           eta_min=lr / 20)
+    unseen = ~seen_frames(obs)
+    over = bridge(~unseen, obs.times) if unseen.any() and not unseen.all() else None
     for _ in range(steps):
         p.anchor = _anchor(ray, log_depth)
         loss = objective(hand_model, p, obs, limit_frames, weights, size_prior)
@@ -273,6 +276,8 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         loss.backward()
         optimizer.step()
         schedule.step()
+        if over is not None:
+            _carry_unseen(over, unseen, p.global_orient, p.hand_pose, ray, log_depth)
     p.anchor = _anchor(ray, log_depth)
     p = p.detach()
     with torch.no_grad():
@@ -283,6 +288,27 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         residual = torch.where(measured, residual, torch.full_like(residual, float("nan")))
         projected = project(joints, obs.K.expand(len(obs), 3, 3))
     return FitResult(p, joints, vertices, projected, residual, ~obs.present)
+
+
+def seen_frames(obs: TrackObservations) -> torch.Tensor:
+    """(T,) frames with a detection in the fit's camera or in any other view of a rig."""
+    seen = obs.present.clone()
+    for view in obs.views:
+        seen |= view.present
+    return seen
+
+
+def _carry_unseen(over: Bridge, unseen: torch.Tensor, *rows: torch.Tensor) -> None:
+    """Put the unseen frames of the per-frame parameters back on the bridge between the
+    seen frames either side (``gaps.py``: rotations slerped, the anchor's ray and log depth
+    on the cubic that keeps each end's velocity): with no data term there, Adam's steps,
+    each as large for a weak gradient as for a strong one, would walk them away."""
+    global_orient, hand_pose, *positions = rows
+    with torch.no_grad():
+        global_orient[unseen] = over.rotations(global_orient)[unseen]
+        hand_pose[unseen] = over.rotations(hand_pose)[unseen]
+        for values in positions:
+            values[unseen] = over.cubic(values)[unseen]
 
 
 def _anchor(ray: torch.Tensor, log_depth: torch.Tensor) -> torch.Tensor:

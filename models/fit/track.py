@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import roma
 import torch
 
 from ..hand.base import HandModel
 from ..tracking import box_iou
+from .gaps import bridge
 from .sequence import (
     FitParameters,
     FitResult,
@@ -68,37 +68,12 @@ def taken_by_other(boxes: np.ndarray, present: np.ndarray, other_boxes: np.ndarr
 
 
 def fill_gaps(p: FitParameters, known: torch.Tensor, times: torch.Tensor) -> FitParameters:
-    """Per-frame parameters interpolated in time over the frames where ``known`` (T,) is
-    False: rotations along the shorter arc (slerp), positions linearly; frames before the
-    first or after the last known one take its values. Only a start, which the temporal
-    terms then shape. Needs at least one known frame. (roma's slerp interpolates every pair
-    at every step; here each frame has its own pair and step.)"""
-    t = times.detach().cpu().numpy().astype(float)
-    at = np.flatnonzero(known.cpu().numpy())
-    after = np.clip(np.searchsorted(at, np.arange(len(t))), 0, len(at) - 1)
-    before = np.clip(after - (t[at[after]] > t).astype(int), 0, len(at) - 1)
-    a, b = at[before], at[after]
-    span = np.maximum(t[b] - t[a], 1e-9)
-    step = torch.as_tensor(np.clip((t - t[a]) / span, 0, 1), dtype=p.anchor.dtype,
-                           device=p.anchor.device)
-
-    def rotations(rotvecs: torch.Tensor) -> torch.Tensor:
-        q = roma.rotvec_to_unitquat(rotvecs.detach())
-        q0, q1 = q[a], q[b]
-        w = step.view(-1, *[1] * (q.dim() - 1))
-        dot = (q0 * q1).sum(-1, keepdim=True)
-        q1 = torch.where(dot < 0, -q1, q1)  # the shorter arc
-        angle = torch.acos(dot.abs().clamp(max=1.0))
-        sin = torch.sin(angle).clamp_min(1e-9)
-        slerp = (torch.sin((1 - w) * angle) * q0 + torch.sin(w * angle) * q1) / sin
-        linear = (1 - w) * q0 + w * q1  # where the two are (nearly) the same rotation
-        blended = torch.where(angle < 1e-4, linear, slerp)
-        return roma.unitquat_to_rotvec(roma.quat_normalize(blended))
-
-    anchor = p.anchor.detach()
-    w = step[:, None]
-    return replace(p, global_orient=rotations(p.global_orient),
-                   hand_pose=rotations(p.hand_pose), anchor=(1 - w) * anchor[a] + w * anchor[b])
+    """Per-frame parameters carried over the frames where ``known`` (T,) is False
+    (``gaps.bridge``: rotations slerped, positions in a straight line). Only a start, which
+    the fit then solves. Needs at least one known frame."""
+    over = bridge(known, times.to(p.anchor.dtype))
+    return replace(p, global_orient=over.rotations(p.global_orient),
+                   hand_pose=over.rotations(p.hand_pose), anchor=over.linear(p.anchor))
 
 
 def teacher_hand_size(teacher: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor | None:
