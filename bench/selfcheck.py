@@ -9,8 +9,11 @@ training cut to one epoch over 64 hands: the labels do not depend on the network
 then the self-check (``tasks/selfcheck.py``) with ``--spans`` spans per video (more than the
 default 4, for a steadier figure) and prints, per video: hidden frames measured, the median
 and 90th percentile of the labels' fit and of the straight line (pixels, and in hand sizes),
-the share of hidden frames where the fit is the closer, and seconds per hidden span against
-the seconds of the video's whole fit.
+the share of hidden frames where the fit is the closer, the labels' own distance from the
+detections on the frames the detector saw (the floor: a fit does not pass through noisy
+detections, a straight line between two of them does, and the detector's noise is
+correlated from frame to frame), and seconds per hidden span against the seconds of the
+video's whole fit.
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ def measure(store, video_id: str, config, spans: int) -> dict:
     both = np.isfinite(fitted) & np.isfinite(straight)
     size = np.maximum(hand_sizes(store.stage(video_id, "detect").read("keypoints")[..., :2]), 1)
     frames = int(both.sum())
+    measured = np.isfinite(fitted)
+    fitted_spans = int((measured[1:] & ~measured[:-1]).sum() + measured[0].sum())
     row = store.manifest.get(video_id)
+    seen = labels.read("reprojection_px")[labels.read("present") & ~labels.read("interpolated")]
     return {
         "video": row["name"], "frames": row["n_frames"], "hidden frames": frames,
         "labels px (median)": np.median(fitted[both]), "labels px (p90)":
@@ -62,7 +68,9 @@ def measure(store, video_id: str, config, spans: int) -> dict:
         "labels (hand sizes)": np.median(fitted[both] / size[both]),
         "line (hand sizes)": np.median(straight[both] / size[both]),
         "labels closer": float((fitted[both] < straight[both]).mean()),
-        "s per span": check_s / spans, "s whole fit": fit_s,
+        "labels px, seen frames": float(np.nanmedian(seen)),
+        "spans fitted": fitted_spans, "s per span": check_s / max(fitted_spans, 1),
+        "s whole fit": fit_s,
     } if frames else {"video": row["name"], "frames": row["n_frames"], "hidden frames": 0}
 
 

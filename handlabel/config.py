@@ -364,6 +364,13 @@ class FitConfig(Section):
     window_frames: int = Field(1800, ge=8, description="Longer tracks are fitted in windows of "
                                "this many frames, each starting from the shape and size of "
                                "the one before.")
+    carry_unseen: Literal["none", "line", "cubic"] = Field(
+        "none", description="Frames without a detection in a track: 'none' leaves them to the "
+        "temporal terms; 'line' or 'cubic' holds them, at every step, on the bridge between "
+        "the detected frames either side (rotations slerped, position on a straight line or "
+        "a cubic keeping each end's velocity). docs/accuracy.md, 'Gaps': the bridges lower "
+        "the self-check's error and the 3D error under occlusion, 'none' keeps more labels "
+        "within reach of the truth in 2D.")
     weights: FitWeightsConfig = Field(default_factory=FitWeightsConfig)
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 # Bumped when a stage's code changes what it writes, so that old results stop counting as done.
 # detect 3: ghost hands (a second reading of one hand) dropped, models/detectors/duplicates.py
 # detect 4, reconstruct 4, export 3: lost hands searched, gaps to 1 s, per-joint visibility
-# reconstruct 5, rig 2: unseen frames held on the bridge between seen ones (models/fit/gaps.py)
+# reconstruct 5, rig 2: fit.carry_unseen (models/fit/gaps.py), the self-check arrays
 CODE_VERSIONS: dict[str, int] = {
     "ingest": 1, "detect": 4, "weight": 1, "train": 1, "train.model": 1,
     "reconstruct": 5, "reconstruct.network": 1, "rig": 2,

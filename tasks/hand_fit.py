@@ -99,7 +99,8 @@ def _fit_window(store, video_id, slot_track, start, stop, hand_model, limit_fram
     evidence = window_evidence(window_arrays(store, video_id, slot_track[0], start, stop),
                                device)
     solved = solve_window(hand_model, evidence, limit_frames, fit_weights_of(config.fit),
-                          config.fit.steps, config.fit.learning_rate, carried)
+                          config.fit.steps, config.fit.learning_rate, carried,
+                          config.fit.carry_unseen)
     if solved is None:
         return carried
     result, carried = solved

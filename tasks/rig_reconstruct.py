@@ -272,7 +272,7 @@ def _fit_window(fit: RigFit, hand: int, start: int, stop: int) -> bool:
     evidence.obs.views = _other_views(fit, hand, frames, evidence.mirrored)
     settings = fit.config.reconstruct.fit
     solved = solve_window(fit.hand_model, evidence, fit.limit_frames, fit_weights_of(settings),
-                          settings.steps, settings.learning_rate)
+                          settings.steps, settings.learning_rate, carry=settings.carry_unseen)
     if solved is None:
         return False
     _write_hand(fit, hand, start, solved[0], evidence.obs, evidence.mirrored)

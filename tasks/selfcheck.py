@@ -55,7 +55,7 @@ def _check_span(store: DatasetStore, video_id: str, span: HeldOut, hand_model: H
     hidden[span.hidden_start - span.window_start : span.hidden_stop - span.window_start] = True
     solved = solve_window(hand_model, window_evidence(hide(arrays, hidden), device),
                           limit_frames, fit_weights_of(config.fit), config.fit.steps,
-                          config.fit.learning_rate)
+                          config.fit.learning_rate, carry=config.fit.carry_unseen)
     if solved is None:
         return 0
     projected = solved[0].projected.detach().cpu().numpy()

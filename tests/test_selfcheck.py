@@ -82,7 +82,7 @@ def test_unseen_frames_stay_on_the_bridge_between_the_seen_ones():
     hidden[14:26] = True
     evidence = window_evidence(hide(window_of(seq), hidden))
     solved = solve_window(hand, evidence, model_limit_frames(hand), FitWeights(), 120,
-                          FitConfig().learning_rate)
+                          FitConfig().learning_rate, carry="cubic")
     assert solved is not None
     p = solved[0].parameters
     over = bridge(torch.as_tensor(~hidden), evidence.obs.times)

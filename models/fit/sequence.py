@@ -19,6 +19,7 @@ Everything is batched over the frames, on whatever device the observations are o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Literal
 
 import numpy as np
 import torch
@@ -238,12 +239,15 @@ def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameters,
               limit_frames: torch.Tensor, weights: FitWeights = FitWeights(),
-              size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02
-              ) -> FitResult:
+              size_prior: torch.Tensor | None = None, steps: int = 200, lr: float = 0.02,
+              carry: Carry = "none") -> FitResult:
     """Solve one track from ``start`` with Adam (rotations, shape, skeleton and log depth at
     ``lr``, the anchor's viewing ray at a tenth of it); ``size_prior`` is the log hand size
     (``hand_size_m``) the track is pulled to (default: the start's). The skeleton is solved
-    when ``weights.skeleton`` is above 0, from the start's (or the model's own)."""
+    when ``weights.skeleton`` is above 0, from the start's (or the model's own). ``carry``
+    holds the frames no view sees on the bridge between the seen ones at every step
+    (``gaps.py``: "line" or "cubic" for the anchor's ray and depth; "none" leaves them to the
+    temporal terms)."""
     if size_prior is None:
         with torch.no_grad():
             size_prior = hand_size_m(pose_joints(hand_model, start)).log().mean()
@@ -268,7 +272,8 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
                                                           eta_min=lr / 20)
     unseen = ~seen_frames(obs)
-    over = bridge(~unseen, obs.times) if unseen.any() and not unseen.all() else None
+    over = bridge(~unseen, obs.times) if carry != "none" and unseen.any() \
+        and not unseen.all() else None
     for _ in range(steps):
         p.anchor = _anchor(ray, log_depth)
         loss = objective(hand_model, p, obs, limit_frames, weights, size_prior)
@@ -277,7 +282,7 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
         optimizer.step()
         schedule.step()
         if over is not None:
-            _carry_unseen(over, unseen, p.global_orient, p.hand_pose, ray, log_depth)
+            _carry_unseen(over, carry, unseen, p.global_orient, p.hand_pose, ray, log_depth)
     p.anchor = _anchor(ray, log_depth)
     p = p.detach()
     with torch.no_grad():
@@ -290,6 +295,9 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
     return FitResult(p, joints, vertices, projected, residual, ~obs.present)
 
 
+Carry = Literal["none", "line", "cubic"]
+
+
 def seen_frames(obs: TrackObservations) -> torch.Tensor:
     """(T,) frames with a detection in the fit's camera or in any other view of a rig."""
     seen = obs.present.clone()
@@ -298,17 +306,20 @@ def seen_frames(obs: TrackObservations) -> torch.Tensor:
     return seen
 
 
-def _carry_unseen(over: Bridge, unseen: torch.Tensor, *rows: torch.Tensor) -> None:
+def _carry_unseen(over: Bridge, carry: Carry, unseen: torch.Tensor, *rows: torch.Tensor
+                  ) -> None:
     """Put the unseen frames of the per-frame parameters back on the bridge between the
     seen frames either side (``gaps.py``: rotations slerped, the anchor's ray and log depth
-    on the cubic that keeps each end's velocity): with no data term there, Adam's steps,
-    each as large for a weak gradient as for a strong one, would walk them away."""
+    on a straight line or on the cubic that keeps each end's velocity): with no data term
+    there, Adam's steps, each as large for a weak gradient as for a strong one, can walk
+    them away."""
+    along = over.linear if carry == "line" else over.cubic
     global_orient, hand_pose, *positions = rows
     with torch.no_grad():
         global_orient[unseen] = over.rotations(global_orient)[unseen]
         hand_pose[unseen] = over.rotations(hand_pose)[unseen]
         for values in positions:
-            values[unseen] = over.cubic(values)[unseen]
+            values[unseen] = along(values)[unseen]
 
 
 def _anchor(ray: torch.Tensor, log_depth: torch.Tensor) -> torch.Tensor:

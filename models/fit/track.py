@@ -12,6 +12,7 @@ from ..hand.base import HandModel
 from ..tracking import box_iou
 from .gaps import bridge
 from .sequence import (
+    Carry,
     FitParameters,
     FitResult,
     FitWeights,
@@ -136,8 +137,8 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
 def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
                 network: FitParameters | None, network_scale: torch.Tensor | None,
                 limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
-                carried: tuple[FitParameters, torch.Tensor] | None = None
-                ) -> tuple[FitResult, torch.Tensor] | None:
+                carried: tuple[FitParameters, torch.Tensor] | None = None,
+                carry: Carry = "none") -> tuple[FitResult, torch.Tensor] | None:
     """Start (``track_start``) and fit (``sequence.fit_track``) one track; returns the result
     and the log size it was pulled to, or None when no frame has a start. ``carried`` is a
     previous window's (parameters, size prior) of the same track: its shape and size are
@@ -152,4 +153,4 @@ def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
         initial = replace(initial, betas=before.betas, log_scale=before.log_scale,
                           skeleton=before.skeleton)
     return fit_track(hand_model, obs, initial, limit_frames, weights, size_prior, steps,
-                     lr), size_prior
+                     lr, carry), size_prior

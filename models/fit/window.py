@@ -16,7 +16,7 @@ import torch
 
 from ..hand.base import HandModel
 from .observe import network_parameters, track_observations
-from .sequence import FitParameters, FitResult, FitWeights, TrackObservations
+from .sequence import Carry, FitParameters, FitResult, FitWeights, TrackObservations
 from .track import solve_track
 
 # The network step's arrays a window's fit starts from.
@@ -81,12 +81,13 @@ def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
 
 
 def solve_window(hand_model: HandModel, evidence: WindowEvidence, limit_frames: torch.Tensor,
-                 weights: FitWeights, steps: int, lr: float, carried: Carried | None = None
-                 ) -> tuple[FitResult, Carried] | None:
+                 weights: FitWeights, steps: int, lr: float, carried: Carried | None = None,
+                 carry: Carry = "none") -> tuple[FitResult, Carried] | None:
     """Fit one window; returns its result and what the track's next window carries on, or
     None when no frame of the window has a start."""
     solved = solve_track(hand_model, evidence.obs, evidence.placed, evidence.start,
-                         evidence.start_scale, limit_frames, weights, steps, lr, carried)
+                         evidence.start_scale, limit_frames, weights, steps, lr, carried,
+                         carry)
     if solved is None:
         return None
     result, size_prior = solved
