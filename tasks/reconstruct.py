@@ -191,6 +191,8 @@ def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfi
         for key in keys:
             labels.group[key][start:stop] = network.read(key, start, stop)
     written = int(network.read("present").sum())
+    for key in ("selfcheck_px", "selfcheck_interpolation_px"):
+        labels.group[key][:] = np.nan  # every chunk written, hidden spans or not (integrity)
     if config.fit.enabled:
         net, _ = _network(store.url, model_version(store))
         written = fit_video(store, video_id, net.hand_model, config, labels)
