@@ -15,6 +15,8 @@ Layout (documented in docs/architecture.md)::
 
 from __future__ import annotations
 
+import functools
+
 import zarr
 import zarr.storage
 
@@ -59,8 +61,10 @@ class DatasetStore:
             self.root.attrs["handlabel"] = {"layout_version": LAYOUT_VERSION}
         self.manifest = Manifest(self.url)
 
-    @property
+    @functools.cached_property
     def videos(self) -> zarr.Group:
+        """The group of every video (opened once: each open reads its metadata, a request
+        per read on an object store; its children are looked up afresh)."""
         return self.root.require_group("videos")
 
     def video(self, video_id: str) -> VideoFrames | None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -39,9 +43,12 @@ FAULT_MODULES = {"test_faults"}
 
 
 # The longest modules first (pytest --durations), so that with ``-n auto --dist loadfile``
-# (make test) no long module starts last while the other workers sit idle.
-LONGEST_MODULES = ("test_pipeline", "test_faults", "test_object_store", "test_integrity",
-                   "test_fit", "test_detect_flow", "test_ingest_flow", "test_cli")
+# (make test) no long module starts last while the other workers sit idle. (A module runs
+# on one worker: the pipeline's tests are split over several modules to spread them.)
+LONGEST_MODULES = ("test_faults", "test_pipeline_failures", "test_pipeline_reruns",
+                   "test_object_store", "test_pipeline", "test_s3_repair", "test_fit",
+                   "test_integrity", "test_train_stage", "test_detect_flow", "test_ingest_flow",
+                   "test_cli")
 
 
 def _module(item) -> str:
@@ -69,10 +76,14 @@ def sample() -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_api():
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    from handlabel.flows.prefect_api import WITHOUT_HEARTBEATS
+
+    # a temporary API, as the CLI's: its flow runs send no heartbeats either
+    with prefect_test_harness(server_startup_timeout=60), \
+            temporary_settings(updates=WITHOUT_HEARTBEATS):
         url = PREFECT_API_URL.value()
         os.environ["PREFECT_API_URL"] = url  # Dask worker processes inherit it
         yield url
@@ -89,18 +100,28 @@ def dask_cluster(prefect_api):
 
 
 @pytest.fixture(scope="session")
-def gesture_store(dask_cluster, tmp_path_factory, sample) -> Path:
+def gesture_store(request, prefect_api, tmp_path_factory, sample) -> Path:
     """The gesture clip through every stage with the tests' small config
-    (``tests/test_pipeline.CONFIG``), once per session on the session's Dask workers. Never
-    changed: a test that writes to it copies it first (``shutil.copytree``)."""
+    (``tests/pipeline_runs.CONFIG``) on Dask workers, built once per session: the first xdist
+    worker to ask builds it, the others wait for it. Never changed: a test that writes to it
+    copies it first (``shutil.copytree``)."""
+    from filelock import FileLock
+
     from handlabel.flows.pipeline import run_pipeline
 
-    from .test_pipeline import CONFIG
+    from .pipeline_runs import CONFIG
 
-    store = tmp_path_factory.mktemp("gesture") / "store"
-    state = run_pipeline([str(GESTURE_AVI)], str(store), CONFIG,
-                         dask_address=dask_cluster.scheduler_address)
-    assert state.is_completed(), state.message
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    store, building = shared / "gesture-store", shared / "gesture-store.building"
+    with FileLock(str(shared / "gesture-store.lock")):
+        if not store.exists():
+            shutil.rmtree(building, ignore_errors=True)  # a build that failed half-way
+            cluster = request.getfixturevalue("dask_cluster")
+            state = run_pipeline([str(GESTURE_AVI)], str(building), CONFIG,
+                                 dask_address=cluster.scheduler_address)
+            assert state.is_completed(), state.message
+            building.rename(store)
     return store
 
 
@@ -154,3 +175,67 @@ def copy_to(tmp_path):
         return dst
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def mirrored_clip(tmp_path_factory, sample) -> Path:
+    """A second real clip with other content: the gesture clip mirrored (a left hand)."""
+    import av
+
+    with av.open(str(GESTURE_AVI)) as container:
+        frames = [f.to_ndarray(format="rgb24")[:, ::-1].copy() for f in container.decode(video=0)]
+    return write_clip(tmp_path_factory.mktemp("mirrored") / "mirrored.mp4", frames[:12])
+
+
+@pytest.fixture(scope="module")
+def complete_store(gesture_store, tmp_path_factory):
+    """The module's own copy of the session's gesture store (its tests change it)."""
+    from handlabel.storage.store import DatasetStore
+
+    store = tmp_path_factory.mktemp("complete") / "store"
+    shutil.copytree(gesture_store, store)
+    return DatasetStore(str(store))
+
+
+BUCKET = "handlabel-test"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 server on a free loopback port; stopped by its pid."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline, "moto did not start"
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.fixture
+def s3_options(s3_endpoint, monkeypatch):
+    """The endpoint's fsspec options; the test's changes to fsspec's config are undone."""
+    import fsspec.config
+    import s3fs
+
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    monkeypatch.setitem(fsspec.config.conf, "s3", {})
+    monkeypatch.setenv("FSSPEC_S3", "{}")
+    fs = s3fs.S3FileSystem(**options, skip_instance_cache=True)
+    if not fs.exists(BUCKET):
+        fs.mkdir(BUCKET)
+    return options

@@ -7,6 +7,7 @@ rerun's arrays equal a clean run's, and nothing is marked done that is not."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -130,11 +131,12 @@ def clean_detect(prefect_api, dask_cluster, office_clip, tmp_path_factory):
     return store, config
 
 
-def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip, tmp_path):
+def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip, ingest,
+                                                                      tmp_path):
     store = tmp_path / "store"
-    config = tmp_path / "slow.yaml"  # zstd level 19: seconds per chunk, time to kill
-    config.write_text(f"ingest: {{chunk_frames: {CHUNK}, "
-                      "compression: {codec: zstd, level: 19}}\ndask: {n_workers: 1}\n")
+    slow = {"chunk_frames": CHUNK, "compression": {"codec": "zstd", "level": 15}}
+    config = tmp_path / "slow.yaml"  # zstd level 15: about 1 s per chunk, time to kill
+    config.write_text(f"ingest: {json.dumps(slow)}\ndask: {{n_workers: 1}}\n")
     cli = start_cli("ingest", office_clip, "--store", store, "-c", config,
                     log=tmp_path / "ingest.log")
     wait_for(lambda: chunks_done_while_running(store, "ingest") >= 2, what="2 chunks ingested")
@@ -146,9 +148,8 @@ def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip
     kept = {p: p.stat().st_mtime_ns for p in store.glob("videos/*/frames/c/[01]/**/*")
             if p.is_file()}
     assert kept, "the chunks done before the kill are on disk"
-    rerun = subprocess.run([*HANDLABEL, "ingest", office_clip, "--store", store, "-c", config],
-                           env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    state, _ = ingest([office_clip], store, **slow)  # on the session's API and cluster
+    assert state.is_completed(), state.message
     dataset = DatasetStore(str(store), create=False)
     row = dataset.manifest.table().iloc[0]
     assert row["ingest_state"] == "done"
@@ -159,7 +160,7 @@ def test_sigkill_during_ingest_then_a_rerun_stores_exactly_the_video(office_clip
 
 
 def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_clean_run(
-        clean_detect, office_clip, config_file, tmp_path):
+        clean_detect, dask_cluster, office_clip, config_file, tmp_path):
     from handlabel.flows.pipeline import run_stage
 
     clean_store, config = clean_detect
@@ -180,8 +181,8 @@ def test_sigkill_during_detect_with_a_second_run_refused_then_a_rerun_equals_a_c
     status = CliRunner().invoke(app, ["status", str(store)])
     assert status.exit_code == 1 and "interrupted" in status.output, status.output
 
-    assert run_stage("detect", str(store), config,
-                     dask_address=None).is_completed()  # resumes the chunks not done
+    assert run_stage("detect", str(store), config, dask_address=dask_cluster.scheduler_address
+                     ).is_completed()  # resumes the chunks not done
     expected, got = detect_arrays(clean_store), detect_arrays(store)
     for name in DETECT_ARRAYS:
         np.testing.assert_allclose(got[name], expected[name], atol=1e-5, err_msg=name)

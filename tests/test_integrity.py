@@ -21,7 +21,7 @@ from handlabel.storage.store import DatasetStore
 from handlabel.storage.verify import store_arrays
 
 from .conftest import GESTURE_AVI
-from .test_pipeline import CONFIG
+from .pipeline_runs import CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -1,74 +1,28 @@
-"""The six-stage pipeline end to end on real clips, in this process (so that tests can make a
-task fail): exports readable by standard tools, a failing video, retries, an interrupted run,
-and a configuration change that invalidates only what it affects."""
+"""A complete run of every stage on a real clip (the session's gesture store): exports
+readable by standard tools, the parameters that give back the joints, the self-check, the
+run page's artifacts, the Rerun recording and the report in a browser."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import av
 import numpy as np
 import pandas as pd
 import pytest
-from prefect.task_runners import ThreadPoolTaskRunner
 
-import handlabel.tasks.detect as detect_task
-import handlabel.tasks.export_video as export_task
-import handlabel.tasks.reconstruct as reconstruct_task
-from handlabel.config import (
-    ExportConfig,
-    FitConfig,
-    HandlabelConfig,
-    IngestConfig,
-    ReconstructConfig,
-    SelfCheckConfig,
-    TrainConfig,
-)
-from handlabel.storage.store import DatasetStore
+from handlabel.config import ExportConfig
 
 from .browser import CHROMIUM, inspect_page
 from .conftest import GESTURE_AVI
-from .media import write_clip
-
-CONFIG = HandlabelConfig(
-    ingest=IngestConfig(chunk_frames=8),
-    train=TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32),
-    # a fifth of the fit's steps: the same code in a quarter of the time (its accuracy is
-    # measured in bench/accuracy.py, not here)
-    # spans of 3 frames with 3 either side: the 20-frame clip holds two
-    reconstruct=ReconstructConfig(fit=FitConfig(steps=40), selfcheck=SelfCheckConfig(
-        spans=2, span_s=0.1, context_s=0.1)),
-    export=ExportConfig(report_samples=2))
-STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
-
-
-def run(sources, store, config=CONFIG, **options):
-    from handlabel.flows.pipeline import run_pipeline, stages_on
-
-    with stages_on(ThreadPoolTaskRunner(max_workers=1)):
-        return run_pipeline([str(s) for s in sources], str(store), config, **options)
-
-
-@pytest.fixture(scope="module")
-def mirrored_clip(tmp_path_factory, sample):
-    """A second real clip with other content: the gesture clip mirrored (a left hand)."""
-    with av.open(str(GESTURE_AVI)) as container:
-        frames = [f.to_ndarray(format="rgb24")[:, ::-1].copy() for f in container.decode(video=0)]
-    return write_clip(tmp_path_factory.mktemp("mirrored") / "mirrored.mp4", frames[:12])
-
-
-@pytest.fixture(scope="module")
-def complete_store(gesture_store, tmp_path_factory):
-    """This module's copy of the session's gesture store (its tests change it)."""
-    store = tmp_path_factory.mktemp("complete") / "store"
-    shutil.copytree(gesture_store, store)
-    return DatasetStore(str(store))
-
-
-def exported(store: DatasetStore, name: str) -> str:
-    return f"{store.url}/export/{name}"
+from .pipeline_runs import (
+    CONFIG,
+    STAGES,
+    completed,
+    export_here,
+    exported,
+)
 
 
 def test_exports_read_back_with_standard_tools(complete_store):
@@ -220,266 +174,6 @@ def test_coco_file_loads_as_mmpose_reads_hands_and_scores_in_xtcocotools(complet
     assert average_precision(8.0, side) < 0.9
 
 
-def test_a_failing_video_leaves_the_others_complete_and_a_rerun_completes_it(
-        prefect_api, mirrored_clip, monkeypatch, tmp_path):
-    store = tmp_path / "store"
-    real = reconstruct_task.reconstruct_chunk
-    broken = {}
-
-    def fail_for_mirrored(dataset, video_id, chunk, config):
-        row = dataset.manifest.get(video_id)
-        if row["name"] == mirrored_clip.name:
-            broken[video_id] = True
-            raise OSError("disk full")
-        return real(dataset, video_id, chunk, config)
-
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", fail_for_mirrored)
-    state = run([GESTURE_AVI, mirrored_clip], store)
-    assert state.is_failed() and "disk full" in state.message
-    table = DatasetStore(str(store)).manifest.table().set_index("name")
-    assert table.loc[GESTURE_AVI.name, "export_state"] == "done"
-    assert table.loc[mirrored_clip.name, "reconstruct_state"] == "failed"
-    assert "disk full" in table.loc[mirrored_clip.name, "reconstruct_error"]
-
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", real)
-    state = run([GESTURE_AVI, mirrored_clip], store)
-    assert state.is_completed(), state.message
-    table = DatasetStore(str(store)).manifest.table()
-    assert (table["export_state"] == "done").all()
-    hands = pd.read_parquet(f"{store}/export/hands.parquet")
-    assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
-
-
-def test_new_videos_are_labelled_with_the_stores_model_as_it_is(gesture_store, mirrored_clip,
-                                                                prefect_api, tmp_path):
-    """``handlabel label``'s run: the new video is ingested, detected, weighted, labelled
-    and exported with the model the store has (its checkpoint and identity unchanged), the
-    videos already there keep their labels, and the dataset files cover both."""
-    from typer.testing import CliRunner
-
-    from handlabel.flows.cli import app
-
-    refused = CliRunner().invoke(app, ["label", str(tmp_path / "nothing"), str(mirrored_clip)])
-    assert refused.exit_code == 2 and "nothing" in refused.output
-
-    store = tmp_path / "store"
-    shutil.copytree(gesture_store, store)
-    dataset = DatasetStore(str(store))
-    identity = dataset.model().attrs["identity"]
-    before = finished(store)
-    state = run([mirrored_clip], store, skip=("train",))
-    assert state.is_completed(), state.message
-    assert dataset.model().attrs["identity"] == identity
-    after = finished(store)
-    kept = [f"{s}_finished" for s in STAGES if s != "export"]
-    assert after.loc[GESTURE_AVI.name, kept].equals(before.loc[GESTURE_AVI.name, kept]), \
-        "the labels already there are kept"
-    new = after.loc[mirrored_clip.name]
-    assert new.drop("train_finished").notna().all(), "every stage but train ran for it"
-    assert pd.isna(new["train_finished"]), "the model was not trained on it"
-    hands = pd.read_parquet(f"{store}/export/hands.parquet")
-    assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
-
-
-def test_a_task_that_fails_once_is_retried(complete_store, monkeypatch):
-    real, calls = export_task.export_chunk, []
-
-    def flaky(*args, **kwargs):
-        calls.append(args[2])
-        if len(calls) == 1:
-            raise ConnectionError("object store hiccup")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(export_task, "export_chunk", flaky)
-    state = run([GESTURE_AVI], complete_store.url, first_stage="export",
-                overwrite_stage="export")
-    assert state.is_completed(), state.message
-    chunks = complete_store.video(complete_store.manifest.table()["video_id"].iloc[0]).n_chunks
-    assert sorted(calls) == sorted([0, *range(chunks)]), "the failed chunk ran twice"
-
-
-def test_an_interrupted_run_resumes_to_the_same_dataset(complete_store, monkeypatch, tmp_path):
-    store = tmp_path / "store"
-    real, seen = reconstruct_task.reconstruct_chunk, []
-
-    def die_after_first_chunk(dataset, video_id, chunk, config):
-        seen.append(chunk)
-        if chunk != 0:
-            raise RuntimeError("worker killed")
-        return real(dataset, video_id, chunk, config)
-
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", die_after_first_chunk)
-    assert run([GESTURE_AVI], store).is_failed()
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", real)
-    resumed_chunks = []
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk",
-                        lambda d, v, c, cfg: resumed_chunks.append(c) or real(d, v, c, cfg))
-    assert run([GESTURE_AVI], store).is_completed()
-    assert 0 not in resumed_chunks, "the chunk done before the interruption is kept"
-
-    expected = pd.read_parquet(exported(complete_store, "hands.parquet"))
-    got = pd.read_parquet(f"{store}/export/hands.parquet")
-    assert list(got.columns) == list(expected.columns) and len(got) == len(expected)
-    for column in ("keypoints_2d", "joints_3d", "quality", "hand_pose", "betas"):
-        np.testing.assert_allclose(np.stack(got[column]).astype(float),
-                                   np.stack(expected[column]).astype(float), atol=1e-4,
-                                   err_msg=column)
-
-
-def test_a_config_change_invalidates_only_the_stages_it_affects(complete_store, monkeypatch):
-    store = complete_store
-    before = store.manifest.table().iloc[0]
-    network_runs = []
-    real = reconstruct_task.reconstruct_chunk
-
-    def counted(*args, **kwargs):
-        network_runs.append(args[2])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(reconstruct_task, "reconstruct_chunk", counted)
-    refit = ReconstructConfig(fit=FitConfig(steps=50))
-    changed = CONFIG.model_copy(update={"reconstruct": refit})
-    assert run([GESTURE_AVI], store.url, changed).is_completed()
-    assert network_runs == [], "a fit-only change reuses the network step's chunks"
-    after = store.manifest.table().iloc[0]
-    for stage in ("ingest", "detect", "weight", "train"):
-        assert after[f"{stage}_finished"] == before[f"{stage}_finished"], stage
-    for stage in ("reconstruct", "export"):
-        assert after[f"{stage}_finished"] > before[f"{stage}_finished"], stage
-
-
-def test_a_failed_finish_fails_the_stage(complete_store, monkeypatch):
-    """A finish task that cannot record the outcome must not leave the stage Completed with
-    the video's row still 'running'."""
-    def broken_record(*args, **kwargs):
-        raise OSError("manifest write refused")
-
-    monkeypatch.setattr(reconstruct_task, "finish_reconstruct", broken_record)
-    refit = CONFIG.model_copy(update={"reconstruct": ReconstructConfig(fit=FitConfig(steps=30))})
-    state = run([GESTURE_AVI], complete_store.url, refit)
-    assert not state.is_completed()
-    assert "finish" in state.message and "manifest write refused" in state.message
-
-
-def rerun(store, stage=None, failed_only=False):
-    """What ``handlabel rerun STORE [--stage S] [--failed-only]`` runs, in this process."""
-    from handlabel.flows.rerun import plan_rerun
-
-    plan = plan_rerun(DatasetStore(str(store)).manifest.table(), stage, failed_only)
-    if plan.first_stage is None:
-        return None
-    return run(plan.sources, store, first_stage=plan.first_stage,
-               overwrite_stage=plan.overwrite_stage, videos=plan.videos)
-
-
-def finished(store) -> pd.DataFrame:
-    table = DatasetStore(str(store)).manifest.table().set_index("name")
-    return table[[f"{s}_finished" for s in STAGES]]
-
-
-def test_every_rerun_form_on_a_store_with_a_failed_video(prefect_api, mirrored_clip,
-                                                         monkeypatch, tmp_path):
-    """A video whose detect failed on one chunk: --failed-only redoes exactly that chunk,
-    then what depends on it (its weights, the retrain on the grown set, every video's labels,
-    since the model changed); a plain rerun of a complete store redoes nothing; --stage
-    redoes that stage for every video and only what follows it."""
-    store, real, calls = tmp_path / "store", detect_task.detect_chunk, []
-    broken = {"chunk": (mirrored_clip.name, 1)}
-
-    def detect(dataset, video_id, chunk, config, detector):
-        calls.append((dataset.manifest.get(video_id)["name"], chunk))
-        if calls[-1] == broken.get("chunk"):
-            raise OSError("camera cable pulled")
-        return real(dataset, video_id, chunk, config, detector)
-
-    monkeypatch.setattr(detect_task, "detect_chunk", detect)
-    assert run([GESTURE_AVI, mirrored_clip], store).is_failed()
-    before = finished(store)
-    assert pd.isna(before.loc[mirrored_clip.name, "weight_finished"])
-    assert rerun(store, "weight", failed_only=True) is None, "nothing failed in weight"
-
-    broken.clear()
-    calls.clear()
-    assert rerun(store, failed_only=True).is_completed()
-    assert calls == [(mirrored_clip.name, 1)], "only the failed chunk is detected again"
-    after = finished(store)
-    for stage in ("ingest", "detect", "weight"):
-        assert after.loc[GESTURE_AVI.name, f"{stage}_finished"] == \
-            before.loc[GESTURE_AVI.name, f"{stage}_finished"], stage
-    assert after.loc[GESTURE_AVI.name, "reconstruct_finished"] > \
-        before.loc[GESTURE_AVI.name, "reconstruct_finished"], "the retrain made it stale"
-    assert (DatasetStore(str(store)).manifest.table()["export_state"] == "done").all()
-
-    calls.clear()
-    assert rerun(store).is_completed()
-    assert calls == [] and finished(store).equals(after), "a complete store: nothing redone"
-
-    assert rerun(store, "export").is_completed()
-    redone = finished(store)
-    assert (redone["export_finished"] > after["export_finished"]).all()
-    assert redone.drop(columns="export_finished").equals(after.drop(columns="export_finished"))
-
-
-def completed(store: DatasetStore) -> DatasetStore:
-    """The module's store with every stage done again (earlier tests leave it changed or
-    failed on purpose); a no-op run when it is."""
-    state = run([GESTURE_AVI], store.url)
-    assert state.is_completed(), state.message
-    return store
-
-
-def test_what_a_plain_rerun_would_redo_is_known_from_the_store_alone(complete_store):
-    """Each config change is pending at the stage it changes (the later stages follow it only
-    once it has run); a deleted dataset file is pending too; a complete store has nothing."""
-    from handlabel.flows.rerun import pending_work
-    from handlabel.tasks.export import DATASET_FILES
-
-    store = completed(complete_store)
-    video = store.manifest.table()["video_id"].iloc[0]
-    assert pending_work(store, CONFIG) == {}
-    changed = {"weight": CONFIG.weight.model_copy(update={"outlier_factor": 0.4}),
-               "train": CONFIG.train.model_copy(update={"epochs": 3}),
-               "reconstruct": CONFIG.reconstruct.model_copy(update={"refine_steps": 3}),
-               "export": CONFIG.export.model_copy(update={"report_samples": 3})}
-    expected = {"weight": [video], "train": ["model"], "reconstruct": [video],
-                "export": [video, DATASET_FILES]}
-    for stage, section in changed.items():
-        config = CONFIG.model_copy(update={stage: section})
-        assert pending_work(store, config) == {stage: expected[stage]}, stage
-    Path(exported(store, "coco_wholebody_hands.json")).unlink()
-    assert pending_work(store, CONFIG) == {"export": [DATASET_FILES]}
-
-
-def test_a_rerun_with_nothing_to_do_answers_without_a_server_and_one_with_work_does_it(
-        complete_store, dask_cluster, tmp_path):
-    """``handlabel rerun``: on a complete store it starts no Prefect API, no cluster, writes
-    no run log; with a dataset file gone it runs export alone and writes the file again."""
-    import yaml
-    from typer.testing import CliRunner
-
-    from handlabel.flows.cli import app
-
-    store = completed(complete_store)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(CONFIG.model_dump(mode="json")))
-    logs = Path(store.url, "logs")
-    before = set(logs.glob("run-*.log"))
-    result = CliRunner().invoke(app, ["rerun", store.url, "--config", str(config)])
-    assert result.exit_code == 0, result.output
-    assert "nothing to do" in result.output and "report:" in result.output
-    assert set(logs.glob("run-*.log")) == before, "no run was started"
-    assert "Starting temporary server" not in result.output
-
-    finished_before = finished(store.url)
-    Path(exported(store, "hands.parquet")).unlink()
-    result = CliRunner().invoke(app, ["rerun", store.url, "--config", str(config),
-                                      "--dask-address", dask_cluster.scheduler_address])
-    assert result.exit_code == 0, result.output
-    assert "to do: export dataset files" in result.output
-    assert Path(exported(store, "hands.parquet")).is_file()
-    assert finished(store.url).equals(finished_before), "no video's stage was redone"
-
-
 def test_a_run_page_shows_the_status_and_where_the_dataset_is(complete_store):
     """The artifacts a deployment's run page shows: the status table, the dataset files."""
     import asyncio
@@ -487,10 +181,7 @@ def test_a_run_page_shows_the_status_and_where_the_dataset_is(complete_store):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    from handlabel.flows.export import export_flow
-
-    state = export_flow(completed(complete_store).url, CONFIG, overwrite=True,
-                        return_state=True)
+    state = export_here(completed(complete_store), overwrite=True)
     assert state.is_completed(), state.message
 
     async def artifacts():
@@ -514,12 +205,9 @@ def test_the_rerun_recording_reads_back_with_every_entity_and_frame(complete_sto
 
     from rerun.chunk import RrdReader
 
-    from handlabel.flows.export import export_flow
-
     config = CONFIG.model_copy(update={"export": ExportConfig(formats=["rerun"],
                                                               report_samples=2)})
-    assert export_flow(completed(complete_store).url, config,
-                       return_state=True).is_completed()
+    assert export_here(completed(complete_store), config).is_completed()
     row = complete_store.manifest.table().iloc[0]
     path = exported(complete_store, f"rerun/{GESTURE_AVI.stem}-{row['video_id'][:8]}.rrd")
     summary = RrdReader(path).stream().collect().summary()

@@ -1,0 +1,75 @@
+"""The tests' pipeline runs: a small config, the main flow in this process (so that a test
+can make a task fail), and the store readings the pipeline tests share."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from handlabel.config import (
+    ExportConfig,
+    FitConfig,
+    HandlabelConfig,
+    IngestConfig,
+    ReconstructConfig,
+    SelfCheckConfig,
+    TrainConfig,
+)
+from handlabel.storage.store import DatasetStore
+
+from .conftest import GESTURE_AVI
+
+CONFIG = HandlabelConfig(
+    ingest=IngestConfig(chunk_frames=8),
+    train=TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=32),
+    # a fifth of the fit's steps: the same code in a quarter of the time (its accuracy is
+    # measured in bench/accuracy.py, not here)
+    # spans of 3 frames with 3 either side: the 20-frame clip holds two
+    reconstruct=ReconstructConfig(fit=FitConfig(steps=40), selfcheck=SelfCheckConfig(
+        spans=2, span_s=0.1, context_s=0.1)),
+    export=ExportConfig(report_samples=2))
+
+STAGES = ("ingest", "detect", "weight", "train", "reconstruct", "export")
+
+
+def run(sources, store, config=CONFIG, **options):
+    from handlabel.flows.pipeline import run_pipeline, stages_on
+
+    with stages_on(ThreadPoolTaskRunner(max_workers=1)):
+        return run_pipeline([str(s) for s in sources], str(store), config, **options)
+
+
+def export_here(store: DatasetStore, config=CONFIG, **options):
+    """The export flow alone, its tasks in this process (no Dask cluster to start)."""
+    from handlabel.flows.export import export_flow
+
+    return export_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))(
+        store.url, config, return_state=True, **options)
+
+
+def exported(store: DatasetStore, name: str) -> str:
+    return f"{store.url}/export/{name}"
+
+
+def rerun(store, stage=None, failed_only=False):
+    """What ``handlabel rerun STORE [--stage S] [--failed-only]`` runs, in this process."""
+    from handlabel.flows.rerun import plan_rerun
+
+    plan = plan_rerun(DatasetStore(str(store)).manifest.table(), stage, failed_only)
+    if plan.first_stage is None:
+        return None
+    return run(plan.sources, store, first_stage=plan.first_stage,
+               overwrite_stage=plan.overwrite_stage, videos=plan.videos)
+
+
+def finished(store) -> pd.DataFrame:
+    table = DatasetStore(str(store)).manifest.table().set_index("name")
+    return table[[f"{s}_finished" for s in STAGES]]
+
+
+def completed(store: DatasetStore) -> DatasetStore:
+    """The module's store with every stage done again (earlier tests leave it changed or
+    failed on purpose); a no-op run when it is."""
+    state = run([GESTURE_AVI], store.url)
+    assert state.is_completed(), state.message
+    return store
