@@ -9,17 +9,18 @@ from contextvars import ContextVar
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
-from prefect.task_runners import TaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from handlabel.config import HandlabelConfig
 from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
+from handlabel.storage.sources import declared_frames
 from handlabel.storage.store import DatasetStore, StoreError
 
 from .artifacts import PUBLISHING
 from .prefect_api import shared_prefect_api
-from .runner import dask_scheduler
+from .runner import configured_address, dask_scheduler
 from .stages import stage, stages_from
 
 _STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)
@@ -54,7 +55,7 @@ def pseudolabel_flow(sources: list[str], store: str, config: HandlabelConfig | N
     stages = [s for s in stages_from(first_stage) if s.name not in skip]
     states = {}
     with store_run(store, "handlabel pipeline"), \
-            _runner(config, dask_address) as runner:
+            _runner(config, dask_address, sources) as runner:
         model_before = _model_identity(store)
         for number, current in enumerate(stages, start=1):
             name = current.name
@@ -83,10 +84,19 @@ def _model_identity(store: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _runner(config: HandlabelConfig, address: str | None) -> Iterator[TaskRunner]:
+def _runner(config: HandlabelConfig, address: str | None,
+            sources: list[str]) -> Iterator[TaskRunner]:
     if (runner := _STAGE_RUNNER.get()) is not None:
         yield runner
         return
+    small = config.dask.in_process_below_frames
+    if small and configured_address(config.dask, address) is None:
+        frames = declared_frames(sources, config.ingest.extensions)
+        if frames is not None and frames < small:
+            get_run_logger().info("a small job (%d frames, under dask.in_process_below_frames "
+                                  "%d): its tasks run in this process", frames, small)
+            yield ThreadPoolTaskRunner(max_workers=1)
+            return
     with dask_scheduler(config.dask, address) as scheduler:
         yield DaskTaskRunner(address=scheduler)
 

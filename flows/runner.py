@@ -49,7 +49,7 @@ def gpu_annotation(config: DaskConfig) -> contextlib.AbstractContextManager:
     one forever, and run on the CPU instead. A cluster that cannot be asked is said so in the
     log (GPU tasks then run wherever Dask puts them)."""
     name = config.gpu_resource
-    if not name:
+    if not name or not _on_dask():
         return contextlib.nullcontext()
     try:
         workers = _flow_client().scheduler_info(n_workers=-1)["workers"].values()
@@ -62,6 +62,15 @@ def gpu_annotation(config: DaskConfig) -> contextlib.AbstractContextManager:
     import dask
 
     return dask.annotate(resources={name: 1})
+
+
+def _on_dask() -> bool:
+    """Whether the running flow's tasks go to Dask (a small job's run in this process, or a
+    flow called with a thread pool, has no cluster to ask)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context is None or isinstance(context.task_runner, DaskTaskRunner)
 
 
 def _flow_client():

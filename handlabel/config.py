@@ -505,6 +505,12 @@ class DaskConfig(Section):
         "address, workers started with --resources GPU=1 get these tasks. Null: never ask."
     )
     threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
+    in_process_below_frames: int = Field(
+        300, ge=0, description="A run, rerun or label job whose sources declare fewer frames "
+        "than this runs its tasks in this process, one at a time, instead of starting a "
+        "LocalCluster (seconds of start-up and teardown that a short clip's work does not "
+        "repay); the same flows, store and records. 0: always a cluster. Unused with an "
+        "address.")
 
 
 class StorageConfig(Section):

@@ -46,3 +46,17 @@ def resolve_sources(sources: Iterable[str], extensions: Iterable[str]) -> list[s
         else:
             raise SourceNotFoundError(f"{source}: no such file, folder or URL")
     return sorted(dict.fromkeys(found))
+
+
+def declared_frames(sources: Iterable[str], extensions: Iterable[str]) -> int | None:
+    """The frames the videos of ``sources`` declare in their headers, all together; None
+    where a source is missing or a video does not say (the caller then cannot call the job
+    small)."""
+    from .video import VideoDecodeError, probe_video
+
+    try:
+        counts = [probe_video(url).declared_frames
+                  for url in resolve_sources(sources, extensions)]
+    except (SourceNotFoundError, VideoDecodeError, OSError):
+        return None
+    return sum(counts) if counts and all(counts) else None

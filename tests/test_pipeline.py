@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from handlabel.config import ExportConfig
+from handlabel.storage.store import DatasetStore
 
 from .browser import CHROMIUM, inspect_page
 from .conftest import GESTURE_AVI
@@ -250,3 +251,34 @@ def test_the_report_opens_in_a_browser_with_every_image_shown(complete_store):
     times = detected.groupby(level=0)["time_s"].first().loc[frames].to_numpy()
     assert all(abs(a - b) >= 0.5 - 1e-6 for i, a in enumerate(times) for b in times[i + 1:]), \
         "one crop per bad moment"
+
+
+def test_a_short_clips_run_works_in_this_process_to_the_same_labels(gesture_store, prefect_api,
+                                                                    monkeypatch, tmp_path):
+    """``handlabel run`` on a 20-frame clip (under ``dask.in_process_below_frames``) starts
+    no Dask cluster, and its store holds the labels the session's cluster gave."""
+    import distributed
+    import yaml
+    from typer.testing import CliRunner
+
+    from handlabel.flows.cli import app
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a LocalCluster was started for a 20-frame job")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG.model_dump(mode="json")))
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, ["run", str(GESTURE_AVI), "--store", str(store),
+                                      "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    table = DatasetStore(str(store)).manifest.table()
+    assert (table[[f"{s}_state" for s in STAGES]] == "done").all(axis=None)
+    expected = pd.read_parquet(gesture_store / "export" / "hands.parquet")
+    got = pd.read_parquet(store / "export" / "hands.parquet")
+    assert list(got.columns) == list(expected.columns) and len(got) == len(expected)
+    for column in ("keypoints_2d", "joints_3d", "quality"):
+        np.testing.assert_allclose(np.stack(got[column]).astype(float),
+                                   np.stack(expected[column]).astype(float), atol=1e-4,
+                                   err_msg=column)
