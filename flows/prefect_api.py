@@ -27,7 +27,8 @@ STARTUP_TIMEOUT_S = 180  # a loaded 2-core machine was measured to need more tha
 
 # Flow-run heartbeats let a long-lived server mark crashed runs; nothing watches them on a
 # server that dies with the run, and each flow run's end waits up to 1 s for the heartbeat
-# thread's sleep (8 flow runs per pipeline: 3 s of a 20-frame clip's 20 s, measured).
+# thread's sleep (8 flow runs per pipeline: medians 24.0 s with, 20.2 s without, for the
+# tests' 20-frame pipeline; docs/performance.md, "The test suite").
 WITHOUT_HEARTBEATS = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
 
 
