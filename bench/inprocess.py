@@ -17,6 +17,7 @@ LOG = logging.getLogger("bench")
 def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig) -> list[str]:
     """Every stage up to reconstruct for ``paths``; returns their video ids, in order."""
     from handlabel.tasks.detect import detect_chunk_unit, finish_detect, prepare_detect
+    from handlabel.tasks.detect_identity import repair_identity
     from handlabel.tasks.identify import identify
     from handlabel.tasks.ingest import ingest_one
     from handlabel.tasks.reconstruct import (
@@ -40,6 +41,7 @@ def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig
         if todo is not None:
             for chunk in todo:
                 detect_chunk_unit(store, video, chunk, config.detect)
+            repair_identity(store, video, config.detect)
             finish_detect(store, video)
         weight_video(store, video, config.weight, False)
     train_store(store, store.videos_done("weight", None), config.train, logger=LOG)

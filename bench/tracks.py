@@ -2,16 +2,17 @@
 with ``--labels``, the labels' tracks on two-hand and hand-object clips.
 
     .venv/bin/python bench/tracks.py [--chunk-frames 64] [--warmup 0 8] [--videos ...]
-    .venv/bin/python bench/tracks.py --labels [--videos ...] [--store DIR]
+    .venv/bin/python bench/tracks.py --labels [--videos ...] [--store DIR] [--no-identity]
 
 ``--labels`` runs the stages up to reconstruct in one process (``bench/inprocess.py``, the
 default config with and without the search for lost hands; training cut to one epoch over
 64 hands: the labels do not depend on the network, issue 26) on the cups, coffee and
 gesture clips, and reports per clip: hand-frames detected (and found by the search), label
 rows (and filled ones), frames with two labels, tracks, short tracks (flagged as likely
-ghosts: ``export.min_track_s``), the share flagged low quality, and slot swaps in the labels
-(counted as below). Hands in view are not known here: docs/accuracy.md counts them by eye on
-sampled frames.
+ghosts: ``export.min_track_s``), the share flagged low quality, slot swaps in the labels
+(counted as below) and the hand-frames the whole-video identity step moved to their side
+(``models/identity.py``; ``--no-identity`` runs without it, ``detect.identity: false``).
+Hands in view are not known here: docs/accuracy.md counts them by eye on sampled frames.
 
 Each sample video is ingested once into a temporary store, then detected chunk by chunk (the
 real ``detect_chunk``, chunks independent as on Dask) for each warm-up length. Per setting:
@@ -109,10 +110,11 @@ def label_stats(store, video_id: str, config) -> dict:
             "frames with 2 labels": int(present.all(1).sum()),
             "tracks": table["track"].nunique(), "short tracks": short["track"].nunique(),
             "their rows": len(short), "low_quality share": float(table["low_quality"].mean()),
-            "label slot swaps": slot_swaps(present, box)}
+            "label slot swaps": slot_swaps(present, box),
+            "sides moved": int(detect.attrs.get("moved_sides", 0))}
 
 
-def labels_main(videos: list[Path], store_folder: str | None) -> None:
+def labels_main(videos: list[Path], store_folder: str | None, identity: bool = True) -> None:
     import warnings
 
     from inprocess import label_videos
@@ -128,7 +130,7 @@ def labels_main(videos: list[Path], store_folder: str | None) -> None:
         store = DatasetStore(store_folder or f"{folder}/store")
         for search in (0, 15):
             config = HandlabelConfig(train=TrainConfig(epochs=1, max_samples=64),
-                                     detect={"search_frames": search})
+                                     detect={"search_frames": search, "identity": identity})
             for video, video_id in zip(videos, label_videos(store, videos, config),
                                        strict=True):
                 rows.append({"video": video.name, "search_frames": search,
@@ -169,9 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--videos", type=Path, nargs="+")
     parser.add_argument("--labels", action="store_true", help="the labels' tracks instead")
     parser.add_argument("--store", help="--labels: keep the store here (default: temporary)")
+    parser.add_argument("--no-identity", action="store_true",
+                        help="--labels: without the whole-video identity step")
     args = parser.parse_args(argv)
     if args.labels:
-        return labels_main(args.videos or HARD, args.store)
+        return labels_main(args.videos or HARD, args.store, not args.no_identity)
     args.videos = args.videos or VIDEOS
     from handlabel.storage.store import DatasetStore
 

@@ -9,12 +9,14 @@ from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepare_detect_task
+from handlabel.tasks.detect_identity import repair_identity_task
 
 from .artifacts import PUBLISHING
 from .chunked import ChunkedTasks, run_chunked_stage
 from .runner import dask_task_runner
 
-TASKS = ChunkedTasks(prepare_detect_task, detect_chunk_task, finish_detect_task)
+TASKS = ChunkedTasks(prepare_detect_task, detect_chunk_task, finish_detect_task,
+                     repair_identity_task)
 
 
 @flow(name="detect", task_runner=dask_task_runner(), **PUBLISHING)

@@ -121,6 +121,12 @@ class DetectConfig(Section):
         "it (hands under an object that the full frame's palm detection misses); such hands "
         "are flagged 'searched'. 0: off."
     )
+    identity: bool = Field(
+        True, description="Video: once all chunks are detected, decide which hand is which "
+        "over the whole video (hands linked by continuity; each linked group sided by all "
+        "its frames' handedness and the two hands' image order) and move hands whose side "
+        "the detector got wrong to their slot. false: the frame-by-frame tracker's slots."
+    )
     tta: list[str] = Field(
         default_factory=lambda: ["hflip", "rot+20", "rot-20"],
         description="Test-time augmentations whose agreement gives the per-joint confidence "

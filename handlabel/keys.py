@@ -30,9 +30,11 @@ from pydantic import BaseModel
 # detect 3: ghost hands (a second reading of one hand) dropped, models/detectors/duplicates.py
 # detect 4, reconstruct 4, export 3: lost hands searched, gaps to 1 s, per-joint visibility
 # reconstruct 5, rig 2: fit.carry_unseen (models/fit/gaps.py), the self-check arrays
+# detect 5: handedness stored; sides decided over the whole video (models/identity.py)
+# reconstruct 6, rig 3: where the network's start wins, the teacher's is fitted too
 CODE_VERSIONS: dict[str, int] = {
-    "ingest": 1, "detect": 4, "weight": 1, "train": 1, "train.model": 1,
-    "reconstruct": 5, "reconstruct.network": 1, "rig": 2,
+    "ingest": 1, "detect": 5, "weight": 1, "train": 1, "train.model": 1,
+    "reconstruct": 6, "reconstruct.network": 1, "rig": 3,
     "export": 3, "export.dataset": 1, "export.rig": 1,
 }
 

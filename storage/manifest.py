@@ -54,6 +54,8 @@ _VIDEO_FIELDS = [
     pa.field("detect_hand_frames", pa.int64()),
     pa.field("detect_two_hand_frames", pa.int64()),
     pa.field("detect_mean_confidence", pa.float64()),
+    # hand-frames whose side the whole-video identity step changed (models/identity.py)
+    pa.field("detect_moved_sides", pa.int64()),
     pa.field("weight_mean_joint", pa.float64()),
     pa.field("weight_outlier_fraction", pa.float64()),
     pa.field("weight_gated_fraction", pa.float64()),

@@ -64,6 +64,8 @@ def detect_spec(crop_size: int, crop_codec: str = "zstd") -> dict[str, ArraySpec
         "mirrored": ArraySpec((slots,), "bool", False),
         # found again by a search where its track predicted it (models/detectors/search.py)
         "searched": ArraySpec((slots,), "bool", False),
+        # the detector's probability that the hand is a right hand (models/identity.py)
+        "handedness": ArraySpec((slots,), "float32", np.nan),
         "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0,
                            H264FrameCodec() if crop_codec == "h264" else None),
     }
@@ -178,6 +180,8 @@ def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
     out["crop_K"][i, slot] = crop_intrinsics(K, affine, mirror)
     out["mirrored"][i, slot] = mirror
     out["searched"][i, slot] = bool(hand.extras.get("searched"))
+    right = hand.handedness == "right"
+    out["handedness"][i, slot] = hand.handedness_score if right else 1 - hand.handedness_score
     out["crops"][i, slot] = crop_image(rgb, affine, config.crop_size)
 
 
@@ -199,6 +203,7 @@ def finish_detect(store: DatasetStore, video_id: str, error: str | None = None) 
             "detect_hand_frames": int(present.any(axis=1).sum()),
             "detect_two_hand_frames": int(present.all(axis=1).sum()),
             "detect_mean_confidence": float(np.nanmean(confidence)) if present.any() else None,
+            "detect_moved_sides": int(arrays.attrs.get("moved_sides", 0)),
         }
     return store.manifest.finish_stage(video_id, STAGE, row["detect_started"], error, **stats)
 

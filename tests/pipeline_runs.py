@@ -73,3 +73,34 @@ def completed(store: DatasetStore) -> DatasetStore:
     state = run([GESTURE_AVI], store.url)
     assert state.is_completed(), state.message
     return store
+
+
+def assert_parameters_give_joints(hands: pd.DataFrame) -> None:
+    """Every hand's parameters in a ``hands.parquet`` table, its track's skeleton included,
+    pose the hand model onto its exported joints (left hands in the left-hand convention: the
+    mirrored parameters of the right-hand model, mirrored back)."""
+    import numpy as np
+    import torch
+
+    from handlabel.models.hand.default import DefaultHandModel
+    from handlabel.models.hand.sides import MIRROR, MIRROR_ROTVEC
+    from handlabel.models.network.s2hand import place_hand
+
+    assert np.isfinite(np.stack(hands["skeleton"])).all()
+    model = DefaultHandModel()
+    for side, part in hands.groupby("side"):
+        flip, rot_flip = (MIRROR, MIRROR_ROTVEC) if side == "left" else (1.0, 1.0)
+
+        def column(name, shape, factor=1.0, part=part):
+            values = np.stack(part[name]).reshape(len(part), *shape) * factor
+            return torch.as_tensor(values, dtype=torch.float32)
+
+        with torch.no_grad():
+            _, joints = place_hand(model, column("global_orient", (3,), rot_flip),
+                                   column("hand_pose", (15, 3), rot_flip),
+                                   column("betas", (model.n_shape,)),
+                                   column("translation", (3,), flip),
+                                   torch.as_tensor(part["scale"].to_numpy(), dtype=torch.float32),
+                                   column("skeleton", (len(model.parents), 3)))
+        np.testing.assert_allclose(joints.numpy() * flip, column("joints_3d", (21, 3)).numpy(),
+                                   atol=2e-5)

@@ -18,6 +18,7 @@ from .conftest import GESTURE_AVI
 from .pipeline_runs import (
     CONFIG,
     STAGES,
+    assert_parameters_give_joints,
     exported,
     finished,
     run,
@@ -83,6 +84,10 @@ def test_new_videos_are_labelled_with_the_stores_model_as_it_is(gesture_store, m
     assert pd.isna(new["train_finished"]), "the model was not trained on it"
     hands = pd.read_parquet(f"{store}/export/hands.parquet")
     assert set(hands["video_name"]) == {GESTURE_AVI.name, mirrored_clip.name}
+    sides = hands.groupby("video_name")["side"].unique()
+    assert list(sides[mirrored_clip.name]) == ["left"], "the mirror image of a right hand"
+    assert list(sides[GESTURE_AVI.name]) == ["right"]
+    assert_parameters_give_joints(hands)
 
 
 def test_a_task_that_fails_once_is_retried(complete_store, monkeypatch):

@@ -62,7 +62,7 @@ def network_parameters(global_orient: np.ndarray, hand_pose: np.ndarray, anchor:
                        mirrored: bool, device: str | torch.device = "cpu") -> FitParameters:
     """The network's per-frame predictions (in the frame's camera, left hands un-mirrored, as
     the store keeps them) as a fit start in the fit's camera; the track's shape and size are
-    set by ``track.track_start``."""
+    set by ``track.track_starts``."""
     def tensor(values):
         return torch.as_tensor(np.asarray(values, np.float32), device=device)
 

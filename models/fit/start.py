@@ -70,9 +70,10 @@ def _pose_like(hand_model: HandModel, start: FitParameters, target: torch.Tensor
 
 def better_start(hand_model: HandModel, a: FitParameters, b: FitParameters,
                  obs: TrackObservations, limit_frames: torch.Tensor, weights: FitWeights
-                 ) -> FitParameters:
+                 ) -> tuple[FitParameters, bool]:
     """The start that explains the track's detections and teacher 3D better (the median over
-    the frames where both are defined), completed by the other where it is undefined.
+    the frames where both are defined), completed by the other where it is undefined, and
+    whether that is ``a``.
 
     Chosen per track, not per frame: two starts can put the hand at different depths (the
     network's depth is its own guess, the teacher's comes from PnP with a metric hand), and a
@@ -87,7 +88,7 @@ def better_start(hand_model: HandModel, a: FitParameters, b: FitParameters,
     else:
         prefer_a = bool(torch.isfinite(score_a).sum() >= torch.isfinite(score_b).sum())
     primary, score, other = (a, score_a, b) if prefer_a else (b, score_b, a)
-    return primary.select(torch.isfinite(score), other)
+    return primary.select(torch.isfinite(score), other), prefer_a
 
 
 def _data_score(hand_model, p, obs, limit_frames, weights) -> torch.Tensor:

@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from ..hand.base import HandModel
+from ..hand.limits import joint_limit_penalty, limits_deg
 from ..tracking import box_iou
+from . import terms
 from .gaps import bridge
 from .sequence import (
     Carry,
@@ -102,17 +104,20 @@ def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
         len(values) - 1)]
 
 
-def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
-                network: FitParameters | None, network_scale: torch.Tensor | None,
-                limit_frames: torch.Tensor, weights: FitWeights
-                ) -> tuple[FitParameters, torch.Tensor] | None:
-    """Where a track's fit starts, and the log hand size (metres) it is pulled to.
+def track_starts(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
+                 network: FitParameters | None, network_scale: torch.Tensor | None,
+                 limit_frames: torch.Tensor, weights: FitWeights
+                 ) -> tuple[list[FitParameters], torch.Tensor] | None:
+    """Where a track's fit may start, best first, and the log hand size (metres) it is
+    pulled to.
 
     The size comes from the teacher's metric 3D (else the network's median size); the shape
-    starts at the mean. The start is the network's prediction (moved to the track's size
-    along its viewing ray, which keeps its projection) or the teacher-based one, whichever
-    explains the track's evidence better (``start.better_start``); frames without either
-    are interpolated. None when no frame has a start.
+    starts at the mean. The first start is the network's prediction (moved to the track's
+    size along its viewing ray, which keeps its projection) or the teacher-based one,
+    whichever explains the track's evidence better (``start.better_start``); where that is
+    the network's, the teacher-based one follows as a second candidate (``solve_track`` fits
+    both and keeps the better fit). Frames without a start are interpolated. None when no
+    frame has a start.
     """
     betas = torch.zeros(hand_model.n_shape, dtype=obs.keypoints.dtype)
     unit = model_hand_size(hand_model, betas)
@@ -123,15 +128,39 @@ def track_start(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
         usable = network_scale[torch.isfinite(network_scale)] if network_scale is not None \
             else torch.zeros(0)
         log_scale = usable.abs().median().log() if len(usable) else torch.tensor(0.0)
-    start = teacher_start(hand_model, placed, betas, log_scale, limit_frames)
+    teacher = teacher_start(hand_model, placed, betas, log_scale, limit_frames)
+    starts = [teacher]
     if network is not None:
         moved = network.anchor * (log_scale.exp() / network_scale.abs().clamp_min(1e-6))[:, None]
         ours = FitParameters(network.global_orient, network.hand_pose, moved, betas, log_scale)
-        start = better_start(hand_model, ours, start, obs, limit_frames, weights)
-    known = torch.isfinite(start.anchor).all(-1) & torch.isfinite(start.hand_pose).all(-1).all(-1)
-    if not known.any():
+        chosen, network_first = better_start(hand_model, ours, teacher, obs, limit_frames,
+                                             weights)
+        starts = [chosen, teacher] if network_first else [chosen]
+    filled = [_filled(start, obs.times) for start in starts]
+    if filled[0] is None:
         return None
-    return fill_gaps(start, known, obs.times), log_scale + unit.log()
+    return [start for start in filled if start is not None], log_scale + unit.log()
+
+
+def _filled(start: FitParameters, times: torch.Tensor) -> FitParameters | None:
+    known = torch.isfinite(start.anchor).all(-1) & torch.isfinite(start.hand_pose).all(-1).all(-1)
+    return fill_gaps(start, known, times) if known.any() else None
+
+
+def fit_score(hand_model: HandModel, result: FitResult, obs: TrackObservations,
+              limit_frames: torch.Tensor, weights: FitWeights) -> float:
+    """How well a fitted track explains its evidence: the median over its detected frames of
+    the start choice's data terms (``start.data_score``), at the solution."""
+    limits = torch.tensor(np.radians(limits_deg()), dtype=result.joints.dtype,
+                          device=result.joints.device)
+    score = (weights.reprojection * terms.reprojection(result.projected, obs.keypoints,
+                                                       obs.weights, obs.hand_size)
+             + weights.teacher_3d * terms.teacher_3d(result.joints, obs.teacher,
+                                                     obs.teacher_confidence).nan_to_num(0.0)
+             + weights.joint_angle * joint_limit_penalty(result.parameters.hand_pose,
+                                                         limit_frames, limits))
+    seen = obs.present & torch.isfinite(score)
+    return float(score[seen].median()) if seen.any() else float("inf")
 
 
 def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
@@ -139,18 +168,25 @@ def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
                 limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
                 carried: tuple[FitParameters, torch.Tensor] | None = None,
                 carry: Carry = "none") -> tuple[FitResult, torch.Tensor] | None:
-    """Start (``track_start``) and fit (``sequence.fit_track``) one track; returns the result
+    """Start (``track_starts``) and fit (``sequence.fit_track``) one track; returns the result
     and the log size it was pulled to, or None when no frame has a start. ``carried`` is a
     previous window's (parameters, size prior) of the same track: its shape and size are
-    kept, and so is its skeleton."""
-    begun = track_start(hand_model, obs, placed, network, network_scale, limit_frames,
-                        weights)
+    kept, and so is its skeleton.
+
+    Where the network's start won the start choice, the teacher's is fitted too and the fit
+    that explains the evidence better is kept: a start that scores better than another may
+    still lead the fit into a worse minimum (on the coffee clip's mug hand, a network start
+    ended 36 px from its detections where the teacher's ended 1.8 px from them)."""
+    begun = track_starts(hand_model, obs, placed, network, network_scale, limit_frames,
+                         weights)
     if begun is None:
         return None
-    initial, size_prior = begun
+    starts, size_prior = begun
     if carried is not None:
         before, size_prior = carried
-        initial = replace(initial, betas=before.betas, log_scale=before.log_scale,
-                          skeleton=before.skeleton)
-    return fit_track(hand_model, obs, initial, limit_frames, weights, size_prior, steps,
-                     lr, carry), size_prior
+        starts = [replace(start, betas=before.betas, log_scale=before.log_scale,
+                          skeleton=before.skeleton) for start in starts]
+    results = [fit_track(hand_model, obs, start, limit_frames, weights, size_prior, steps, lr,
+                         carry) for start in starts]
+    best = min(results, key=lambda r: fit_score(hand_model, r, obs, limit_frames, weights))
+    return best, size_prior
