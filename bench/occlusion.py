@@ -67,6 +67,7 @@ VARIANTS: dict[str, dict] = {  # name: config changes from the defaults
     "teacher 3D weight 0.3 (before)": {"reconstruct": {"fit": {"weights": {"teacher_3d": 0.3}}}},
     "gaps up to 0.5 s (before)": {"reconstruct": {"fit": {"max_gap_s": 0.5}}},
     "no search (before)": {"detect": {"search_frames": 0}},
+    "no identity step (before)": {"detect": {"identity": False}},
 }
 FINDABLE = 0.5  # a clip counts when the detector finds its hand on this share of clean frames
 
