@@ -87,10 +87,11 @@ def link_tracklets(present: np.ndarray, box: np.ndarray,
     size = np.maximum(box[..., 2] - box[..., 0], 1.0)
     ids = np.full(present.shape, -1)
     tracks: list[_Tracklet] = []
+    active: list[int] = []  # tracklets that may still continue (pruned every frame)
     for t in range(len(present)):
         dets = np.flatnonzero(present[t])
-        active = [k for k, track in enumerate(tracks)
-                  if not track.closed and t - track.last <= params.max_gap + 1]
+        active = [k for k in active
+                  if not tracks[k].closed and t - tracks[k].last <= params.max_gap + 1]
         cost = np.full((len(dets), len(active)), np.inf)
         for i, d in enumerate(dets):
             for j, k in enumerate(active):
@@ -112,6 +113,7 @@ def link_tracklets(present: np.ndarray, box: np.ndarray,
             else:
                 tracks[active[j]].extend(t, centre[t, d], size[t, d])
                 ids[t, d] = active[j]
+        active += [int(k) for k in ids[t, dets] if k not in active]
     return ids
 
 
