@@ -46,3 +46,15 @@ def crop_image(rgb: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
 
 def to_crop(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return points @ affine[:, :2].T + affine[:, 2]
+
+
+def switch_side(crop: np.ndarray, crop_keypoints: np.ndarray, box: np.ndarray, K: np.ndarray,
+                mirror: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stored crop moved to the other side: the crop (size, size, 3) and its keypoints
+    (21, 2) mirrored (crop u -> size - 1 - u, as ``crop_affine`` does), and the crop's K for
+    ``mirror``, from its square ``box`` (x0, y0, x1, y1) in the frame of intrinsics ``K``."""
+    size = crop.shape[1]
+    box = np.asarray(box, dtype=np.float64)
+    affine = crop_affine((box[:2] + box[2:]) / 2, float(box[2] - box[0]), size, mirror)
+    points = np.stack([size - 1 - crop_keypoints[:, 0], crop_keypoints[:, 1]], axis=-1)
+    return crop[:, ::-1], points, crop_intrinsics(K, affine, mirror)

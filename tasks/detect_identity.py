@@ -12,7 +12,7 @@ import numpy as np
 from prefect import get_run_logger, task
 
 from handlabel.config import DetectConfig
-from handlabel.models.crops import crop_affine, crop_intrinsics
+from handlabel.models.crops import switch_side
 from handlabel.models.identity import hand_sides, slot_sources
 from handlabel.models.tracking import N_SLOTS, SLOT_SIDES
 from handlabel.storage.stage_arrays import StageArrays
@@ -69,13 +69,10 @@ def _move(arrays: StageArrays, start: int, stop: int, sources: np.ndarray, K: np
 
 def _mirror(values: dict, t: int, slot: int, K: np.ndarray) -> None:
     """A hand that changed side: its crop, crop keypoints, crop K and flag for the new side."""
-    size = values["crops"].shape[2]
     mirror = bool(slot == LEFT)
-    box = values["box"][t, slot].astype(np.float64)
-    affine = crop_affine((box[:2] + box[2:]) / 2, float(box[2] - box[0]), size, mirror)
-    values["crops"][t, slot] = values["crops"][t, slot][:, ::-1]
-    values["crop_keypoints"][t, slot, :, 0] = size - 1 - values["crop_keypoints"][t, slot, :, 0]
-    values["crop_K"][t, slot] = crop_intrinsics(K, affine, mirror)
+    values["crops"][t, slot], values["crop_keypoints"][t, slot], values["crop_K"][t, slot] = \
+        switch_side(values["crops"][t, slot], values["crop_keypoints"][t, slot],
+                    values["box"][t, slot], K, mirror)
     values["mirrored"][t, slot] = mirror
 
 

@@ -101,10 +101,20 @@ def _data_score(hand_model, p, obs, limit_frames, weights) -> torch.Tensor:
                                      torch.tensor([0.0, 0.0, 1.0]).to(p.anchor)),
                          p.betas, p.log_scale)
     joints = pose_joints(hand_model, safe)
-    limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
-    score = (weights.reprojection * terms.reprojection(project_in_front(joints, obs.K),
-                                                      obs.keypoints, obs.weights, obs.hand_size)
-             + weights.teacher_3d * terms.teacher_3d(joints, obs.teacher,
-                                                     obs.teacher_confidence)
-             + weights.joint_angle * joint_limit_penalty(safe.hand_pose, limit_frames, limits))
+    score = data_terms(project_in_front(joints, obs.K), joints, safe.hand_pose, obs,
+                       limit_frames, weights)
     return torch.where(finite & torch.isfinite(score), score, torch.inf)
+
+
+def data_terms(projected: torch.Tensor, joints: torch.Tensor, hand_pose: torch.Tensor,
+               obs: TrackObservations, limit_frames: torch.Tensor, weights: FitWeights,
+               no_teacher: float = float("nan")) -> torch.Tensor:
+    """(T,) each frame's weighted reprojection, teacher-3D and joint-angle terms, from its
+    ``projected`` (T, 21, 2) and ``joints`` (T, 21, 3) and ``hand_pose`` (T, 15, 3); a frame
+    without teacher 3D takes ``no_teacher`` for that term (NaN: the frame is not scored)."""
+    limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
+    teacher = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence)
+    return (weights.reprojection * terms.reprojection(projected, obs.keypoints, obs.weights,
+                                                      obs.hand_size)
+            + weights.teacher_3d * teacher.nan_to_num(no_teacher)
+            + weights.joint_angle * joint_limit_penalty(hand_pose, limit_frames, limits))

@@ -9,9 +9,7 @@ import numpy as np
 import torch
 
 from ..hand.base import HandModel
-from ..hand.limits import joint_limit_penalty, limits_deg
 from ..tracking import box_iou
-from . import terms
 from .gaps import bridge
 from .sequence import (
     Carry,
@@ -22,7 +20,7 @@ from .sequence import (
     fit_track,
     hand_size_m,
 )
-from .start import better_start, teacher_start
+from .start import better_start, data_terms, teacher_start
 
 
 def track_spans(present: np.ndarray, times: np.ndarray, max_gap_s: float,
@@ -147,18 +145,13 @@ def _filled(start: FitParameters, times: torch.Tensor) -> FitParameters | None:
     return fill_gaps(start, known, times) if known.any() else None
 
 
-def fit_score(hand_model: HandModel, result: FitResult, obs: TrackObservations,
-              limit_frames: torch.Tensor, weights: FitWeights) -> float:
+def fit_score(result: FitResult, obs: TrackObservations, limit_frames: torch.Tensor,
+              weights: FitWeights) -> float:
     """How well a fitted track explains its evidence: the median over its detected frames of
-    the start choice's data terms (``start.data_score``), at the solution."""
-    limits = torch.tensor(np.radians(limits_deg()), dtype=result.joints.dtype,
-                          device=result.joints.device)
-    score = (weights.reprojection * terms.reprojection(result.projected, obs.keypoints,
-                                                       obs.weights, obs.hand_size)
-             + weights.teacher_3d * terms.teacher_3d(result.joints, obs.teacher,
-                                                     obs.teacher_confidence).nan_to_num(0.0)
-             + weights.joint_angle * joint_limit_penalty(result.parameters.hand_pose,
-                                                         limit_frames, limits))
+    the start choice's data terms (``start.data_terms``) at the solution, a frame without
+    teacher 3D scored on its 2D and joint angles."""
+    score = data_terms(result.projected, result.joints, result.parameters.hand_pose, obs,
+                       limit_frames, weights, no_teacher=0.0)
     seen = obs.present & torch.isfinite(score)
     return float(score[seen].median()) if seen.any() else float("inf")
 
@@ -188,5 +181,5 @@ def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Ten
                           skeleton=before.skeleton) for start in starts]
     results = [fit_track(hand_model, obs, start, limit_frames, weights, size_prior, steps, lr,
                          carry) for start in starts]
-    best = min(results, key=lambda r: fit_score(hand_model, r, obs, limit_frames, weights))
+    best = min(results, key=lambda r: fit_score(r, obs, limit_frames, weights))
     return best, size_prior
