@@ -4,7 +4,7 @@
 
 Rows: MediaPipe alone in video mode (no test-time augmentation), MediaPipe as configured
 (with its TTA confidence), and the detect task's unit of work
-(``tasks.detect.detect_chunk_unit``: a detector built and closed per chunk, as the task does,
+(``tasks.detect.detect_run`` of one chunk: a detector built and closed per chunk,
 frames read from the Zarr store with each chunk's warm-up frames, detection, slot tracking,
 224 px crops with intrinsics, arrays written), and OpenPifPaf's wholebody network when the
 extra is installed. The video is ingested into a temporary store first (not timed).
@@ -29,7 +29,7 @@ from pathlib import Path
 from handlabel.config import DetectConfig, IngestConfig
 from handlabel.models.detectors.mediapipe import MediaPipeHandDetector, MediaPipeOptions
 from handlabel.storage.store import DatasetStore
-from handlabel.tasks.detect import detect_chunk_unit, detector_from_config, prepare_detect
+from handlabel.tasks.detect import detect_run, detector_from_config, prepare_detect
 from handlabel.tasks.identify import identify
 from handlabel.tasks.ingest import ingest_one
 
@@ -82,7 +82,7 @@ def stage_rows(store: DatasetStore, video_id: str, chunks: range, config: Detect
         def run() -> None:
             prepare_detect(store, video_id, settings, overwrite=True)
             for chunk in chunks:
-                detect_chunk_unit(store, video_id, chunk, settings)
+                detect_run(store, video_id, [chunk], settings)
         return run
 
     return {name: unit(settings) for name, settings in variants.items()}

@@ -16,7 +16,7 @@ LOG = logging.getLogger("bench")
 
 def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig) -> list[str]:
     """Every stage up to reconstruct for ``paths``; returns their video ids, in order."""
-    from handlabel.tasks.detect import detect_chunk_unit, finish_detect, prepare_detect
+    from handlabel.tasks.detect import detect_run, finish_detect, prepare_detect
     from handlabel.tasks.detect_identity import repair_identity
     from handlabel.tasks.identify import identify
     from handlabel.tasks.ingest import ingest_one
@@ -40,7 +40,7 @@ def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig
         todo = prepare_detect(store, video, config.detect, False)
         if todo is not None:
             for chunk in todo:
-                detect_chunk_unit(store, video, chunk, config.detect)
+                detect_run(store, video, [chunk], config.detect)
             repair_identity(store, video, config.detect)
             finish_detect(store, video)
         weight_video(store, video, config.weight, False)

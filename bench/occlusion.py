@@ -68,6 +68,8 @@ VARIANTS: dict[str, dict] = {  # name: config changes from the defaults
     "gaps up to 0.5 s (before)": {"reconstruct": {"fit": {"max_gap_s": 0.5}}},
     "no search (before)": {"detect": {"search_frames": 0}},
     "no identity step (before)": {"detect": {"identity": False}},
+    "no colour evidence (before)": {"weight": {"colour_outlier": None}},
+    "covered detections fitted (before)": {"reconstruct": {"fit": {"covered_share": None}}},
 }
 FINDABLE = 0.5  # a clip counts when the detector finds its hand on this share of clean frames
 
@@ -240,19 +242,25 @@ def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
     ``joint_visibility`` as the fit does (so a new threshold is measured without a refit)."""
     import torch
 
+    from handlabel.models.appearance import colour_distances
     from handlabel.models.fit.visibility import joint_visibility
     from handlabel.models.keypoints import hand_sizes
+    from handlabel.models.weights import UNLIKE_HAND
 
     labels, detect = store.stage(video, "reconstruct"), store.stage(video, "detect")
     present, points = labels.read("present"), labels.read("keypoints_2d")
     filled = labels.read("interpolated")
     keypoints, weights = detect.read("keypoints"), store.stage(video, "weight").read("joint")
+    unlike = (store.stage(video, "weight").read("flags") & UNLIKE_HAND) > 0
     detected, confidence = keypoints[..., :2], keypoints[..., 2]
+    colour = np.stack([colour_distances(detect.read("joint_colour")[:, s],
+                                        detect.read("present")[:, s]) for s in range(2)], axis=1)
     visible = np.stack([joint_visibility(
         torch.from_numpy(points[:, s]), torch.from_numpy(detected[:, s]),
         torch.from_numpy(np.nan_to_num(weights[:, s])),
         torch.from_numpy(np.nan_to_num(hand_sizes(detected[:, s]), nan=1.0)),
-        torch.from_numpy(present[:, s] & ~filled[:, s])).numpy() for s in range(2)], axis=1)
+        torch.from_numpy(present[:, s] & ~filled[:, s]), torch.from_numpy(unlike[:, s])
+        ).numpy() for s in range(2)], axis=1)
     rows = []
     for t in range(len(clip.truth)):
         slot = match(points[t], present[t], clip.truth[t], clip.visible[t])
@@ -262,6 +270,7 @@ def joint_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
         rows += [{"clip": clip.name, "covered": bool(clip.covered[t, j]),
                   "visible": bool(visible[t, slot, j]),
                   "confidence": float(confidence[t, slot, j]),
+                  "colour": float(colour[t, slot, j]),
                   "residual": float(np.linalg.norm(points[t, slot, j] - detected[t, slot, j])
                                     / size)}
                  for j in np.flatnonzero(clip.visible[t])]
@@ -289,7 +298,8 @@ def visibility_summary(joints: pd.DataFrame, names: list[str]) -> pd.DataFrame:
                      "uncovered called visible": visible[~covered].mean(),
                      "called visible and uncovered": (~covered[visible]).mean(),
                      "AUC of low confidence": covered_auc(-part["confidence"], covered),
-                     "AUC of fit residual": covered_auc(part["residual"], covered)}
+                     "AUC of fit residual": covered_auc(part["residual"], covered),
+                     "AUC of colour distance": covered_auc(part["colour"], covered)}
     return pd.DataFrame(out).T
 
 

@@ -12,7 +12,7 @@ from handlabel.tasks.detect import detect_chunk_task, finish_detect_task, prepar
 from handlabel.tasks.detect_identity import repair_identity_task
 
 from .artifacts import PUBLISHING
-from .chunked import ChunkedTasks, run_chunked_stage
+from .chunked import ChunkedTasks, RunSizes, run_chunked_stage
 from .runner import dask_task_runner
 
 TASKS = ChunkedTasks(prepare_detect_task, detect_chunk_task, finish_detect_task,
@@ -29,4 +29,5 @@ def detect_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     dataset = DatasetStore(store, create=False)
     with store_run(dataset.url, "handlabel detect"):
         return run_chunked_stage("detect", dataset.url, dataset.videos_done("ingest", videos),
-                                 config.detect, overwrite, TASKS)
+                                 config.detect, overwrite, TASKS,
+                                 sizes=RunSizes.of(config.dask))

@@ -19,7 +19,7 @@ from handlabel.tasks.export_video import (
 )
 
 from .artifacts import PUBLISHING
-from .chunked import ChunkedTasks, run_chunked_stage
+from .chunked import ChunkedTasks, RunSizes, run_chunked_stage
 from .runner import dask_task_runner
 
 TASKS = ChunkedTasks(prepare_export_task, export_chunk_task, finish_export_task,
@@ -37,7 +37,7 @@ def export_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
     with store_run(dataset.url, "handlabel export"):
         targets = dataset.videos_done("reconstruct", videos)
         videos_state = run_chunked_stage("export", dataset.url, targets, config.export,
-                                         overwrite, TASKS)
+                                         overwrite, TASKS, sizes=RunSizes.of(config.dask))
         done = exported_videos(dataset)
         written = export_dataset_task.submit(dataset.url, done, config.export).result(
             raise_on_failure=False) if done else {}

@@ -18,7 +18,7 @@ from handlabel.tasks.reconstruct import (
 )
 
 from .artifacts import PUBLISHING
-from .chunked import ChunkedTasks, run_chunked_stage
+from .chunked import ChunkedTasks, RunSizes, run_chunked_stage
 from .runner import dask_task_runner, gpu_annotation
 
 TASKS = ChunkedTasks(prepare_reconstruct_task, reconstruct_chunk_task, finish_reconstruct_task,
@@ -38,4 +38,5 @@ def reconstruct_flow(store: str, config: HandlabelConfig | None = None, overwrit
     with store_run(dataset.url, "handlabel reconstruct"):
         return run_chunked_stage("reconstruct", dataset.url,
                                  dataset.videos_done("weight", videos), config.reconstruct,
-                                 overwrite, TASKS, lambda: gpu_annotation(config.dask))
+                                 overwrite, TASKS, lambda: gpu_annotation(config.dask),
+                                 RunSizes.of(config.dask))

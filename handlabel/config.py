@@ -173,6 +173,11 @@ class WeightConfig(Section):
     outlier_factor: float = Field(
         0.1, ge=0, le=1, description="Confidence multiplier for outlier or implausible joints."
     )
+    colour_outlier: float | None = Field(
+        3.0, gt=0, description="A detected joint whose colour in the frame is more than this "
+        "many robust deviations from that joint's usual colour over the video is covered by "
+        "something (an outlier; `visible` false). None: colour is not used."
+    )
 
 
 class LossWeights(Section):
@@ -377,6 +382,12 @@ class FitConfig(Section):
         "a cubic keeping each end's velocity). docs/accuracy.md, 'Gaps': the bridges lower "
         "the self-check's error and the 3D error under occlusion, 'none' keeps more labels "
         "within reach of the truth in 2D.")
+    covered_share: float | None = Field(
+        0.3, gt=0, le=1, description="A detection with at least this share of its joints "
+        "covered (their colour unlike the hand's: weight.colour_outlier) is not fitted: "
+        "under an object the detector's whole hand is off, not only the covered joints, so "
+        "the frame is filled by the track like a missed one and flagged interpolated. Null: "
+        "every detection is fitted.")
     weights: FitWeightsConfig = Field(default_factory=FitWeightsConfig)
 
 
@@ -517,6 +528,14 @@ class DaskConfig(Section):
         "LocalCluster (seconds of start-up and teardown that a short clip's work does not "
         "repay); the same flows, store and records. 0: always a cluster. Unused with an "
         "address.")
+    chunk_tasks_per_stage: int = Field(
+        64, ge=1, description="A chunked stage (detect, reconstruct, export) groups each "
+        "video's chunks into runs of consecutive chunks, one task per run, so that the stage "
+        "has about this many chunk tasks over all its videos: a short job keeps one chunk per "
+        "task, an archive gets longer runs (at most max_chunks_per_task).")
+    max_chunks_per_task: int = Field(
+        16, ge=1, description="The most chunks one task does (1: a task per chunk). Each "
+        "chunk keeps its own completion record, so a run cut short resumes chunk by chunk.")
 
 
 class StorageConfig(Section):

@@ -32,9 +32,11 @@ from pydantic import BaseModel
 # reconstruct 5, rig 2: fit.carry_unseen (models/fit/gaps.py), the self-check arrays
 # detect 5: handedness stored; sides decided over the whole video (models/identity.py)
 # reconstruct 6, rig 3: where the network's start wins, the teacher's is fitted too
+# detect 6, weight 2, reconstruct 7: each joint's colour; joints unlike their hand's look
+# down-weighted and not visible; detections mostly covered left to the track
 CODE_VERSIONS: dict[str, int] = {
-    "ingest": 1, "detect": 5, "weight": 1, "train": 1, "train.model": 1,
-    "reconstruct": 6, "reconstruct.network": 1, "rig": 3,
+    "ingest": 1, "detect": 6, "weight": 2, "train": 1, "train.model": 1,
+    "reconstruct": 7, "reconstruct.network": 1, "rig": 3,
     "export": 3, "export.dataset": 1, "export.rig": 1,
 }
 

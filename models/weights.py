@@ -6,7 +6,10 @@
 - temporal outliers: a joint far from the midpoint of its positions in the previous and next
   frames (a jump its neighbours do not support) is down-weighted;
 - implausible 2D configurations: a finger bone longer than ``max_bone_ratio`` times the palm's
-  size, or a hand a few pixels wide, is down-weighted.
+  size, or a hand a few pixels wide, is down-weighted;
+- joints that do not look like their hand: where the frame's colour at a detected joint is
+  more than ``colour_outlier`` robust deviations from that joint's usual colour over the
+  video (``models/appearance.py``), something covers it and the detector is guessing.
 
 Arrays are per hand track: keypoints (T, 21, 2), confidence (T, 21), present (T,).
 """
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .appearance import colour_distances
 from .detectors.schema import BONES
 from .keypoints import hand_sizes
 
@@ -27,6 +31,7 @@ FINGER_BONES = np.array([i for i, (p, _) in enumerate(BONES) if p != 0])
 
 TEMPORAL_OUTLIER = 1
 IMPLAUSIBLE = 2
+UNLIKE_HAND = 4
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class WeightParams:
     max_bone_ratio: float = 1.2
     min_hand_px: float = 8.0
     outlier_factor: float = 0.1
+    colour_outlier: float | None = 3.0
 
 
 def temporal_outliers(keypoints: np.ndarray, present: np.ndarray, jump: float) -> np.ndarray:
@@ -71,14 +77,19 @@ def implausible_joints(keypoints: np.ndarray, max_bone_ratio: float, min_hand_px
 
 
 def supervision_weights(keypoints: np.ndarray, confidence: np.ndarray, present: np.ndarray,
-                        params: WeightParams) -> dict[str, np.ndarray]:
-    """joint (T, 21), bone (T, 20), sample (T,) weights and flags (T, 21) uint8 bits."""
+                        params: WeightParams, colours: np.ndarray | None = None
+                        ) -> dict[str, np.ndarray]:
+    """joint (T, 21), bone (T, 20), sample (T,) weights and flags (T, 21) uint8 bits, from
+    the detections and, where given, the frame's colour at each joint (T, 21, 3) uint8."""
     keypoints = np.where(present[:, None, None], keypoints, np.nan)
     flags = np.zeros(confidence.shape, dtype=np.uint8)
     flags[temporal_outliers(keypoints, present, params.temporal_jump)] |= TEMPORAL_OUTLIER
     with np.errstate(invalid="ignore"):
         implausible = implausible_joints(keypoints, params.max_bone_ratio, params.min_hand_px)
     flags[implausible] |= IMPLAUSIBLE
+    if colours is not None and params.colour_outlier is not None:
+        unlike = np.nan_to_num(colour_distances(colours, present)) > params.colour_outlier
+        flags[unlike] |= UNLIKE_HAND
     trusted = np.where(flags > 0, params.outlier_factor, 1.0) * np.nan_to_num(confidence)
     trusted = np.where(present[:, None], trusted, 0.0)
     gate = np.where(trusted.min(axis=1) > params.min_confidence, trusted.mean(axis=1), 0.0)

@@ -59,6 +59,8 @@ _VIDEO_FIELDS = [
     pa.field("weight_mean_joint", pa.float64()),
     pa.field("weight_outlier_fraction", pa.float64()),
     pa.field("weight_gated_fraction", pa.float64()),
+    # detected joints whose colour is unlike their hand's (models/appearance.py): covered
+    pa.field("weight_unlike_fraction", pa.float64()),
     pa.field("reconstruct_mean_quality", pa.float64()),
     pa.field("reconstruct_median_reprojection_px", pa.float64()),
     pa.field("reconstruct_interpolated", pa.int64()),

@@ -9,10 +9,12 @@ from prefect import get_run_logger, task
 
 from handlabel.config import DetectConfig, HandlabelConfig
 from handlabel.keys import stage_key
+from handlabel.models.appearance import joint_colours
 from handlabel.models.crops import crop_affine, crop_image, crop_intrinsics, square_box, to_crop
 from handlabel.models.detectors import NUM_JOINTS, HandDetector
 from handlabel.models.detectors.duplicates import same_hand
 from handlabel.models.detectors.search import search_near
+from handlabel.models.keypoints import hand_sizes
 from handlabel.models.tracking import N_SLOTS, SLOT_SIDES, SlotTracker
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
@@ -66,6 +68,8 @@ def detect_spec(crop_size: int, crop_codec: str = "zstd") -> dict[str, ArraySpec
         "searched": ArraySpec((slots,), "bool", False),
         # the detector's probability that the hand is a right hand (models/identity.py)
         "handedness": ArraySpec((slots,), "float32", np.nan),
+        # the frame's colour at each detected joint, RGB (models/appearance.py)
+        "joint_colour": ArraySpec((slots, NUM_JOINTS, 3), "uint8", 0),
         "crops": ArraySpec((slots, crop_size, crop_size, 3), "uint8", 0,
                            H264FrameCodec() if crop_codec == "h264" else None),
     }
@@ -153,13 +157,14 @@ def search_lost(detector: HandDetector, tracker: SlotTracker, rgb: np.ndarray,
             tracker.found_again(slot, hand)
 
 
-def detect_chunk_unit(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig
-                      ) -> int:
-    """The detect task's unit of work: a detector of its own for the chunk, built and closed
-    here (a chunk task may run on any worker), then :func:`detect_chunk`."""
+def detect_run(store: DatasetStore, video_id: str, chunks: list[int], config: DetectConfig
+               ) -> int:
+    """The detect task's unit of work: one detector, built and closed here (a task may run
+    on any worker), for a run of chunks, each by :func:`detect_chunk` with its own warm-up
+    (so a chunk's hands do not depend on the run it was in); returns the hands found."""
     detector = detector_from_config(config)
     try:
-        return detect_chunk(store, video_id, chunk, config, detector)
+        return sum(detect_chunk(store, video_id, chunk, config, detector) for chunk in chunks)
     finally:
         detector.close()
 
@@ -183,6 +188,8 @@ def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
     right = hand.handedness == "right"
     out["handedness"][i, slot] = hand.handedness_score if right else 1 - hand.handedness_score
     out["crops"][i, slot] = crop_image(rgb, affine, config.crop_size)
+    size = float(hand_sizes(hand.keypoints))
+    out["joint_colour"][i, slot] = joint_colours(rgb, hand.keypoints, size)
 
 
 def finish_detect(store: DatasetStore, video_id: str, error: str | None = None) -> dict:
@@ -214,11 +221,12 @@ def prepare_detect_task(store_url: str, video_id: str, config: DetectConfig,
     return prepare_detect(DatasetStore(store_url), video_id, config, overwrite)
 
 
-@task(name="detect-chunk", task_run_name="detect {video_id} chunk {chunk}", retries=1,
+@task(name="detect-chunks", task_run_name="detect {video_id} chunks {chunks}", retries=1,
       retry_condition_fn=retry_transient)
-def detect_chunk_task(store_url: str, video_id: str, chunk: int, config: DetectConfig) -> int:
-    found = detect_chunk_unit(DatasetStore(store_url), video_id, chunk, config)
-    get_run_logger().info("%s: chunk %d, %d hands", video_id, chunk, found)
+def detect_chunk_task(store_url: str, video_id: str, chunks: list[int], config: DetectConfig
+                      ) -> int:
+    found = detect_run(DatasetStore(store_url), video_id, chunks, config)
+    get_run_logger().info("%s: chunks %s, %d hands", video_id, chunks, found)
     return found
 
 

@@ -251,10 +251,12 @@ def prepare_export_task(store_url: str, video_id: str, config: ExportConfig,
     return prepare_export(DatasetStore(store_url), video_id, config, overwrite)
 
 
-@task(name="export-chunk", task_run_name="export {video_id} chunk {chunk}", retries=1,
+@task(name="export-chunks", task_run_name="export {video_id} chunks {chunks}", retries=1,
       retry_condition_fn=retry_transient, retry_delay_seconds=1)
-def export_chunk_task(store_url: str, video_id: str, chunk: int, config: ExportConfig) -> int:
-    return export_chunk(DatasetStore(store_url), video_id, chunk, config)
+def export_chunk_task(store_url: str, video_id: str, chunks: list[int], config: ExportConfig
+                      ) -> int:
+    store = DatasetStore(store_url)
+    return sum(export_chunk(store, video_id, chunk, config) for chunk in chunks)
 
 
 @task(name="export-video", task_run_name="export-video {video_id}", retries=1,

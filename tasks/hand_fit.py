@@ -11,6 +11,7 @@ network sees them, and mirrored back.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
@@ -25,11 +26,13 @@ from handlabel.models.fit.window import (
     WindowArrays,
     solve_window,
     window_evidence,
+    without_frames,
 )
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
 from handlabel.models.training.setup import pick_device
+from handlabel.models.weights import UNLIKE_HAND
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
 
@@ -93,18 +96,32 @@ def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, sto
         network={k: read(network, k) for k in NETWORK_START})
 
 
+def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, stop: int,
+                  fit: FitConfig) -> tuple[WindowArrays, np.ndarray]:
+    """What the fit of frames [start, stop) of a slot uses: ``window_arrays`` without the
+    detections an object covers (``fit.covered_share``), and which joints look covered
+    (T, 21) bool (the weight stage's ``UNLIKE_HAND`` flag)."""
+    flags = store.stage(video_id, "weight").read("flags", start, stop)[:, slot]
+    unlike = (flags & UNLIKE_HAND) > 0
+    arrays = window_arrays(store, video_id, slot, start, stop)
+    if fit.covered_share is not None:
+        arrays = without_frames(arrays, arrays.present & (unlike.mean(-1) >= fit.covered_share))
+    return arrays, unlike
+
+
 def _fit_window(store, video_id, slot_track, start, stop, hand_model, limit_frames,
                 config: ReconstructConfig, labels: StageArrays, carried: Carried | None,
                 device) -> Carried | None:
-    evidence = window_evidence(window_arrays(store, video_id, slot_track[0], start, stop),
-                               device)
+    arrays, unlike = fitted_window(store, video_id, slot_track[0], start, stop, config.fit)
+    evidence = window_evidence(arrays, device)
     solved = solve_window(hand_model, evidence, limit_frames, fit_weights_of(config.fit),
                           config.fit.steps, config.fit.learning_rate, carried,
                           config.fit.carry_unseen)
     if solved is None:
         return carried
     result, carried = solved
-    _write_window(labels, slot_track, start, result, evidence.obs, evidence.mirrored, config)
+    _write_window(labels, slot_track, start, result, evidence.obs, evidence.mirrored, unlike,
+                  config)
     return carried
 
 
@@ -112,7 +129,7 @@ def fit_weights_of(config: FitConfig) -> FitWeights:
     return FitWeights(**config.weights.model_dump())
 
 
-def _write_window(labels, slot_track, start, result, obs, mirrored, config):
+def _write_window(labels, slot_track, start, result, obs, mirrored, unlike, config):
     slot, track = slot_track
     p = result.parameters
     present = obs.present.cpu().numpy()
@@ -137,7 +154,9 @@ def _write_window(labels, slot_track, start, result, obs, mirrored, config):
         "quality": quality,
         "track": np.full(frames, track, np.int32),
         "visible": joint_visibility(result.projected, obs.keypoints, obs.weights,
-                                    obs.hand_size, obs.present).cpu().numpy(),
+                                    obs.hand_size, obs.present,
+                                    torch.as_tensor(unlike, device=obs.present.device)
+                                    ).cpu().numpy(),
     }
     for key, value in values.items():
         labels.group[key][start : start + frames, slot] = value

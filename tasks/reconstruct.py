@@ -275,12 +275,13 @@ def prepare_reconstruct_task(store_url: str, video_id: str, config: ReconstructC
     return prepare_reconstruct(DatasetStore(store_url), video_id, config, overwrite)
 
 
-@task(name="reconstruct-chunk", task_run_name="reconstruct {video_id} chunk {chunk}",
+@task(name="reconstruct-chunks", task_run_name="reconstruct {video_id} chunks {chunks}",
       retries=1, retry_delay_seconds=1, retry_condition_fn=retry_transient)
-def reconstruct_chunk_task(store_url: str, video_id: str, chunk: int,
+def reconstruct_chunk_task(store_url: str, video_id: str, chunks: list[int],
                            config: ReconstructConfig) -> int:
-    found = reconstruct_chunk(DatasetStore(store_url), video_id, chunk, config)
-    get_run_logger().info("%s: chunk %d, %d hands reconstructed", video_id, chunk, found)
+    store = DatasetStore(store_url)
+    found = sum(reconstruct_chunk(store, video_id, chunk, config) for chunk in chunks)
+    get_run_logger().info("%s: chunks %s, %d hands reconstructed", video_id, chunks, found)
     return found
 
 

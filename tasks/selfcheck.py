@@ -13,17 +13,16 @@ from handlabel.models.fit.selfcheck import (
     HeldOut,
     held_out_spans,
     hidden_errors,
-    hide,
     interpolation_errors,
 )
-from handlabel.models.fit.window import solve_window, window_evidence
+from handlabel.models.fit.window import solve_window, window_evidence, without_frames
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.training.setup import pick_device
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
 
-from .hand_fit import fit_weights_of, video_tracks, window_arrays
+from .hand_fit import fit_weights_of, fitted_window, video_tracks
 
 
 def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
@@ -50,10 +49,11 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
 def _check_span(store: DatasetStore, video_id: str, span: HeldOut, hand_model: HandModel,
                 limit_frames: torch.Tensor, config: ReconstructConfig, labels: StageArrays,
                 device: torch.device) -> int:
-    arrays = window_arrays(store, video_id, span.slot, span.window_start, span.window_stop)
+    arrays, _ = fitted_window(store, video_id, span.slot, span.window_start, span.window_stop,
+                              config.fit)
     hidden = np.zeros(span.window_stop - span.window_start, bool)
     hidden[span.hidden_start - span.window_start : span.hidden_stop - span.window_start] = True
-    solved = solve_window(hand_model, window_evidence(hide(arrays, hidden), device),
+    solved = solve_window(hand_model, window_evidence(without_frames(arrays, hidden), device),
                           limit_frames, fit_weights_of(config.fit), config.fit.steps,
                           config.fit.learning_rate, carry=config.fit.carry_unseen)
     if solved is None:

@@ -9,7 +9,7 @@ from handlabel.config import HandlabelConfig, WeightConfig
 from handlabel.keys import stage_key
 from handlabel.models.detectors import NUM_JOINTS
 from handlabel.models.tracking import N_SLOTS
-from handlabel.models.weights import WeightParams, supervision_weights
+from handlabel.models.weights import UNLIKE_HAND, WeightParams, supervision_weights
 from handlabel.storage.manifest import StageState
 from handlabel.storage.stage_arrays import ArraySpec
 from handlabel.storage.store import DatasetStore
@@ -50,7 +50,8 @@ def weight_video(store: DatasetStore, video_id: str, config: WeightConfig, overw
         detections = store.stage(video_id, "detect")
         if detections is None or not detections.attrs.get("complete"):
             raise RuntimeError(f"{video_id}: detect is not complete; run detect first")
-        values = _weights(detections.read("keypoints"), detections.read("present"), config)
+        values = _weights(detections.read("keypoints"), detections.read("present"),
+                          detections.read("joint_colour"), config)
         arrays = store.create_stage(
             video_id, STAGE, n_frames=len(values["joint"]),
             chunk_frames=store.video(video_id).chunk_frames, spec=SPEC,
@@ -70,10 +71,11 @@ def _detect_version(row: dict) -> str:
     return f"{row['detect_config_hash']}@{row['detect_finished']}"
 
 
-def _weights(keypoints: np.ndarray, present: np.ndarray, config: WeightConfig) -> dict:
+def _weights(keypoints: np.ndarray, present: np.ndarray, colours: np.ndarray,
+             config: WeightConfig) -> dict:
     params = WeightParams(**config.model_dump())
     per_slot = [supervision_weights(keypoints[:, s, :, :2], keypoints[:, s, :, 2], present[:, s],
-                                    params) for s in range(N_SLOTS)]
+                                    params, colours[:, s]) for s in range(N_SLOTS)]
     return {key: np.stack([w[key] for w in per_slot], axis=1) for key in SPEC}
 
 
@@ -81,11 +83,12 @@ def _summary(values: dict, detections) -> dict:
     present = detections.read("present")
     if not present.any():
         return {"weight_mean_joint": None, "weight_outlier_fraction": None,
-                "weight_gated_fraction": None}
+                "weight_gated_fraction": None, "weight_unlike_fraction": None}
     return {
         "weight_mean_joint": float(values["joint"][present].mean()),
         "weight_outlier_fraction": float((values["flags"][present] > 0).mean()),
         "weight_gated_fraction": float((values["sample"][present] == 0).mean()),
+        "weight_unlike_fraction": float(((values["flags"][present] & UNLIKE_HAND) > 0).mean()),
     }
 
 

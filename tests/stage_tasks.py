@@ -24,13 +24,14 @@ def prepare(folder: str, video: str, seconds: float, overwrite: bool) -> list[in
 
 
 @task
-def chunk(folder: str, video: str, index: int, seconds: float) -> int:
-    start = time.time()
-    if video == "bad" and index == 1:
-        raise ValueError("a damaged chunk")
-    time.sleep(seconds / 5)
-    _record(folder, "chunk", video, start, chunk=index)
-    return index
+def chunk(folder: str, video: str, indices: list[int], seconds: float) -> int:
+    for index in indices:
+        start = time.time()
+        if video == "bad" and index == 1:
+            raise ValueError("a damaged chunk")
+        time.sleep(seconds / 5)
+        _record(folder, "chunk", video, start, chunk=index, run=indices)
+    return len(indices)
 
 
 @task
@@ -52,11 +53,13 @@ TASKS = ChunkedTasks(prepare, chunk, finish, after=after)
 
 def read_spans(folder: Path) -> dict[str, dict]:
     """{kind: {video (or (video, chunk)): (start, end)}}, and each finish's error."""
-    spans: dict[str, dict] = {"chunk": {}, "after": {}, "finish": {}, "errors": {}}
+    spans: dict[str, dict] = {"chunk": {}, "after": {}, "finish": {}, "errors": {}, "run": {}}
     for path in folder.glob("*.json"):
         entry = json.loads(path.read_text())
         key = (entry["video"], entry["chunk"]) if entry["kind"] == "chunk" else entry["video"]
         spans[entry["kind"]][key] = (entry["start"], entry["end"])
+        if entry["kind"] == "chunk":
+            spans["run"][key] = tuple(entry["run"])
         if entry["kind"] == "finish" and entry["error"]:
             spans["errors"][entry["video"]] = entry["error"]
     return spans

@@ -9,6 +9,7 @@ import pytest
 
 from handlabel.config import (
     CompressionConfig,
+    DaskConfig,
     FitConfig,
     HandlabelConfig,
     IngestConfig,
@@ -25,11 +26,13 @@ SMALL_TRAIN = TrainConfig(epochs=2, encoder_width=4, input_size=64, render_size=
 
 
 # lossless frames: the counts below are the detector's on this noisy 320x240 clip, where
-# H.264 changes which frames are found (docs/accuracy.md, "The frame codec")
+# H.264 changes which frames are found (docs/accuracy.md, "The frame codec"); the chunked
+# stages as an archive runs them: all of a video's chunks in one task (a run)
 CONFIG = HandlabelConfig(ingest=IngestConfig(chunk_frames=8,
                                              compression=CompressionConfig(codec="zstd")),
                          train=SMALL_TRAIN,
-                         reconstruct=ReconstructConfig(fit=FitConfig(steps=40)))
+                         reconstruct=ReconstructConfig(fit=FitConfig(steps=40)),
+                         dask=DaskConfig(chunk_tasks_per_stage=1))
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,12 @@ def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(piped):
     palm = np.linalg.norm(world[present][:, 9] - world[present][:, 0], axis=-1)
     assert ((palm > 0.05) & (palm < 0.13)).all(), "metric hands"
     assert ((world_confidence[present] >= 0) & (world_confidence[present] <= 1)).all()
+    frames, colours = dataset.video(video_id).read(0, 20), detect.read("joint_colour")
+    for t, slot in np.argwhere(present):  # the colour is the frame's, at the joint
+        x, y = np.round(keypoints[t, slot, :, :2]).astype(int).T
+        pixel = frames[t, y.clip(0, frames.shape[1] - 1), x.clip(0, frames.shape[2] - 1)]
+        near = np.abs(colours[t, slot].astype(int) - pixel).max(-1) <= 25
+        assert near.mean() >= 0.8, f"frame {t}: {near.mean():.2f} of joints match"
 
     weight = dataset.stage(video_id, "weight")
     joint = weight.read("joint")
@@ -94,8 +103,8 @@ def test_pipeline_detects_tracks_crops_and_weights_a_real_clip(piped):
 
 def test_detect_resumes_only_missing_chunks_and_reruns_skip(piped, dask_cluster, tmp_path):
     """On a copy of the piped store: detect again does nothing; with chunk 1's record gone
-    (as if its worker died) detect redoes that chunk alone, to the same keypoints, and the
-    weights follow the new detection."""
+    (as if its worker died) detect redoes that chunk alone, to the same keypoints as when it
+    ran in a run of three, and the weights follow the new detection."""
     from handlabel.flows.pipeline import run_stage
 
     store = tmp_path / "store"

@@ -8,14 +8,16 @@ import doctest
 import pytest
 
 from handlabel import keys
-from handlabel.models import camera, geometry, identity, keypoints
+from handlabel.models import appearance, camera, geometry, identity, keypoints
 from handlabel.models.detectors import duplicates, tta_gate
+from handlabel.models.fit import visibility
 from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
 
 
 @pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides, keys, camera,
-                                    geometry, keypoints, identity],
+                                    geometry, keypoints, identity, appearance,
+                                    visibility],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)

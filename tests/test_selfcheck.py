@@ -19,11 +19,15 @@ from handlabel.models.fit.selfcheck import (
     HeldOut,
     held_out_spans,
     hidden_errors,
-    hide,
     interpolation_errors,
 )
 from handlabel.models.fit.sequence import FitWeights
-from handlabel.models.fit.window import WindowArrays, solve_window, window_evidence
+from handlabel.models.fit.window import (
+    WindowArrays,
+    solve_window,
+    window_evidence,
+    without_frames,
+)
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.synthetic_motion import synthetic_sequence
@@ -53,7 +57,7 @@ def test_a_hidden_span_is_predicted_by_the_fit_and_never_seen_by_it():
         arrays = window_of(seq)
         arrays.keypoints = arrays.keypoints.copy()
         arrays.keypoints[hidden] += shift
-        solved = solve_window(hand, window_evidence(hide(arrays, hidden)),
+        solved = solve_window(hand, window_evidence(without_frames(arrays, hidden)),
                               model_limit_frames(hand), FitWeights(), 150,
                               FitConfig().learning_rate)
         assert solved is not None
@@ -80,7 +84,7 @@ def test_unseen_frames_stay_on_the_bridge_between_the_seen_ones():
     seq = synthetic_sequence(hand, NOISE, 40, seed=5, dropout=0.0)
     hidden = np.zeros(40, bool)
     hidden[14:26] = True
-    evidence = window_evidence(hide(window_of(seq), hidden))
+    evidence = window_evidence(without_frames(window_of(seq), hidden))
     solved = solve_window(hand, evidence, model_limit_frames(hand), FitWeights(), 120,
                           FitConfig().learning_rate, carry="cubic")
     assert solved is not None
@@ -101,7 +105,7 @@ def test_hiding_takes_away_every_kind_of_evidence_on_the_hidden_frames_only():
     arrays.network = {"scale": np.ones(12, np.float32)}
     hidden = np.zeros(12, bool)
     hidden[4:7] = True
-    blind = hide(arrays, hidden)
+    blind = without_frames(arrays, hidden)
     assert not blind.present[hidden].any() and (blind.weights[hidden] == 0).all()
     assert np.isnan(blind.keypoints[hidden]).all() and np.isnan(blind.world[hidden]).all()
     assert (blind.world_confidence[hidden] == 0).all()

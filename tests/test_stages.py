@@ -133,6 +133,30 @@ def test_a_failing_chunk_fails_its_video_only_and_skips_its_step(dask_cluster, t
     assert spans["errors"]["bad"].startswith("chunk 1:")
 
 
+def test_an_archive_gets_runs_of_chunks_and_a_failing_run_keeps_its_chunks_done(
+        dask_cluster, tmp_path):
+    """With one chunk task wanted per stage, each video's chunks run as one task; a run that
+    fails at its second chunk has written its first, and names the run and the error."""
+    from prefect import flow
+    from prefect_dask import DaskTaskRunner
+
+    from handlabel.flows.chunked import RunSizes, run_chunked_stage
+
+    from . import stage_tasks
+
+    @flow(task_runner=DaskTaskRunner(address=dask_cluster.scheduler_address))
+    def toy_stage():
+        return run_chunked_stage("toy", str(tmp_path), ["v0", "bad"], 0.0, False,
+                                 stage_tasks.TASKS, sizes=RunSizes(tasks_per_stage=1))
+
+    state = toy_stage(return_state=True)
+    assert state.is_failed()
+    assert "bad: chunks 0-1:" in state.message and "a damaged chunk" in state.message
+    spans = stage_tasks.read_spans(tmp_path)
+    assert spans["run"] == {("v0", 0): (0, 1), ("v0", 1): (0, 1), ("bad", 0): (0, 1)}
+    assert set(spans["after"]) == {"v0"}
+
+
 def test_exports_store_wide_unit_is_the_one_its_tasks_write():
     from handlabel.tasks.export import DATASET_FILES
 

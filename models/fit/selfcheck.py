@@ -12,11 +12,9 @@ either side of the span (``interpolation_errors``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-
-from .window import WindowArrays
 
 
 @dataclass(frozen=True)
@@ -67,23 +65,6 @@ def held_out_spans(tracks: list[tuple[int, int, int]], present: np.ndarray, fps:
                or c.window_stop <= span.window_start for c in chosen):
             chosen.append(span)
     return sorted(chosen, key=lambda s: (s.slot, s.window_start))
-
-
-def hide(arrays: WindowArrays, hidden: np.ndarray) -> WindowArrays:
-    """The window as the fit would see it had the detector missed the ``hidden`` (T,) frames:
-    no detection, no detector 3D and no network prediction there (the network runs on
-    detected crops only)."""
-    def blank(values: np.ndarray, fill) -> np.ndarray:
-        out = np.array(values, copy=True)
-        out[hidden] = fill
-        return out
-
-    return replace(
-        arrays, keypoints=blank(arrays.keypoints, np.nan), weights=blank(arrays.weights, 0.0),
-        world=blank(arrays.world, np.nan), world_confidence=blank(arrays.world_confidence, 0.0),
-        present=blank(arrays.present, False),
-        network=None if arrays.network is None else
-        {k: blank(np.asarray(v, np.float32), np.nan) for k, v in arrays.network.items()})
 
 
 def hidden_errors(predicted: np.ndarray, detected: np.ndarray, weights: np.ndarray

@@ -9,7 +9,7 @@ triangulated teacher to the observations between ``window_evidence`` and ``solve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,24 @@ class WindowArrays:
     times: np.ndarray
     K: np.ndarray
     network: dict[str, np.ndarray] | None = None
+
+
+def without_frames(arrays: WindowArrays, hidden: np.ndarray) -> WindowArrays:
+    """The window as the fit would see it had the detector missed the ``hidden`` (T,) frames:
+    no detection, no detector 3D and no network prediction there (the network runs on
+    detected crops only). The self-check hides spans so; the labels hide the detections an
+    object covers (``reconstruct.fit.covered_share``)."""
+    def blank(values: np.ndarray, fill) -> np.ndarray:
+        out = np.array(values, copy=True)
+        out[hidden] = fill
+        return out
+
+    return replace(
+        arrays, keypoints=blank(arrays.keypoints, np.nan), weights=blank(arrays.weights, 0.0),
+        world=blank(arrays.world, np.nan), world_confidence=blank(arrays.world_confidence, 0.0),
+        present=blank(arrays.present, False),
+        network=None if arrays.network is None else
+        {k: blank(np.asarray(v, np.float32), np.nan) for k, v in arrays.network.items()})
 
 
 @dataclass
