@@ -11,10 +11,10 @@ occlusion benchmark's labelled clips (even-numbered, by name) and measured on th
 half, where the covered joints are known (``bench/occlusion.py``): with the colour test
 there it catches 86% of the covered joints and calls 76% of the uncovered ones visible,
 and a joint it calls visible is uncovered 99% of the time (on the tuning half: 87%, 45%,
-99%; without the colour test 68%, 76%, 98%). Detections mostly covered are now left to the
-track (``reconstruct.fit.covered_share``): none of their joints is visible. An estimate, not an occlusion mask: the
-detector's confidence and the fit's residual tell a covered joint poorly, its colour well
-(the benchmark prints their AUC).
+99%; without the colour test 68%, 76%, 98%). Detections mostly covered are now left to
+the track (``reconstruct.fit.covered_share``): none of their joints is visible. An
+estimate, not an occlusion mask: the detector's confidence and the fit's residual tell a
+covered joint poorly, its colour well (the benchmark prints their AUC).
 """
 
 from __future__ import annotations
