@@ -457,6 +457,12 @@ class ExportConfig(Section):
                                "(mpeg4 where libx264 is missing).")
     overlay_max_side: int = Field(960, ge=64, description="Overlay videos are scaled so the "
                                   "longer side is at most this.")
+    overlay_max_frames: int | None = Field(
+        9000, ge=1, description="A video longer than this many frames gets an overlay of "
+        "evenly spaced frames, at most this many (every k-th frame, at the source's speed); "
+        "null: every frame. The mesh drawn on every frame is most of export's time, and an "
+        "overlay is for looking at, not for every frame of an hour."
+    )
     report_samples: int = Field(6, ge=0, description="Overlay frames shown in the report.")
     report_lowest: int = Field(8, ge=0, description="Per video, the detected hands of lowest "
                                "quality shown first in the report (crops with the detection "

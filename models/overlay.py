@@ -52,8 +52,26 @@ def draw_mesh(image: np.ndarray, renderer: Renderer, faces: torch.Tensor, vertic
                           size, size, light_from_params(torch.tensor([MESH_LIGHT])))
     rgb = (out.image[0].clamp(0, 1).numpy() * 255).astype(np.float32)
     alpha = out.silhouette[0].clamp(0, 1).numpy().astype(np.float32) * MESH_OPACITY
+    region = _crop_region(affine, size, image.shape[:2])
+    if region is None:
+        return
+    x0, y0, x1, y1 = region
+    # crop -> the region's pixels: only the part of the frame the crop covers is blended
+    inverse = cv2.invertAffineTransform(affine) - np.array([[0, 0, x0], [0, 0, y0]])
+    rgb = cv2.warpAffine(rgb, inverse, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(alpha, inverse, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[..., None]
+    patch = image[y0:y1, x0:x1]
+    patch[:] = (patch * (1 - alpha) + rgb * alpha).astype(np.uint8)
+
+
+def _crop_region(affine: np.ndarray, size: int, shape: tuple[int, int]
+                 ) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) the frame pixels a ``size`` crop (frame -> crop ``affine``) covers,
+    within a frame of ``shape`` (H, W); None where they do not meet."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], dtype=np.float64)
     inverse = cv2.invertAffineTransform(affine)
-    height, width = image.shape[:2]
-    rgb = cv2.warpAffine(rgb, inverse, (width, height), flags=cv2.INTER_LINEAR)
-    alpha = cv2.warpAffine(alpha, inverse, (width, height), flags=cv2.INTER_LINEAR)[..., None]
-    image[:] = (image * (1 - alpha) + rgb * alpha).astype(np.uint8)
+    frame = corners @ inverse[:, :2].T + inverse[:, 2]
+    x0, y0 = np.maximum(np.floor(frame.min(0)).astype(int) - 1, 0)
+    x1 = min(int(np.ceil(frame[:, 0].max())) + 2, shape[1])
+    y1 = min(int(np.ceil(frame[:, 1].max())) + 2, shape[0])
+    return None if x1 <= x0 or y1 <= y0 else (int(x0), int(y0), x1, y1)

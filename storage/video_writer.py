@@ -13,9 +13,10 @@ import numpy as np
 from .fs import filesystem
 
 
-def write_video(url: str, frames: Iterable[np.ndarray], fps: float, codec: str = "libx264"
-                ) -> int:
-    """Encode RGB frames (H, W, 3, even sizes) at ``fps``; returns the number written."""
+def write_video(url: str, frames: Iterable[np.ndarray], fps: float, codec: str = "libx264",
+                options: dict[str, str] | None = None) -> int:
+    """Encode RGB frames (H, W, 3, even sizes) at ``fps``; returns the number written.
+    ``options``: the encoder's (x264's preset, for example), used with libx264 only."""
     if codec not in av.codecs_available:
         codec = "mpeg4"
     fs, path = filesystem(url)
@@ -25,6 +26,8 @@ def write_video(url: str, frames: Iterable[np.ndarray], fps: float, codec: str =
         with av.open(local, "w") as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.pix_fmt = "yuv420p"
+            if options and codec == "libx264":
+                stream.options = dict(options)
             for frame in frames:
                 if count == 0:
                     stream.height, stream.width = frame.shape[:2]

@@ -46,6 +46,9 @@ from .export_rerun import write_recording
 from .retry import retry_transient
 
 PARTS = "overlay-parts"
+# x264's veryfast preset for the overlay: a third of the default preset's encoding time, for
+# a file about a fifth larger (a preview, not the dataset)
+OVERLAY_ENCODING = {"preset": "veryfast"}
 
 
 def prepare_export(store: DatasetStore, video_id: str, config: ExportConfig,
@@ -58,7 +61,8 @@ def prepare_export(store: DatasetStore, video_id: str, config: ExportConfig,
     store.manifest.start_stage(video_id, STAGE, _export_version(config, row))
     hands = video_hand_table(store, video_id, config.flag_below, config.min_track_s)
     write_export(store, f"videos/{video_id}/hands.parquet", parquet_bytes(hands))
-    _remove(store, f"videos/{video_id}/{PARTS}")
+    for folder in (PARTS, "samples"):  # a new export's, not an earlier one's
+        _remove(store, f"videos/{video_id}/{folder}")
     return list(range(store.video(video_id).n_chunks))
 
 
@@ -75,14 +79,30 @@ def export_chunk(store: DatasetStore, video_id: str, chunk: int, config: ExportC
         for index in detected[(detected >= start) & (detected < stop)]:
             write_export(store, f"images/{folder}/{index:06d}.jpg",
                          jpeg_bytes(frames[index - start], config.jpeg_quality))
-    if "overlay" in config.formats:
+    if "overlay" in config.formats and len(overlay_frames(start, stop, video.n_frames, config)):
         _write_overlay_part(store, video_id, chunk, start, frames, hands, config)
     return int(((hands["frame"] >= start) & (hands["frame"] < stop)).sum())
 
 
+def overlay_step(n_frames: int, config: ExportConfig) -> int:
+    """Every how many frames a video's overlay shows one (``export.overlay_max_frames``).
+
+    >>> overlay_step(621, ExportConfig()), overlay_step(108_000, ExportConfig())
+    (1, 12)
+    """
+    limit = config.overlay_max_frames
+    return 1 if limit is None or n_frames <= limit else -(-n_frames // limit)
+
+
+def overlay_frames(start: int, stop: int, n_frames: int, config: ExportConfig) -> np.ndarray:
+    """The frames of [start, stop) that a video of ``n_frames`` shows in its overlay."""
+    step = overlay_step(n_frames, config)
+    return np.arange(-(-start // step) * step, stop, step)
+
+
 def _write_overlay_part(store, video_id, chunk, start, frames, hands, config) -> None:
-    """The chunk's overlay frames (mesh and skeleton drawn, scaled to ``overlay_max_side``)
-    as one video part; the report's sample frames among them as JPEGs."""
+    """The chunk's overlay frames (mesh and skeleton drawn on the frame scaled to
+    ``overlay_max_side``) as one video part; the report's sample frames among them as JPEGs."""
     video, arrays = store.video(video_id), store.stage(video_id, "reconstruct")
     detect = store.stage(video_id, "detect")
     K = np.asarray(video.attrs["K"])
@@ -91,32 +111,38 @@ def _write_overlay_part(store, video_id, chunk, start, frames, hands, config) ->
     height, width = video.frame_shape[:2]
     factor = min(1.0, config.overlay_max_side / max(height, width))
     size = (int(width * factor) // 2 * 2, int(height * factor) // 2 * 2)
-    samples = report_samples(hands, config.report_samples)
+    scale = np.array([size[0] / width, size[1] / height])  # frame -> overlay pixels
+    to_overlay = np.diag([*scale, 1.0])
+    step = overlay_step(video.n_frames, config)
+    samples = report_samples(hands, config.report_samples, step)
     stop = start + len(frames)
     values = {k: arrays.read(k, start, stop) for k in ("present", "vertices", "keypoints_2d")}
     boxes, mirrored = detect.read("box", start, stop), detect.read("mirrored", start, stop)
 
     def drawn():
-        for offset, rgb in enumerate(frames):
-            image = rgb.copy()
+        for index in overlay_frames(start, stop, video.n_frames, config):
+            offset = index - start
+            image = cv2.resize(frames[offset], size, interpolation=cv2.INTER_AREA)
             for slot in np.flatnonzero(values["present"][offset]):
                 draw_mesh(image, renderer, faces, values["vertices"][offset, slot],
-                          boxes[offset, slot], K, bool(mirrored[offset, slot]))
-                draw_skeleton(image, values["keypoints_2d"][offset, slot],
-                              max(2, round(2 / factor)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            if start + offset in samples:
-                write_export(store, f"videos/{video_id}/samples/{start + offset:06d}.jpg",
+                          boxes[offset, slot] * np.tile(scale, 2), to_overlay @ K,
+                          bool(mirrored[offset, slot]))
+                draw_skeleton(image, values["keypoints_2d"][offset, slot] * scale)
+            if index in samples:
+                write_export(store, f"videos/{video_id}/samples/{index:06d}.jpg",
                              jpeg_bytes(image, 85))
             yield image
 
     write_video(_part_url(store, video_id, chunk), drawn(),
-                float(video.attrs.get("fps") or 30.0), config.overlay_codec)
+                float(video.attrs.get("fps") or 30.0) / step, config.overlay_codec,
+                OVERLAY_ENCODING)
 
 
-def report_samples(hands: pd.DataFrame, count: int) -> set[int]:
-    """The frames the report shows: ``count`` frames with hands, evenly spread."""
+def report_samples(hands: pd.DataFrame, count: int, step: int = 1) -> set[int]:
+    """The frames the report shows: ``count`` frames with hands, evenly spread, among the
+    overlay's (every ``step``-th frame)."""
     with_hands = np.unique(hands["frame"].to_numpy())
+    with_hands = with_hands[with_hands % step == 0]
     if not len(with_hands) or not count:
         return set()
     picks = np.linspace(0, len(with_hands) - 1, count).round().astype(int)
@@ -133,7 +159,7 @@ def finish_video_export(store: DatasetStore, video_id: str, config: ExportConfig
     hands = read_parquet(store, f"videos/{video_id}/hands.parquet")
     folder = video_folder(store.manifest.get(video_id))
     if "overlay" in config.formats:
-        parts = [_part_url(store, video_id, c) for c in range(store.video(video_id).n_chunks)]
+        parts = [_part_url(store, video_id, c) for c in _overlay_chunks(store, video_id, config)]
         missing = [p for p in parts if not url_exists(p)]
         if missing:
             raise RuntimeError(f"{video_id}: overlay parts missing ({len(missing)} of "
@@ -145,6 +171,16 @@ def finish_video_export(store: DatasetStore, video_id: str, config: ExportConfig
     if "rerun" in config.formats:
         write_recording(store, video_id, folder, config.overlay_max_side)
     return len(hands)
+
+
+def _overlay_chunks(store: DatasetStore, video_id: str, config: ExportConfig) -> list[int]:
+    """The chunks with a part of the overlay (every chunk, unless it is thinned to fewer
+    frames than there are chunks)."""
+    video = store.video(video_id)
+    cf = video.chunk_frames
+    return [c for c in range(video.n_chunks)
+            if len(overlay_frames(c * cf, min((c + 1) * cf, video.n_frames), video.n_frames,
+                                  config))]
 
 
 def finish_export(store: DatasetStore, video_id: str, error: str | None = None) -> dict:

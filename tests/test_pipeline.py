@@ -263,3 +263,25 @@ def test_a_short_clips_run_works_in_this_process_to_the_same_labels(gesture_stor
         np.testing.assert_allclose(np.stack(got[column]).astype(float),
                                    np.stack(expected[column]).astype(float), atol=1e-4,
                                    err_msg=column)
+
+
+def test_a_long_videos_overlay_shows_every_kth_frame_at_the_sources_speed(complete_store):
+    """``export.overlay_max_frames``: a video over the limit gets an overlay of every k-th
+    frame (here 20 frames, at most 7: every 3rd, frames 0, 3, ..., 18), played at the
+    source's speed; the report's sample frames are among them."""
+    config = CONFIG.model_copy(update={"export": ExportConfig(
+        formats=["overlay", "report"], overlay_max_frames=7, report_samples=3)})
+    assert export_here(completed(complete_store), config).is_completed()
+    row = complete_store.manifest.table().iloc[0]
+    assert row["n_frames"] == 20
+    overlay = exported(complete_store,
+                       f"overlays/{GESTURE_AVI.stem}-{row['video_id'][:8]}.mp4")
+    with av.open(overlay) as container:
+        stream = container.streams.video[0]
+        times = [float(frame.time) for frame in container.decode(stream)]
+    assert len(times) == 7
+    # one overlay frame per 3 source frames: 0.1 s apart at the source's 30 frames/s
+    np.testing.assert_allclose(np.diff(times), 3 / row["fps"], rtol=0.02)
+    samples = Path(exported(complete_store, f"videos/{row['video_id']}/samples"))
+    shown = sorted(int(p.stem) for p in samples.glob("*.jpg"))
+    assert shown and all(frame % 3 == 0 for frame in shown)

@@ -153,17 +153,25 @@ def pose_joints(hand_model: HandModel, p: FitParameters) -> torch.Tensor:
     return p.anchor[:, None] + p.log_scale.exp() * (joints - origin)
 
 
+def teacher_smoothing(obs: TrackObservations) -> torch.Tensor:
+    """(T, T) the track's weights for smoothing the teacher's frame (``terms.teacher_3d``)."""
+    return terms.teacher_smoothing(obs.times, TEACHER_FRAME_SMOOTHING_S, obs.teacher_confidence)
+
+
 def frame_terms(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
-                limit_frames: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every per-frame term (T,) of the objective at ``p``."""
+                limit_frames: torch.Tensor, smoothing: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+    """Every per-frame term (T,) of the objective at ``p``; ``smoothing``: the track's
+    ``teacher_smoothing`` where the caller has it already."""
     joints = pose_joints(hand_model, p)
     limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
     rotations = torch.cat([p.global_orient[:, None], p.hand_pose], dim=1)
     return {
         "reprojection": terms.reprojection(project_in_front(joints, obs.K), obs.keypoints,
                                            obs.weights, obs.hand_size),
-        "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
-                                       TEACHER_FRAME_SMOOTHING_S),
+        "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence,
+                                       teacher_smoothing(obs) if smoothing is None
+                                       else smoothing),
         "joint_angle": joint_limit_penalty(p.hand_pose, limit_frames, limits),
         "rotation_acceleration": terms.rotation_acceleration(rotations, obs.times),
         "translation_acceleration": terms.translation_acceleration(p.anchor, obs.times),
@@ -181,11 +189,11 @@ def hand_size_m(joints: torch.Tensor) -> torch.Tensor:
 
 
 def objective(hand_model: HandModel, p: FitParameters, obs: TrackObservations,
-              limit_frames: torch.Tensor, weights: FitWeights, size_prior: torch.Tensor
-              ) -> torch.Tensor:
+              limit_frames: torch.Tensor, weights: FitWeights, size_prior: torch.Tensor,
+              smoothing: torch.Tensor | None = None) -> torch.Tensor:
     """The weighted sum: data terms averaged with each frame's evidence, priors per frame.
     ``size_prior`` is the log hand size (``hand_size_m``) the track's hand is pulled to."""
-    per_frame = frame_terms(hand_model, p, obs, limit_frames)
+    per_frame = frame_terms(hand_model, p, obs, limit_frames, smoothing)
     evidence = terms.frame_factor(obs.weights, obs.present)
     teacher = obs.teacher_confidence.mean(-1)
     total = (weights.reprojection * _every_view(hand_model, p, obs,
@@ -274,9 +282,10 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
     unseen = ~seen_frames(obs)
     over = bridge(~unseen, obs.times) if carry != "none" and unseen.any() \
         and not unseen.all() else None
+    smoothing = teacher_smoothing(obs)
     for _ in range(steps):
         p.anchor = _anchor(ray, log_depth)
-        loss = objective(hand_model, p, obs, limit_frames, weights, size_prior)
+        loss = objective(hand_model, p, obs, limit_frames, weights, size_prior, smoothing)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -287,8 +296,7 @@ def fit_track(hand_model: HandModel, obs: TrackObservations, start: FitParameter
     p = p.detach()
     with torch.no_grad():
         vertices, joints = pose_hand(hand_model, p)
-        residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, obs.times,
-                                    TEACHER_FRAME_SMOOTHING_S)
+        residual = terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence, smoothing)
         measured = obs.teacher_confidence.clamp_min(0).sum(-1) > terms.MIN_TEACHER_CONFIDENCE
         residual = torch.where(measured, residual, torch.full_like(residual, float("nan")))
         projected = project(joints, obs.K.expand(len(obs), 3, 3))

@@ -78,15 +78,15 @@ def _normalised(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Tensor,
-               times: torch.Tensor | None = None, frame_smoothing_s: float = 0.0
-               ) -> torch.Tensor:
+               smoothing: torch.Tensor | None = None) -> torch.Tensor:
     """(T,) squared distance between the fitted joints and the teacher's 3D joints, both
     centred and scaled to unit size, after rotating the teacher onto the fit.
 
     Root-relative and scale-free: it says how the hand is articulated, not where it is or how
     big. The teacher's frame (MediaPipe's world axes) is not the camera's, so the rotation is
-    solved (weighted Kabsch); with ``times`` and ``frame_smoothing_s`` it is then averaged
-    over a Gaussian window of that many seconds, because the teacher's frame drifts slowly
+    solved (weighted Kabsch); with ``smoothing`` (``teacher_smoothing``: a Gaussian window
+    in time) it is then averaged over neighbouring frames, because the teacher's frame drifts
+    slowly
     while a fit that turns away from the teacher's orientation for a few frames (a pose that
     2D alone cannot tell from its mirror in depth) should pay for it. The rotation is held
     fixed for the gradient: it is the best (or nearly the best) one, where the residual's
@@ -99,25 +99,33 @@ def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Te
     fit, target = _normalised(joints, weights), _normalised(target, weights)
     with torch.no_grad():
         rotation, _ = roma.rigid_points_registration(target, fit, weights=weights + 1e-6)
-        if times is not None and frame_smoothing_s > 0 and len(times) > 1:
-            rotation = _smoothed_rotations(rotation, times, frame_smoothing_s,
-                                           has_teacher[:, 0, 0] * weights.mean(-1))
+        if smoothing is not None and len(rotation) > 1:
+            rotation = _smoothed_rotations(rotation, smoothing)
     aligned = torch.einsum("tij,tnj->tni", rotation, target)
     residual = ((fit - aligned) ** 2).sum(-1)
     per_frame = (residual * weights).sum(-1) / weights.sum(-1)
     return torch.where(has_teacher[:, 0, 0], per_frame, torch.zeros_like(per_frame))
 
 
-def _smoothed_rotations(rotations: torch.Tensor, times: torch.Tensor, sigma_s: float,
-                        trust: torch.Tensor) -> torch.Tensor:
+def teacher_smoothing(times: torch.Tensor, sigma_s: float, confidence: torch.Tensor
+                      ) -> torch.Tensor:
+    """(T, T) how much frame s's teacher rotation counts for frame t in ``teacher_3d``: a
+    Gaussian of ``sigma_s`` seconds in time, times frame s's mean teacher confidence (0
+    without a teacher). It depends on the observations only, so a fit computes it once."""
+    weights = confidence.clamp_min(0)
+    trust = (weights.sum(-1) > MIN_TEACHER_CONFIDENCE) * weights.mean(-1)
+    gap = (times[:, None] - times[None, :]) / sigma_s
+    return torch.exp(-0.5 * gap**2).to(confidence) * trust[None, :]
+
+
+def _smoothed_rotations(rotations: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """(T, 3, 3) each frame's rotation replaced by the chordal mean of its neighbours',
-    Gaussian in time and weighted by ``trust`` (T,)."""
+    weighted by ``kernel`` (T, T) (``teacher_smoothing``); frames whose rotation could not be
+    solved do not count."""
     usable = torch.isfinite(rotations).all(-1).all(-1)
     rotations = torch.where(usable[:, None, None], rotations,
                             torch.eye(3, dtype=rotations.dtype, device=rotations.device))
-    trust = torch.where(usable, trust.to(rotations), torch.zeros_like(trust, dtype=rotations.dtype))
-    gap = (times[:, None] - times[None, :]) / sigma_s
-    kernel = torch.exp(-0.5 * gap**2).to(rotations) * trust[None, :]
+    kernel = kernel.to(rotations) * usable[None, :]
     summed = torch.einsum("ts,sij->tij", kernel, rotations)
     return roma.special_procrustes(summed + 1e-9 * rotations)
 
