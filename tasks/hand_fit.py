@@ -24,7 +24,7 @@ from handlabel.models.fit.window import (
     NETWORK_START,
     Carried,
     WindowArrays,
-    solve_window,
+    solve_windows,
     window_evidence,
     without_frames,
 )
@@ -40,22 +40,40 @@ from handlabel.storage.store import DatasetStore
 def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
               config: ReconstructConfig, labels: StageArrays) -> int:
     """Fit every track of the video into ``labels``; returns the number of hands written
-    (detected and interpolated)."""
+    (detected and interpolated). The tracks' windows are solved together, round by round:
+    every track's first window, then the second windows of the tracks that have one, each
+    starting from its track's shape and size so far."""
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
     tracks = video_tracks(store, video_id, config.fit)
+    windows = [[(start, min(start + config.fit.window_frames, stop))
+                for start in range(first, stop, config.fit.window_frames)]
+               for _, first, stop in tracks]
     total = sum(stop - first for _, first, stop in tracks)
+    carried: list[Carried | None] = [None] * len(tracks)
     written = 0
     labels.record_step_progress(0, total)
-    for track, (slot, first, stop) in enumerate(tracks):
-        carried = None  # a long track's shape and size, from window to window
-        for start in range(first, stop, config.fit.window_frames):
-            end = min(start + config.fit.window_frames, stop)
-            carried = _fit_window(store, video_id, (slot, track), start, end, hand_model,
-                                  limit_frames, config, labels, carried, device)
-            written += end - start
-            labels.record_step_progress(written, total)
+    for step in range(max((len(w) for w in windows), default=0)):
+        todo = [k for k in range(len(tracks)) if step < len(windows[k])]
+        spans = [windows[k][step] for k in todo]
+        frames = sum(stop - start for start, stop in spans)
+        loaded = [fitted_window(store, video_id, tracks[k][0], start, stop, config.fit)
+                  for k, (start, stop) in zip(todo, spans, strict=True)]
+        evidence = [window_evidence(arrays, device) for arrays, _ in loaded]
+        solved = solve_windows(
+            hand_model, evidence, limit_frames, fit_weights_of(config.fit), config.fit.steps,
+            config.fit.learning_rate, [carried[k] for k in todo], config.fit.carry_unseen,
+            lambda share, before=written, frames=frames: labels.record_step_progress(
+                before + round(share * frames), total))
+        for k, (start, _), (_, unlike), window, result in zip(todo, spans, loaded, evidence,
+                                                               solved, strict=True):
+            if result is not None:
+                carried[k] = result[1]
+                _write_window(labels, (tracks[k][0], k), start, result[0], window.obs,
+                              window.mirrored, unlike, config)
+        written += frames
+        labels.record_step_progress(written, total)
     return written
 
 
@@ -107,22 +125,6 @@ def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, sto
     if fit.covered_share is not None:
         arrays = without_frames(arrays, arrays.present & (unlike.mean(-1) >= fit.covered_share))
     return arrays, unlike
-
-
-def _fit_window(store, video_id, slot_track, start, stop, hand_model, limit_frames,
-                config: ReconstructConfig, labels: StageArrays, carried: Carried | None,
-                device) -> Carried | None:
-    arrays, unlike = fitted_window(store, video_id, slot_track[0], start, stop, config.fit)
-    evidence = window_evidence(arrays, device)
-    solved = solve_window(hand_model, evidence, limit_frames, fit_weights_of(config.fit),
-                          config.fit.steps, config.fit.learning_rate, carried,
-                          config.fit.carry_unseen)
-    if solved is None:
-        return carried
-    result, carried = solved
-    _write_window(labels, slot_track, start, result, evidence.obs, evidence.mirrored, unlike,
-                  config)
-    return carried
 
 
 def fit_weights_of(config: FitConfig) -> FitWeights:

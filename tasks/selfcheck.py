@@ -6,7 +6,6 @@ with that fit and with straight-line interpolation. Written beside the labels
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from handlabel.config import ReconstructConfig
 from handlabel.models.fit.selfcheck import (
@@ -15,7 +14,14 @@ from handlabel.models.fit.selfcheck import (
     hidden_errors,
     interpolation_errors,
 )
-from handlabel.models.fit.window import solve_window, window_evidence, without_frames
+from handlabel.models.fit.sequence import FitResult
+from handlabel.models.fit.window import (
+    Carried,
+    WindowArrays,
+    solve_windows,
+    window_evidence,
+    without_frames,
+)
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.training.setup import pick_device
@@ -28,7 +34,7 @@ from .hand_fit import fit_weights_of, fitted_window, video_tracks
 def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                     config: ReconstructConfig, labels: StageArrays) -> int:
     """Hide ``config.selfcheck.spans`` spans of the video's tracks, fit each window without
-    them, write the errors; returns the hidden frames measured."""
+    them (all the windows together), write the errors; returns the hidden frames measured."""
     check = config.selfcheck
     tracks = video_tracks(store, video_id, config.fit)
     if not check.spans or not tracks:
@@ -42,22 +48,29 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     seed = [check.seed, int(video_id.encode().hex()[:15], 16)]
     spans = held_out_spans(tracks, present, fps, check.spans, check.span_s, check.context_s,
                            seed)
-    return sum(_check_span(store, video_id, span, hand_model, limit_frames, config, labels,
-                           device) for span in spans)
+    hidden_windows = [_hidden_window(store, video_id, span, config) for span in spans]
+    solved = solve_windows(
+        hand_model, [window_evidence(without_frames(arrays, hidden), device)
+                     for arrays, hidden in hidden_windows],
+        limit_frames, fit_weights_of(config.fit), config.fit.steps, config.fit.learning_rate,
+        carry=config.fit.carry_unseen)
+    return sum(_write_span(span, arrays, hidden, result, labels) for span, (arrays, hidden),
+               result in zip(spans, hidden_windows, solved, strict=True) if result is not None)
 
 
-def _check_span(store: DatasetStore, video_id: str, span: HeldOut, hand_model: HandModel,
-                limit_frames: torch.Tensor, config: ReconstructConfig, labels: StageArrays,
-                device: torch.device) -> int:
+def _hidden_window(store: DatasetStore, video_id: str, span: HeldOut, config: ReconstructConfig
+                   ) -> tuple[WindowArrays, np.ndarray]:
+    """The span's window as the labels' fit sees it, and its hidden frames (T,) bool."""
     arrays, _ = fitted_window(store, video_id, span.slot, span.window_start, span.window_stop,
                               config.fit)
     hidden = np.zeros(span.window_stop - span.window_start, bool)
     hidden[span.hidden_start - span.window_start : span.hidden_stop - span.window_start] = True
-    solved = solve_window(hand_model, window_evidence(without_frames(arrays, hidden), device),
-                          limit_frames, fit_weights_of(config.fit), config.fit.steps,
-                          config.fit.learning_rate, carry=config.fit.carry_unseen)
-    if solved is None:
-        return 0
+    return arrays, hidden
+
+
+def _write_span(span: HeldOut, arrays: WindowArrays, hidden: np.ndarray,
+                solved: tuple[FitResult, Carried], labels: StageArrays) -> int:
+    """The hidden frames' errors, fitted and straight-line; returns how many were measured."""
     projected = solved[0].projected.detach().cpu().numpy()
     fitted = hidden_errors(projected[hidden], arrays.keypoints[hidden], arrays.weights[hidden])
     straight = interpolation_errors(arrays.keypoints, arrays.weights, arrays.times, span,

@@ -14,9 +14,10 @@ import torch
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.detection_noise import DetectionNoise
 from handlabel.models.detectors.augment import Augmentation, crop_transform, unrotate_world
-from handlabel.models.fit import cuts, placement, quality, terms, track
+from handlabel.models.fit import cuts, placement, quality, solve, terms, track
 from handlabel.models.fit.observe import track_observations
 from handlabel.models.fit.sequence import FitWeights
+from handlabel.models.fit.solve import fit_track, fit_tracks, length_batches
 from handlabel.models.fit.track import solve_track
 from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
@@ -221,7 +222,7 @@ def test_world_landmarks_of_a_view_map_back_to_the_image_axes(text):
 
 
 def test_module_examples():
-    for module in (placement, track, quality, cuts, terms):
+    for module in (placement, track, quality, cuts, terms, solve):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -280,23 +281,48 @@ def test_where_the_network_start_wins_the_teacher_start_is_fitted_too(hand, monk
     limits = model_limit_frames(hand)
     (teacher,), _ = track.track_starts(hand, obs, placed, None, None, limits, DEFAULT_WEIGHTS)
     # a network whose start is closer to the evidence: the teacher's, a few steps on
-    network = track.fit_track(hand, obs, teacher, limits, DEFAULT_WEIGHTS, steps=10).parameters
+    network = fit_track(hand, obs, teacher, limits, DEFAULT_WEIGHTS, steps=10).parameters
     scale = teacher.log_scale.exp().expand(len(seq.times))
     starts, _ = track.track_starts(hand, obs, placed, network, scale, limits, DEFAULT_WEIGHTS)
     assert len(starts) == 2 and torch.equal(starts[1].anchor, teacher.anchor)
 
-    real, calls = track.fit_track, []
+    real, calls = track.fit_tracks, []
 
     def first_fit_ends_off(*args, **kwargs):  # the network start's fit: 40 px off
-        result = real(*args, **kwargs)
-        calls.append(result)
-        if len(calls) == 1:
-            result = dataclasses.replace(result, projected=result.projected + 40.0)
-        return result
+        results = real(*args, **kwargs)
+        calls.extend(results)
+        return [dataclasses.replace(results[0], projected=results[0].projected + 40.0),
+                *results[1:]]
 
-    monkeypatch.setattr(track, "fit_track", first_fit_ends_off)
+    monkeypatch.setattr(track, "fit_tracks", first_fit_ends_off)
     result, _ = solve_track(hand, obs, placed, network, scale, limits, DEFAULT_WEIGHTS, 30,
                             FitConfig().learning_rate)
     assert len(calls) == 2
     error = np.linalg.norm(result.projected.numpy() - seq.keypoints, axis=-1)[seq.present]
     assert np.median(error) < 20, "the fit from the teacher's start was kept"
+
+
+@pytest.mark.parametrize("carry", ["none", "cubic"])
+def test_tracks_solved_in_one_batch_get_the_fits_they_get_alone(hand, carry):
+    """Tracks of different lengths padded into one batch (``solve.fit_tracks``): each ends
+    where it ends when solved alone, to float rounding; padding, other tracks and their
+    timestamps reach nothing (every start fitted 40 steps, with missed frames inside)."""
+    limits = model_limit_frames(hand)
+    problems = []
+    for frames, seed, fps in ((20, 4, 30.0), (14, 5, 25.0), (17, 6, 30.0)):
+        seq = synthetic_sequence(hand, NOISE, frames, seed=seed, fps=fps, dropout=0.2)
+        obs, placed = track_observations(seq.keypoints, seq.confidence**2, seq.teacher,
+                                         seq.teacher_confidence, seq.present, seq.times, seq.K,
+                                         False)
+        (start,), _ = track.track_starts(hand, obs, placed, None, None, limits,
+                                         DEFAULT_WEIGHTS)
+        problems.append((obs, start))
+    assert not all(obs.present.all() for obs, _ in problems)
+    assert length_batches([len(obs) for obs, _ in problems]) == [[0, 2, 1]]
+    together = fit_tracks(hand, problems, limits, DEFAULT_WEIGHTS, steps=40, carry=carry)
+    for (obs, start), batched in zip(problems, together, strict=True):
+        alone = fit_track(hand, obs, start, limits, DEFAULT_WEIGHTS, steps=40, carry=carry)
+        assert batched.joints.shape == alone.joints.shape == (len(obs), 21, 3)
+        np.testing.assert_allclose(batched.joints.numpy(), alone.joints.numpy(), atol=1e-5)
+        np.testing.assert_allclose(batched.parameters.betas.numpy(),
+                                   alone.parameters.betas.numpy(), atol=1e-4)

@@ -3,6 +3,7 @@ chosen between; the objective (``objective.py``) sums them with their weights.
 
 Shapes: T frames of one hand track; joints (T, 21, 3) metres in the camera frame; keypoints
 (T, 21, 2) frame pixels; weights and confidences (T, 21); rotations as axis-angle (T, J, 3).
+Every term also takes leading batch dimensions (B tracks, ``sequence.TrackBatch``): (B, T, ...).
 """
 
 from __future__ import annotations
@@ -48,32 +49,30 @@ def relative_joint_weights(weights: torch.Tensor) -> torch.Tensor:
 
 
 def frame_factor(weights: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """(T,) how much a frame's detection counts against the track's other frames: the root of
+    """(..., T) how much a frame's detection counts against the track's other frames: the root of
     its mean joint weight (the weight stage's weights are confidence squared) over the
     track's largest, 0 for frames without a detection. Relative, because a track whose every
     detection is unsure (TTA views that lose the hand give it a confidence near 0) still has
     nothing better than its detections."""
     factor = weights.mean(-1).clamp_min(0).sqrt()
-    top = factor.max()
-    if top > TINY:
-        return factor / top
-    return present.to(weights)
+    top = factor.amax(-1, keepdim=True)
+    return torch.where(top > TINY, factor / top.clamp_min(TINY), present.to(weights))
 
 
 def reprojection(projected: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
                  hand_size: torch.Tensor) -> torch.Tensor:
     """(T,) robust distance of the projected joints to the detections, in hand sizes, with
     relative joint weights."""
-    distance = (projected - keypoints).norm(dim=-1) / hand_size[:, None].clamp_min(1.0)
+    distance = (projected - keypoints).norm(dim=-1) / hand_size[..., None].clamp_min(1.0)
     relative = relative_joint_weights(weights)
     return (robust(distance) * relative).sum(-1) / relative.sum(-1).clamp_min(1e-6)
 
 
 def _normalised(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Points centred on their weighted mean and scaled to unit weighted RMS radius."""
-    w = weights[..., None] / weights.sum(-1)[:, None, None]
-    centred = points - (points * w).sum(1, keepdim=True)
-    radius = ((centred**2).sum(-1, keepdim=True) * w).sum(1, keepdim=True).sqrt()
+    w = weights[..., None] / weights.sum(-1)[..., None, None]
+    centred = points - (points * w).sum(-2, keepdim=True)
+    radius = ((centred**2).sum(-1, keepdim=True) * w).sum(-2, keepdim=True).sqrt()
     return centred / radius.clamp_min(1e-6)
 
 
@@ -93,40 +92,40 @@ def teacher_3d(joints: torch.Tensor, teacher: torch.Tensor, confidence: torch.Te
     derivative by it vanishes, and the solve stays cheap and stable.
     """
     weights = confidence.clamp_min(0)
-    has_teacher = (weights.sum(-1) > MIN_TEACHER_CONFIDENCE)[:, None, None]
+    has_teacher = (weights.sum(-1) > MIN_TEACHER_CONFIDENCE)[..., None, None]
     weights = torch.where(has_teacher[..., 0], weights, torch.ones_like(weights))
     target = torch.where(has_teacher, teacher.nan_to_num(), joints.detach())
     fit, target = _normalised(joints, weights), _normalised(target, weights)
     with torch.no_grad():
         rotation, _ = roma.rigid_points_registration(target, fit, weights=weights + 1e-6)
-        if smoothing is not None and len(rotation) > 1:
+        if smoothing is not None and rotation.shape[-3] > 1:
             rotation = _smoothed_rotations(rotation, smoothing)
-    aligned = torch.einsum("tij,tnj->tni", rotation, target)
+    aligned = torch.einsum("...ij,...nj->...ni", rotation, target)
     residual = ((fit - aligned) ** 2).sum(-1)
     per_frame = (residual * weights).sum(-1) / weights.sum(-1)
-    return torch.where(has_teacher[:, 0, 0], per_frame, torch.zeros_like(per_frame))
+    return torch.where(has_teacher[..., 0, 0], per_frame, torch.zeros_like(per_frame))
 
 
 def teacher_smoothing(times: torch.Tensor, sigma_s: float, confidence: torch.Tensor
                       ) -> torch.Tensor:
-    """(T, T) how much frame s's teacher rotation counts for frame t in ``teacher_3d``: a
+    """(..., T, T) how much frame s's teacher rotation counts for frame t in ``teacher_3d``: a
     Gaussian of ``sigma_s`` seconds in time, times frame s's mean teacher confidence (0
     without a teacher). It depends on the observations only, so a fit computes it once."""
     weights = confidence.clamp_min(0)
     trust = (weights.sum(-1) > MIN_TEACHER_CONFIDENCE) * weights.mean(-1)
-    gap = (times[:, None] - times[None, :]) / sigma_s
-    return torch.exp(-0.5 * gap**2).to(confidence) * trust[None, :]
+    gap = (times[..., :, None] - times[..., None, :]) / sigma_s
+    return torch.exp(-0.5 * gap**2).to(confidence) * trust[..., None, :]
 
 
 def _smoothed_rotations(rotations: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """(T, 3, 3) each frame's rotation replaced by the chordal mean of its neighbours',
-    weighted by ``kernel`` (T, T) (``teacher_smoothing``); frames whose rotation could not be
+    """(..., T, 3, 3) each frame's rotation replaced by the chordal mean of its neighbours',
+    weighted by ``kernel`` (..., T, T) (``teacher_smoothing``); frames whose rotation could not be
     solved do not count."""
     usable = torch.isfinite(rotations).all(-1).all(-1)
-    rotations = torch.where(usable[:, None, None], rotations,
+    rotations = torch.where(usable[..., None, None], rotations,
                             torch.eye(3, dtype=rotations.dtype, device=rotations.device))
-    kernel = kernel.to(rotations) * usable[None, :]
-    summed = torch.einsum("ts,sij->tij", kernel, rotations)
+    kernel = kernel.to(rotations) * usable[..., None, :]
+    summed = torch.einsum("...ts,...sij->...tij", kernel, rotations)
     return roma.special_procrustes(summed + 1e-9 * rotations)
 
 
@@ -161,11 +160,16 @@ def rotation_acceleration(rotvecs: torch.Tensor, times: torch.Tensor) -> torch.T
     return torch.nn.functional.pad(change, (1, 1))
 
 
-def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+def translation_acceleration(anchors: torch.Tensor, times: torch.Tensor,
+                             frames: torch.Tensor | None = None) -> torch.Tensor:
     """(..., T) squared acceleration of the hand's anchor (..., T, 3) relative to its typical
-    depth (so a hand far away is not held stiffer than a near one), per nominal frame
-    squared, levelled off above ``TRANSLATION_KNEE``."""
-    depth = anchors[..., 2].detach().median(-1, keepdim=True).values.clamp_min(1e-3)
+    depth (the median over ``frames`` (..., T), default all: so a hand far away is not held
+    stiffer than a near one), per nominal frame squared, levelled off above
+    ``TRANSLATION_KNEE``."""
+    depth = anchors[..., 2].detach()
+    if frames is not None:
+        depth = torch.where(frames, depth, torch.full_like(depth, float("nan")))
+    depth = depth.nanmedian(-1, keepdim=True).values.clamp_min(1e-3)
     relative = anchors / depth[..., None]
     velocity = torch.diff(relative, dim=-2) / _per_frame_rates(times)[..., None]
     change = levelled((torch.diff(velocity, dim=-2) ** 2).sum(-1), TRANSLATION_KNEE)

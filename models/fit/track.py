@@ -3,7 +3,8 @@ track's size from the teacher's metric 3D."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -17,9 +18,9 @@ from .sequence import (
     FitResult,
     FitWeights,
     TrackObservations,
-    fit_track,
     hand_size_m,
 )
+from .solve import fit_tracks
 from .start import better_start, data_terms, teacher_start
 
 
@@ -156,30 +157,62 @@ def fit_score(result: FitResult, obs: TrackObservations, limit_frames: torch.Ten
     return float(score[seen].median()) if seen.any() else float("inf")
 
 
-def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
-                network: FitParameters | None, network_scale: torch.Tensor | None,
-                limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
-                carried: tuple[FitParameters, torch.Tensor] | None = None,
-                carry: Carry = "none") -> tuple[FitResult, torch.Tensor] | None:
-    """Start (``track_starts``) and fit (``sequence.fit_track``) one track; returns the result
-    and the log size it was pulled to, or None when no frame has a start. ``carried`` is a
-    previous window's (parameters, size prior) of the same track: its shape and size are
-    kept, and so is its skeleton.
+@dataclass
+class TrackProblem:
+    """One track to solve (``solve_tracks``): its observations, the teacher placed in its
+    camera, the network's start and size (None: the teacher's start alone) and what a
+    previous window of the same track carries on (its parameters and size prior)."""
+
+    obs: TrackObservations
+    placed: torch.Tensor
+    network: FitParameters | None = None
+    network_scale: torch.Tensor | None = None
+    carried: tuple[FitParameters, torch.Tensor] | None = None
+
+
+def solve_tracks(hand_model: HandModel, problems: list[TrackProblem],
+                 limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
+                 carry: Carry = "none", progress: Callable[[float], None] | None = None
+                 ) -> list[tuple[FitResult, torch.Tensor] | None]:
+    """Start (``track_starts``) and fit (``solve.fit_tracks``, every start of every track in
+    batches) each track; returns per track the result and the log size it was pulled to, or
+    None when no frame has a start. A problem's ``carried`` (a previous window of the same
+    track) keeps its shape, size and skeleton.
 
     Where the network's start won the start choice, the teacher's is fitted too and the fit
     that explains the evidence better is kept: a start that scores better than another may
     still lead the fit into a worse minimum (on the coffee clip's mug hand, a network start
     ended 36 px from its detections where the teacher's ended 1.8 px from them)."""
-    begun = track_starts(hand_model, obs, placed, network, network_scale, limit_frames,
-                         weights)
-    if begun is None:
-        return None
-    starts, size_prior = begun
-    if carried is not None:
-        before, size_prior = carried
-        starts = [replace(start, betas=before.betas, log_scale=before.log_scale,
-                          skeleton=before.skeleton) for start in starts]
-    results = [fit_track(hand_model, obs, start, limit_frames, weights, size_prior, steps, lr,
-                         carry) for start in starts]
-    best = min(results, key=lambda r: fit_score(r, obs, limit_frames, weights))
-    return best, size_prior
+    runs, owners, priors = [], [], {}
+    for index, problem in enumerate(problems):
+        begun = track_starts(hand_model, problem.obs, problem.placed, problem.network,
+                             problem.network_scale, limit_frames, weights)
+        if begun is None:
+            continue
+        starts, priors[index] = begun
+        if problem.carried is not None:
+            before, priors[index] = problem.carried
+            starts = [replace(start, betas=before.betas, log_scale=before.log_scale,
+                              skeleton=before.skeleton) for start in starts]
+        runs += [(problem.obs, start) for start in starts]
+        owners += [index] * len(starts)
+    results = fit_tracks(hand_model, runs, limit_frames, weights,
+                         [priors[i] for i in owners], steps, lr, carry, progress)
+    best: list[tuple[FitResult, torch.Tensor] | None] = [None] * len(problems)
+    scores: dict[int, float] = {}
+    for index, result in zip(owners, results, strict=True):
+        score = fit_score(result, problems[index].obs, limit_frames, weights)
+        if index not in scores or score < scores[index]:
+            scores[index], best[index] = score, (result, priors[index])
+    return best
+
+
+def solve_track(hand_model: HandModel, obs: TrackObservations, placed: torch.Tensor,
+                network: FitParameters | None, network_scale: torch.Tensor | None,
+                limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
+                carried: tuple[FitParameters, torch.Tensor] | None = None,
+                carry: Carry = "none") -> tuple[FitResult, torch.Tensor] | None:
+    """``solve_tracks`` for one track."""
+    return solve_tracks(hand_model, [TrackProblem(obs, placed, network, network_scale,
+                                                  carried)],
+                        limit_frames, weights, steps, lr, carry)[0]

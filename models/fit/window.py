@@ -3,12 +3,14 @@
 The single-camera labels (``tasks/hand_fit.py``) and a rig's labels
 (``tasks/rig_reconstruct.py``) fit windows the same way: the detections, their weights, the
 detector's 3D and the network's per-frame start, in the fit's camera (mirrored for a left
-hand), started and solved by ``track.solve_track``. The rig adds its other views and its
-triangulated teacher to the observations between ``window_evidence`` and ``solve_window``.
+hand), started and solved by ``track.solve_tracks`` (many windows at once). The rig adds
+its other views and its triangulated teacher to the observations between
+``window_evidence`` and ``solve_window``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 from ..hand.base import HandModel
 from .observe import network_parameters, track_observations
 from .sequence import Carry, FitParameters, FitResult, FitWeights, TrackObservations
-from .track import solve_track
+from .track import TrackProblem, solve_tracks
 
 # The network step's arrays a window's fit starts from.
 NETWORK_START = ("global_orient", "hand_pose", "translation", "scale")
@@ -98,15 +100,24 @@ def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
     return WindowEvidence(obs, placed, start, scale, mirrored)
 
 
+def solve_windows(hand_model: HandModel, evidences: list[WindowEvidence],
+                  limit_frames: torch.Tensor, weights: FitWeights, steps: int, lr: float,
+                  carried: list[Carried | None] | None = None, carry: Carry = "none",
+                  progress: Callable[[float], None] | None = None
+                  ) -> list[tuple[FitResult, Carried] | None]:
+    """Fit windows (of different tracks) together (``track.solve_tracks``); per window its
+    result and what its track's next window carries on, or None where no frame of the window
+    has a start. ``progress`` gets the share of the work done as it goes."""
+    problems = [TrackProblem(e.obs, e.placed, e.start, e.start_scale, c)
+                for e, c in zip(evidences, carried or [None] * len(evidences), strict=True)]
+    solved = solve_tracks(hand_model, problems, limit_frames, weights, steps, lr, carry,
+                          progress)
+    return [None if s is None else (s[0], (s[0].parameters, s[1])) for s in solved]
+
+
 def solve_window(hand_model: HandModel, evidence: WindowEvidence, limit_frames: torch.Tensor,
                  weights: FitWeights, steps: int, lr: float, carried: Carried | None = None,
                  carry: Carry = "none") -> tuple[FitResult, Carried] | None:
-    """Fit one window; returns its result and what the track's next window carries on, or
-    None when no frame of the window has a start."""
-    solved = solve_track(hand_model, evidence.obs, evidence.placed, evidence.start,
-                         evidence.start_scale, limit_frames, weights, steps, lr, carried,
-                         carry)
-    if solved is None:
-        return None
-    result, size_prior = solved
-    return result, (result.parameters, size_prior)
+    """``solve_windows`` for one window."""
+    return solve_windows(hand_model, [evidence], limit_frames, weights, steps, lr, [carried],
+                         carry)[0]
