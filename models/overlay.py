@@ -40,7 +40,10 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, thickness: int = 2) 
 
 def draw_mesh(image: np.ndarray, renderer: Renderer, faces: torch.Tensor, vertices: np.ndarray,
               box: np.ndarray, frame_K: np.ndarray, mirrored: bool, size: int = 224) -> None:
-    """Render one hand (frame camera, metres) in its crop and blend it into ``image``."""
+    """Render one hand (frame camera, metres) in its crop and blend it into ``image``; a hand
+    without a crop (a frame the track filled: no detection, its ``box`` NaN) is not drawn."""
+    if not (np.isfinite(box).all() and np.isfinite(vertices).all()):
+        return
     center, side = (box[:2] + box[2:]) / 2, float(box[2] - box[0])
     affine = crop_affine(center, side, size, mirrored)
     full = np.vstack([affine, [0.0, 0.0, 1.0]]) @ frame_K

@@ -116,17 +116,18 @@ def prepare_detect(store: DatasetStore, video_id: str, config: DetectConfig, ove
 
 
 def detect_chunk(store: DatasetStore, video_id: str, chunk: int, config: DetectConfig,
-                 detector: HandDetector) -> int:
+                 detector: HandDetector, frames: np.ndarray | None = None) -> int:
     """Detect, track and crop the hands of one chunk; returns the number of hands found. The
     ``config.warmup_frames`` before the chunk are detected first and not written: the
     trackers then enter the chunk where the previous chunk's left them, so chunks stay
-    independent (parallel on Dask) and a hand keeps its slot across their border."""
+    independent (parallel on Dask) and a hand keeps its slot across their border.
+    ``frames``: the chunk's frames with its warm-up (``chunk_frames``), where the caller has
+    them already."""
     video = store.video(video_id)
     K = np.asarray(video.attrs["K"])
-    start = chunk * video.chunk_frames
-    stop = min(start + video.chunk_frames, video.n_frames)
-    warm = max(0, start - config.warmup_frames)
-    frames = video.read(warm, stop)
+    start, stop, warm = _chunk_span(video, chunk, config.warmup_frames)
+    if frames is None:
+        frames = video.read(warm, stop)
     times = video.timestamps()[warm:stop]
     out = _empty_chunk(stop - start, config.crop_size)
     tracker = SlotTracker(search_frames=config.search_frames)
@@ -163,10 +164,34 @@ def detect_run(store: DatasetStore, video_id: str, chunks: list[int], config: De
     on any worker), for a run of chunks, each by :func:`detect_chunk` with its own warm-up
     (so a chunk's hands do not depend on the run it was in); returns the hands found."""
     detector = detector_from_config(config)
+    video, before, found = store.video(video_id), None, 0
     try:
-        return sum(detect_chunk(store, video_id, chunk, config, detector) for chunk in chunks)
+        for chunk in chunks:
+            frames = chunk_frames(video, chunk, config.warmup_frames, before)
+            found += detect_chunk(store, video_id, chunk, config, detector, frames)
+            before = (_chunk_span(video, chunk, config.warmup_frames)[1], frames)
+        return found
     finally:
         detector.close()
+
+
+def _chunk_span(video, chunk: int, warmup: int) -> tuple[int, int, int]:
+    """(start, stop, first warm-up frame) of a chunk."""
+    start = chunk * video.chunk_frames
+    return start, min(start + video.chunk_frames, video.n_frames), max(0, start - warmup)
+
+
+def chunk_frames(video, chunk: int, warmup: int,
+                 before: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+    """A chunk's frames with its warm-up frames before it. Those lie in the previous chunk,
+    whose whole H.264 segment must be decoded for them; ``before`` (the frame the previous
+    chunk of a run stopped at, and its frames) saves that decode when it ends where this
+    chunk starts: the same pixels, so the same detections."""
+    start, stop, warm = _chunk_span(video, chunk, warmup)
+    if before is None or before[0] != start or len(before[1]) < start - warm:
+        return video.read(warm, stop)
+    earlier = before[1][len(before[1]) - (start - warm):]
+    return np.concatenate([earlier, video.read(start, stop)])
 
 
 def _fill(out: dict, i: int, slot: int, hand, rgb: np.ndarray, K: np.ndarray,
