@@ -39,6 +39,13 @@ def run(sources, store, config=CONFIG, **options):
         return run_pipeline([str(s) for s in sources], str(store), config, **options)
 
 
+# Labels of one store made twice agree to this relative tolerance (with 1e-4 absolute): the
+# sequence fit sums over a batch of tracks, and torch splits those sums by its thread count,
+# which differs between a Dask worker (1 thread) and a small job's own process (all cores);
+# measured 1e-4 px apart on the gesture clip's 2D labels, bit-identical at one thread count.
+FLOAT_ROUNDING = 1e-5
+
+
 def export_here(store: DatasetStore, config=CONFIG, **options):
     """The export flow alone, its tasks in this process (no Dask cluster to start)."""
     from handlabel.flows.export import export_flow

@@ -19,6 +19,7 @@ from .browser import CHROMIUM, inspect_page
 from .conftest import GESTURE_AVI
 from .pipeline_runs import (
     CONFIG,
+    FLOAT_ROUNDING,
     STAGES,
     assert_parameters_give_joints,
     completed,
@@ -262,7 +263,7 @@ def test_a_short_clips_run_works_in_this_process_to_the_same_labels(gesture_stor
     for column in ("keypoints_2d", "joints_3d", "quality"):
         np.testing.assert_allclose(np.stack(got[column]).astype(float),
                                    np.stack(expected[column]).astype(float), atol=1e-4,
-                                   err_msg=column)
+                                   rtol=FLOAT_ROUNDING, err_msg=column)
 
 
 def test_a_long_videos_overlay_shows_every_kth_frame_at_the_sources_speed(complete_store):

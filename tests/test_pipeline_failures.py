@@ -17,6 +17,7 @@ from handlabel.storage.store import DatasetStore
 from .conftest import GESTURE_AVI
 from .pipeline_runs import (
     CONFIG,
+    FLOAT_ROUNDING,
     STAGES,
     assert_parameters_give_joints,
     exported,
@@ -132,7 +133,7 @@ def test_an_interrupted_run_resumes_to_the_same_dataset(complete_store, monkeypa
     for column in ("keypoints_2d", "joints_3d", "quality", "hand_pose", "betas"):
         np.testing.assert_allclose(np.stack(got[column]).astype(float),
                                    np.stack(expected[column]).astype(float), atol=1e-4,
-                                   err_msg=column)
+                                   rtol=FLOAT_ROUNDING, err_msg=column)
 
 
 def test_a_failed_finish_fails_the_stage(complete_store, monkeypatch):

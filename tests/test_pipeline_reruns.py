@@ -55,11 +55,11 @@ def test_every_rerun_form_on_a_store_with_a_failed_video(prefect_api, mirrored_c
     store, real, calls = tmp_path / "store", detect_task.detect_chunk, []
     broken = {"chunk": (mirrored_clip.name, 1)}
 
-    def detect(dataset, video_id, chunk, config, detector):
+    def detect(dataset, video_id, chunk, config, detector, frames=None):
         calls.append((dataset.manifest.get(video_id)["name"], chunk))
         if calls[-1] == broken.get("chunk"):
             raise OSError("camera cable pulled")
-        return real(dataset, video_id, chunk, config, detector)
+        return real(dataset, video_id, chunk, config, detector, frames)
 
     monkeypatch.setattr(detect_task, "detect_chunk", detect)
     assert run([GESTURE_AVI, mirrored_clip], store).is_failed()
