@@ -13,11 +13,12 @@ from handlabel.models.detectors import duplicates, tta_gate
 from handlabel.models.fit import visibility
 from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
+from handlabel.tasks import export_video
 
 
 @pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides, keys, camera,
                                     geometry, keypoints, identity, appearance,
-                                    visibility],
+                                    visibility, export_video],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)
