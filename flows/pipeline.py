@@ -21,7 +21,7 @@ from handlabel.storage.store import DatasetStore, StoreError
 from .artifacts import PUBLISHING
 from .prefect_api import shared_prefect_api
 from .runner import configured_address, dask_scheduler
-from .stages import stage, stages_from
+from .stages import load_stage_flows, stage, stages_from
 
 _STAGE_RUNNER: ContextVar[TaskRunner | None] = ContextVar("stage_runner", default=None)
 
@@ -104,7 +104,7 @@ def _runner(config: HandlabelConfig, address: str | None,
 def run_pipeline(sources: list[str], store: str, config: HandlabelConfig | None = None,
                  overwrite: bool = False, dask_address: str | None = None, **options):
     """Run the main flow with one Prefect API for the run; returns its final state."""
-    with shared_prefect_api():
+    with shared_prefect_api(while_starting=lambda: load_stage_flows(config or HandlabelConfig())):
         return pseudolabel_flow(sources, store, config, overwrite, dask_address,
                                 return_state=True, **options)
 
@@ -115,7 +115,8 @@ def run_stage(name: str, store: str, config: HandlabelConfig | None = None,
     state."""
     config = config or HandlabelConfig()
     configure_filesystems(config.storage.options)
-    with shared_prefect_api(), dask_scheduler(config.dask, dask_address) as scheduler:
+    with shared_prefect_api(while_starting=stage(name).load_flow), \
+            dask_scheduler(config.dask, dask_address) as scheduler:
         runner = DaskTaskRunner(address=scheduler)
         return stage(name).load_flow().with_options(task_runner=runner)(
             store, config, overwrite, return_state=True)

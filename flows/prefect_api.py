@@ -9,14 +9,21 @@ server and exports its URL, so workers spawned afterwards report to it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
+import httpx
+import prefect
+from prefect.context import refresh_global_settings_context
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    get_current_settings,
     temporary_settings,
 )
 
@@ -37,47 +44,110 @@ class PrefectAPIError(RuntimeError):
 
 
 @contextlib.contextmanager
-def shared_prefect_api() -> Iterator[str | None]:
+def shared_prefect_api(while_starting: Callable[[], object] | None = None) -> Iterator[str | None]:
     """Yield the API URL in use: the configured server, or a temporary one shared with workers
-    that dies with this process, however it ends."""
+    that dies with this process, however it ends.
+
+    ``while_starting`` runs while the temporary server boots (its own process, about 6 s on
+    this machine): the run's imports, so that the two overlap instead of adding up.
+    """
     configured = PREFECT_API_URL.value()
     if configured:
         os.environ.setdefault("PREFECT_API_URL", configured)
+        if while_starting is not None:
+            while_starting()
         yield configured
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = _start(SubprocessASGIServer())
+    server = TemporaryAPI.launch()
     watchdog = subprocess.Popen([sys.executable, "-m", "handlabel.flows.api_watchdog",
-                                 str(os.getpid()), str(server.server_process.pid)],
+                                 str(os.getpid()), str(server.process.pid)],
                                 start_new_session=True)
-    os.environ["PREFECT_API_URL"] = server.api_url
+    # In the environment (Dask workers started from here inherit it) and in Prefect's
+    # process-wide settings: threads that carry no settings of their own (Prefect's log and
+    # event workers, threads a task starts) read those, and without a URL would each start
+    # a temporary server of their own.
+    os.environ["PREFECT_API_URL"] = server.url
+    refresh_global_settings_context()
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url,
-                                         **WITHOUT_HEARTBEATS}):
+        with temporary_settings(updates={PREFECT_API_URL: server.url, **WITHOUT_HEARTBEATS}):
+            if while_starting is not None:
+                while_starting()
+            server.wait_until_healthy()
             try:
-                yield server.api_url
+                yield server.url
             finally:
                 drain_prefect_workers()
     finally:
         os.environ.pop("PREFECT_API_URL", None)
+        refresh_global_settings_context()
         server.stop()
-        watchdog.wait(timeout=10)  # it ends once the server is gone
+        watchdog.terminate()  # its work is done (it would notice within its 1 s poll)
+        watchdog.wait(timeout=10)
 
 
-def _start(server):
-    timeout = int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
-                                 STARTUP_TIMEOUT_S))
-    try:
-        server.start(timeout=timeout)
-    except (RuntimeError, OSError) as exc:
-        server.stop()
-        reason = str(exc).split(" stdout:")[0]
+@dataclasses.dataclass
+class TemporaryAPI:
+    """Prefect's own temporary server (uvicorn serving ``prefect.server.api.server``, as
+    ``prefect.server.api.server.SubprocessASGIServer`` starts it), launched without importing
+    the server's code into this process: that import alone took 4.7 s of a 20-frame job."""
+
+    process: subprocess.Popen
+    port: int
+    launched: float = dataclasses.field(default_factory=time.monotonic)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @classmethod
+    def launch(cls) -> TemporaryAPI:
+        port = _free_port()
+        command = [sys.executable, "-m", "uvicorn", "--app-dir",
+                   str(prefect.__module_path__.parent), "--factory",
+                   "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
+                   str(port), "--log-level", "error", "--lifespan", "on"]
+        environment = {**os.environ, **get_current_settings().to_environment_variables(
+            exclude_unset=True), "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1"}
+        return cls(subprocess.Popen(command, env=environment), port)
+
+    def wait_until_healthy(self) -> None:
+        timeout = int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                                     STARTUP_TIMEOUT_S))
+        deadline = self.launched + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise PrefectAPIError(
+                        f"the temporary Prefect API exited with code {self.process.returncode} "
+                        f"while starting on port {self.port}; point PREFECT_API_URL at a "
+                        "running server (prefect server start)")
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.url}/health", timeout=5).status_code == 200:
+                        return
+                time.sleep(0.1)
+        self.stop()
         raise PrefectAPIError(
-            f"the temporary Prefect API did not start within {timeout} s ({reason}); raise "
+            f"the temporary Prefect API did not start within {timeout} s; raise "
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on a busy machine, or point "
-            "PREFECT_API_URL at a running server (prefect server start)") from exc
-    return server
+            "PREFECT_API_URL at a running server (prefect server start)")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    """A port nothing listens on now (the OS picks it; another process could take it before
+    the server binds, in which case the server exits and the run says so)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def drain_prefect_workers() -> None:

@@ -104,6 +104,17 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 MANIFEST_STAGES: tuple[str, ...] = tuple(s.name for s in STAGES if s.in_manifest)
 
 
+def load_stage_flows(config=None) -> None:
+    """Import every stage's flow and ``config``'s detector (torch, the models, MediaPipe:
+    seconds of imports that a run otherwise pays as each stage begins)."""
+    for each in STAGES:
+        each.load_flow()
+    if config is not None:
+        from handlabel.tasks.detect import load_backend
+
+        load_backend(config.detect)
+
+
 def stage(name: str) -> Stage:
     """The stage called ``name``; a clear error naming the stages there are."""
     try:

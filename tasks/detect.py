@@ -4,6 +4,8 @@ hands mirrored) with their intrinsics, written to the store."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 from prefect import get_run_logger, task
 
@@ -26,6 +28,17 @@ from .retry import retry_transient
 
 STAGE = "detect"
 LEFT = SLOT_SIDES.index("left")
+
+
+BACKEND_MODULES = {"mediapipe": "handlabel.models.detectors.mediapipe",
+                   "openpifpaf": "handlabel.models.detectors.openpifpaf"}
+
+
+def load_backend(config: DetectConfig) -> None:
+    """Import the configured backend's code (MediaPipe's import alone takes 1.6 s here), for a
+    run that has the time to spare before its first chunk."""
+    if config.backend in BACKEND_MODULES:
+        importlib.import_module(BACKEND_MODULES[config.backend])
 
 
 def detector_from_config(config: DetectConfig) -> HandDetector:
