@@ -12,7 +12,7 @@ demo: setup
 test:
 	@HANDLABEL_OPENPIFPAF=1 HANDLABEL_PYTORCH3D=1 ./scripts/setup.sh
 	.venv/bin/ruff check .
-	.venv/bin/python -m pytest -n auto --dist loadfile --durations=25
+	.venv/bin/python -m pytest -n $$(( $$(nproc) + 1 )) --dist loadfile --durations=25
 
 lint: setup
 	.venv/bin/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import socket
 import subprocess
@@ -109,6 +110,8 @@ class TemporaryAPI:
         environment = {**os.environ, **get_current_settings().to_environment_variables(
             exclude_unset=True), "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1"}
+        logging.getLogger("prefect").info("Starting temporary server on http://127.0.0.1:%d",
+                                          port)  # the line Prefect's own start logs
         return cls(subprocess.Popen(command, env=environment), port)
 
     def wait_until_healthy(self) -> None:

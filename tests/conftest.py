@@ -38,7 +38,7 @@ VFR_PTS_MS = [0, 33, 66, 200, 233, 600, 633, 1000, 1033, 1066]
 # Tiers (docs in README.md, "Tests"): `server` tests start or use a Prefect API, a Dask
 # cluster or a CLI run with its own; `faults` kill, fill and break things on purpose.
 SERVER_FIXTURES = {"prefect_api", "dask_cluster", "slurm_cluster"}
-SERVER_MODULES = {"test_schedules", "test_run_lock", "test_faults"}
+SERVER_MODULES = {"test_schedules", "test_run_lock", "test_faults", "test_prefect_api"}
 FAULT_MODULES = {"test_faults"}
 
 

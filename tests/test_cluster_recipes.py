@@ -27,13 +27,23 @@ import run_on_slurm  # noqa: E402
 
 
 @pytest.fixture
-def slurm_cluster():
+def slurm_cluster(tmp_path, monkeypatch):
+    """The recipe's cluster, its relative log directory under the test's folder and its dask
+    config undone afterwards."""
+    import copy
+
+    import dask
+
     pytest.importorskip("dask_jobqueue")
+    monkeypatch.chdir(tmp_path)
+    saved = copy.deepcopy(dask.config.config)
     cluster = run_on_slurm.slurm_cluster(DEPLOY / "slurm" / "jobqueue.yaml")
     try:
         yield cluster
     finally:
         cluster.close()
+        dask.config.config.clear()
+        dask.config.config.update(saved)
 
 
 def test_a_slurm_jobs_worker_joins_with_the_gpu_resource_handlabel_asks_for(

@@ -79,8 +79,8 @@ def test_the_pretraining_script_writes_the_same_bytes_twice(sample, tmp_path):
     digests = []
     for name in ("a.pt", "b.pt"):
         out = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "pretrain_synthetic.py"), "--hands", "24",
-             "--epochs", "1", "--eval", "8", "--threads", "1", "--out", str(tmp_path / name)],
+            [sys.executable, str(ROOT / "scripts" / "pretrain_synthetic.py"), "--hands", "8",
+             "--epochs", "1", "--eval", "4", "--threads", "1", "--out", str(tmp_path / name)],
             capture_output=True, text=True, timeout=300, check=True).stdout
         digests.append(re.search(r"sha256 ([0-9a-f]{64})", out).group(1))
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digests[-1]
