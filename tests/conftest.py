@@ -13,6 +13,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# One torch thread per process (before torch is imported): the suite runs an xdist worker per
+# core and one more, Dask workers and servers beside them, so a second intra-op thread only
+# competes for a busy core (the tests' pipeline: 27 s of CPU with one thread, 31-35 s with
+# two, the same wall time alone). Training still takes every core (tasks/train.py).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Each xdist worker's CLI runs start temporary Prefect APIs of their own: one database
@@ -42,12 +47,13 @@ SERVER_MODULES = {"test_schedules", "test_run_lock", "test_faults", "test_prefec
 FAULT_MODULES = {"test_faults"}
 
 
-# The longest modules first (pytest --durations), so that with ``-n auto --dist loadfile``
+# The longest modules first (pytest --durations), so that with ``--dist loadfile``
 # (make test) no long module starts last while the other workers sit idle. (A module runs
 # on one worker: the pipeline's tests are split over several modules to spread them.)
-LONGEST_MODULES = ("test_faults", "test_pipeline_failures", "test_pipeline_reruns",
-                   "test_object_store", "test_pipeline", "test_s3_repair", "test_fit",
-                   "test_integrity", "test_train_stage", "test_detect_flow", "test_ingest_flow",
+LONGEST_MODULES = ("test_faults", "test_fit", "test_pipeline", "test_pipeline_failures",
+                   "test_s3_repair", "test_pipeline_reruns", "test_object_store",
+                   "test_train_stage", "test_integrity", "test_clip_training", "test_detect_flow",
+                   "test_selfcheck", "test_ingest_flow", "test_pretrain", "test_stages",
                    "test_cli")
 
 
