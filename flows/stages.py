@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from handlabel.config import HandlabelConfig
 
 Units = Literal["sources", "videos", "chunks", "model", "rigs"]
 
@@ -104,7 +107,7 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 MANIFEST_STAGES: tuple[str, ...] = tuple(s.name for s in STAGES if s.in_manifest)
 
 
-def load_stage_flows(config=None) -> None:
+def load_stage_flows(config: HandlabelConfig | None = None) -> None:
     """Import every stage's flow and ``config``'s detector (torch, the models, MediaPipe:
     seconds of imports that a run otherwise pays as each stage begins)."""
     for each in STAGES:

@@ -43,6 +43,8 @@ def run(sources, store, config=CONFIG, **options):
 # sequence fit sums over a batch of tracks, and torch splits those sums by its thread count,
 # which differs between a Dask worker (1 thread) and a small job's own process (all cores);
 # measured 1e-4 px apart on the gesture clip's 2D labels, bit-identical at one thread count.
+# (The tests' processes run one torch thread, tests/conftest.py; the tolerance stays so that
+# the comparisons hold for a developer who runs them with more.)
 FLOAT_ROUNDING = 1e-5
 
 
