@@ -20,12 +20,6 @@ def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig
     from handlabel.tasks.detect_identity import repair_identity
     from handlabel.tasks.identify import identify
     from handlabel.tasks.ingest import ingest_one
-    from handlabel.tasks.reconstruct import (
-        finish_reconstruct,
-        fit_reconstruct,
-        prepare_reconstruct,
-        reconstruct_chunk,
-    )
     from handlabel.tasks.train import train_store
     from handlabel.tasks.weight import weight_video
 
@@ -45,6 +39,19 @@ def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig
             finish_detect(store, video)
         weight_video(store, video, config.weight, False)
     train_store(store, store.videos_done("weight", None), config.train, logger=LOG)
+    reconstruct_videos(store, videos, config)
+    return videos
+
+
+def reconstruct_videos(store: DatasetStore, videos: list[str], config: HandlabelConfig) -> None:
+    """The reconstruct stage of ``videos`` (network step and fit), where not current."""
+    from handlabel.tasks.reconstruct import (
+        finish_reconstruct,
+        fit_reconstruct,
+        prepare_reconstruct,
+        reconstruct_chunk,
+    )
+
     for video in videos:
         todo = prepare_reconstruct(store, video, config.reconstruct, False)
         if todo is not None:
@@ -52,4 +59,3 @@ def label_videos(store: DatasetStore, paths: list[Path], config: HandlabelConfig
                 reconstruct_chunk(store, video, chunk, config.reconstruct)
             fit_reconstruct(store, video, config.reconstruct)
             finish_reconstruct(store, video)
-    return videos

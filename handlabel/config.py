@@ -336,6 +336,10 @@ class FitWeightsConfig(Section):
                                 "onto the 2D detections (hand sizes, relative joint weights).")
     teacher_3d: float = Field(1.0, ge=0, description="Agreement with the detector's 3D joints: "
                               "centred, unit size, best rotation (the articulation only).")
+    network_3d: float = Field(0.0, ge=0, description="Agreement with the trained network's 3D "
+                              "joints (centred, unit size, best rotation: the articulation), "
+                              "times the video's calibrated trust in the network "
+                              "(docs/components.md); 0: the network only offers a start.")
     joint_angle: float = Field(1.0, ge=0, description="Joint angles inside anatomical limits.")
     shape: float = Field(1e-3, ge=0, description="The track's shape coefficients towards 0.")
     teacher_size: float = Field(1.0, ge=0, description="The track's size towards the "

@@ -75,3 +75,37 @@ def read_hands(store: DatasetStore, index: pd.DataFrame) -> StoredHands:
                         ignore_index=True)
     return StoredHands(images, keypoints, joint, sample, K, ordered, world, world_confidence,
                        times)
+
+
+@dataclass
+class LabelTargets:
+    """A job's own labels as training targets for the hands of a ``StoredHands.index``."""
+
+    joints: np.ndarray  # (N, 21, 3) metres, the crop's camera (left hands mirrored like it)
+    weight: np.ndarray  # (N,) the label's quality; 0 where there is no label to learn from
+
+
+def read_label_targets(store: DatasetStore, index: pd.DataFrame, min_quality: float
+                       ) -> LabelTargets:
+    """The reconstruct stage's labels of the hands in ``index`` (video_id, frame, slot), for
+    training on them (a round of fit and training): only labels fitted to a detection
+    (not ``interpolated``) with quality at least ``min_quality`` carry weight, as the export
+    flags the others low quality. A video without complete labels gives no targets."""
+    joints = np.zeros((len(index), 21, 3), np.float32)
+    weight = np.zeros(len(index), np.float32)
+    for video_id, rows in index.groupby("video_id", sort=False):
+        labels = store.stage(video_id, "reconstruct")
+        if labels is None or not labels.attrs.get("complete"):
+            continue
+        frame, slot, at = (rows["frame"].to_numpy(), rows["slot"].to_numpy(),
+                           rows.index.to_numpy())
+        mirror = np.where(store.stage(video_id, "detect").read("mirrored")[frame, slot][:, None,
+                                                                                      None],
+                          [-1.0, 1.0, 1.0], 1.0)
+        points = labels.read("joints_3d")[frame, slot] * mirror
+        quality = labels.read("quality")[frame, slot]
+        usable = (labels.read("present")[frame, slot] & ~labels.read("interpolated")[frame, slot]
+                  & (quality >= min_quality) & np.isfinite(points).all((-1, -2)))
+        joints[at] = np.where(usable[:, None, None], np.nan_to_num(points), 0)
+        weight[at] = np.where(usable, quality, 0)
+    return LabelTargets(joints, weight)

@@ -15,12 +15,14 @@ import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
 from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
+from handlabel.models.fit.network_trust import network_error, network_trust
 from handlabel.models.fit.quality import track_quality
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.terms import reprojection_px
 from handlabel.models.fit.track import taken_by_other, track_spans
 from handlabel.models.fit.visibility import joint_visibility
 from handlabel.models.fit.window import (
+    NETWORK_EVIDENCE,
     NETWORK_START,
     Carried,
     WindowArrays,
@@ -51,6 +53,8 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                 for start in range(first, stop, config.fit.window_frames)]
                for _, first, stop in tracks]
     total = sum(stop - first for _, first, stop in tracks)
+    trust = video_network_trust(store, video_id) if config.fit.weights.network_3d > 0 else 0.0
+    labels.update_attrs(network_trust=trust)
     carried: list[Carried | None] = [None] * len(tracks)
     written = 0
     labels.record_step_progress(0, total)
@@ -60,7 +64,7 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
         frames = sum(stop - start for start, stop in spans)
         loaded = [fitted_window(store, video_id, tracks[k][0], start, stop, config.fit)
                   for k, (start, stop) in zip(todo, spans, strict=True)]
-        evidence = [window_evidence(arrays, device) for arrays, _ in loaded]
+        evidence = [window_evidence(arrays, device, trust) for arrays, _ in loaded]
         solved = solve_windows(
             hand_model, evidence, limit_frames, fit_weights_of(config.fit), config.fit.steps,
             config.fit.learning_rate, [carried[k] for k in todo], config.fit.carry_unseen,
@@ -111,7 +115,7 @@ def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, sto
         present=read(detect, "present"), mirrored=read(detect, "mirrored"),
         times=video.timestamps()[start:stop],
         K=np.asarray(video.attrs["K"], dtype=np.float32),
-        network={k: read(network, k) for k in NETWORK_START})
+        network={k: read(network, k) for k in NETWORK_START + NETWORK_EVIDENCE})
 
 
 def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, stop: int,
@@ -123,8 +127,20 @@ def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, sto
     unlike = (flags & UNLIKE_HAND) > 0
     arrays = window_arrays(store, video_id, slot, start, stop)
     if fit.covered_share is not None:
-        arrays = without_frames(arrays, arrays.present & (unlike.mean(-1) >= fit.covered_share))
+        covered = arrays.present & (unlike.mean(-1) >= fit.covered_share)
+        arrays = without_frames(arrays, covered, keep=NETWORK_EVIDENCE)
     return arrays, unlike
+
+
+def video_network_trust(store: DatasetStore, video_id: str) -> float:
+    """The video's trust in the network's 3D (``network_trust.py``): its projected joints
+    against the video's own detections, both slots."""
+    detect = store.stage(video_id, "detect")
+    network = store.stage(video_id, "network").read("keypoints_2d")
+    error = network_error(network.reshape(-1, 21, 2),
+                          detect.read("keypoints")[..., :2].reshape(-1, 21, 2),
+                          store.stage(video_id, "weight").read("joint").reshape(-1, 21))
+    return network_trust(error)
 
 
 def fit_weights_of(config: FitConfig) -> FitWeights:

@@ -50,7 +50,8 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                            seed)
     hidden_windows = [_hidden_window(store, video_id, span, config) for span in spans]
     solved = solve_windows(
-        hand_model, [window_evidence(without_frames(arrays, hidden), device)
+        hand_model, [window_evidence(without_frames(arrays, hidden), device,
+                                     float(labels.attrs.get("network_trust", 0.0)))
                      for arrays, hidden in hidden_windows],
         limit_frames, fit_weights_of(config.fit), config.fit.steps, config.fit.learning_rate,
         carry=config.fit.carry_unseen)

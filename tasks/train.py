@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,13 @@ from handlabel.models.training.setup import (
     pretrained_checkpoint,
 )
 from handlabel.models.training.trainer import Trainer, TrainSettings
-from handlabel.storage.hand_crops import StoredHands, hand_index, read_hands, sample_index
+from handlabel.storage.hand_crops import (
+    StoredHands,
+    hand_index,
+    read_hands,
+    read_label_targets,
+    sample_index,
+)
 from handlabel.storage.store import DatasetStore
 
 from .rig_pairs import rig_pairs
@@ -46,6 +53,18 @@ from .rig_pairs import rig_pairs
 STAGE = "train"
 PAIR_INLIER = RigStageConfig().inlier_hand_sizes
 EpochCallback = Callable[[dict, list[dict]], None]
+
+
+@dataclass(frozen=True)
+class LabelRound:
+    """Training on the job's own labels besides the detections (a round of fit and
+    training, issue 26; ``bench/rounds.py`` runs them): the weights of the label losses
+    (``losses.objective.LABEL_LOSSES``) and the least quality a label needs, the export's
+    low-quality threshold, so that only labels the dataset itself stands by teach."""
+
+    labels_2d: float = 0.01  # ten times the detections' reprojection weight
+    labels_3d: float = 1.0
+    min_quality: float = 0.1
 
 
 def settings_from_config(config: TrainConfig) -> TrainSettings:
@@ -84,11 +103,13 @@ def _tracks(index) -> np.ndarray:
 
 
 def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig,
-                   pair_inlier: float = PAIR_INLIER) -> HandCrops:
+                   pair_inlier: float = PAIR_INLIER, labels: LabelRound | None = None
+                   ) -> HandCrops:
     """The job's usable hands, sampled to ``max_samples``; with ``clip_length`` > 1, grouped
     into clips of consecutive frames of one track (sampled as whole clips). Where the store
     has calibrated rigs (and ``stereo`` is on), the pairs of those hands seen by two cameras
-    (``rig_pairs``, matched under ``pair_inlier`` hand sizes)."""
+    (``rig_pairs``, matched under ``pair_inlier`` hand sizes). With ``labels``, each hand's
+    label from the store's labels as a target too (``read_label_targets``)."""
     index = hand_index(store, videos, config.min_joint_weight)
     length, limit = config.resolved("clip_length"), config.resolved("max_samples")
     if length == 1:
@@ -101,6 +122,10 @@ def training_hands(store: DatasetStore, videos: list[str], config: TrainConfig,
         raise ValueError(f"{len(index)} usable hands in {len(videos)} videos: too few to train")
     hands = read_hands(store, index)
     data = crops_from_stored(hands)
+    if labels is not None:
+        targets = read_label_targets(store, hands.index, labels.min_quality)
+        data.label_joints = torch.from_numpy(targets.joints)
+        data.label_weight = torch.from_numpy(targets.weight)
     if length > 1:
         windows, valid = clip_windows(_tracks(hands.index), hands.index["frame"].to_numpy(),
                                       length, config.clip_stride)
@@ -159,24 +184,31 @@ def model_identity(config_hash: str, inputs: str, checkpoint: bytes) -> str:
 
 
 def _inputs_version(store: DatasetStore, videos: list[str], config: TrainConfig,
-                    pair_inlier: float) -> str:
+                    pair_inlier: float, labels: LabelRound | None = None) -> str:
     """What the training data was made from: each video's weights and when they were made,
-    and, where rig pairs are trained on, the residual that matched them."""
+    where rig pairs are trained on, the residual that matched them, and with ``labels``,
+    which labels (their config and when they were made) and how they were weighted."""
     table = store.manifest.table().set_index("video_id")
     version = ";".join(f"{v}@{table.loc[v, 'weight_config_hash']}@"
                        f"{table.loc[v, 'weight_finished']}" for v in sorted(videos))
     if _stereo_weights(config) is not None and store.rig_names():
         version += f"|rig pairs within {pair_inlier} hand sizes"
+    if labels is not None:
+        version += f"|{labels}|" + ";".join(
+            f"{v}@{table.loc[v, 'reconstruct_config_hash']}@"
+            f"{table.loc[v, 'reconstruct_finished']}" for v in sorted(videos))
     return version
 
 
 def train_is_current(store: DatasetStore, videos: list[str], config: TrainConfig,
-                     pair_inlier: float = PAIR_INLIER) -> bool:
+                     pair_inlier: float = PAIR_INLIER, labels: LabelRound | None = None
+                     ) -> bool:
     """Whether the store's model is completely trained with this config on these videos'
-    current weights."""
+    current weights (and, with ``labels``, their current labels)."""
     attrs = store.model().attrs if store.has_model() else {}
     return (bool(attrs.get("complete")) and attrs.get("config_hash") == training_key(config)
-            and attrs.get("inputs") == _inputs_version(store, videos, config, pair_inlier))
+            and attrs.get("inputs") == _inputs_version(store, videos, config, pair_inlier,
+                                                       labels))
 
 
 def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
@@ -188,19 +220,21 @@ def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
 
 def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 overwrite: bool = False, on_epoch: EpochCallback | None = None,
-                logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER) -> str:
-    """Train (or resume training) on the hands of ``videos``; returns 'trained' or 'skipped'."""
+                logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER,
+                labels: LabelRound | None = None) -> str:
+    """Train (or resume training) on the hands of ``videos`` (with ``labels``, on their
+    labels too); returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
-    if not overwrite and train_is_current(store, videos, config, pair_inlier):
+    if not overwrite and train_is_current(store, videos, config, pair_inlier, labels):
         return "skipped"
     config_hash, inputs = training_key(config), _inputs_version(store, videos, config,
-                                                                 pair_inlier)
+                                                                 pair_inlier, labels)
     models = store.model()
     same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
     started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
     try:
         _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log,
-               pair_inlier)
+               pair_inlier, labels)
     except Exception as exc:
         for v, t in started.items():
             store.manifest.finish_stage(v, STAGE, t, error=f"train: {exc}")
@@ -211,10 +245,15 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
 
 
 def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log,
-           pair_inlier) -> None:
+           pair_inlier, labels) -> None:
     models = store.model()
     settings = settings_from_config(config)
-    data = training_hands(store, videos, config, pair_inlier)
+    data = training_hands(store, videos, config, pair_inlier, labels)
+    if labels is not None:
+        settings.weights = {**settings.weights, "labels_2d": labels.labels_2d,
+                            "labels_3d": labels.labels_3d}
+        log.info("learning from %d of the %d hands' labels too",
+                 int((data.label_weight > 0).sum()), len(data))
     if data.pairs is None or not len(data.pairs):
         settings.stereo = None
     hand_model = make_hand_model(config.hand_model)

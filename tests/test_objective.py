@@ -122,3 +122,27 @@ def test_rotation_augmentation_moves_image_keypoints_and_camera_together():
         centre = brightest.float().mean(0).flip(0)
         assert (centre - batch.keypoints[i, 0]).norm() < 1.0
     assert not torch.allclose(batch.keypoints, keypoints), "the draw rotated something"
+
+
+def test_label_losses_vanish_on_the_labels_and_count_each_label_by_its_weight(setup):
+    """The job's own labels as targets (a round of fit and training): zero where the
+    prediction is the label; a label of weight 0 teaches nothing; another label's
+    articulation or its projection costs."""
+    hand, pred, K = setup
+    objective = S2HandObjective(hand.faces, model_limit_frames(hand),
+                                {"labels_2d": 1.0, "labels_3d": 1.0})
+
+    def terms(labels, weight):
+        return objective(pred, Supervision(torch.rand(2, SIZE, SIZE, 3), pred.joints_2d,
+                                           torch.ones(2, 21), torch.ones(2), K,
+                                           labels=labels, label_weight=weight))
+
+    exact = pred.joints_3d.detach()
+    same = terms(exact, torch.ones(2))
+    assert float(same["labels_2d"]) < 1e-6 and float(same["labels_3d"]) < 1e-6
+    bent = exact.clone()
+    bent[1, 5:] += torch.tensor([0.0, 0.02, 0.0])  # every finger but the thumb moved 2 cm
+    assert float(terms(bent, torch.ones(2))["labels_2d"]) > 0.1
+    assert float(terms(bent, torch.ones(2))["labels_3d"]) > 1e-3
+    ignored = terms(bent, torch.tensor([1.0, 0.0]))  # the bent label carries no weight
+    assert float(ignored["labels_2d"]) < 1e-6 and float(ignored["labels_3d"]) < 1e-6

@@ -8,6 +8,8 @@ Evidence and priors (``terms.py``), each weighted by ``FitWeights``:
 
 - robust, confidence-weighted reprojection of the joints onto the 2D detections (frame K);
 - agreement with the teacher's 3D joints, root-relative and scale-free;
+- agreement with the trained network's 3D joints, root-relative and scale-free, as far as
+  the video's calibration trusts the network (off by default);
 - the joint-angle limits, shape and skeleton priors and the teacher's metric size for the
   track's size;
 - S2HAND(V)'s quaternion motion term and the anchor's acceleration, from the timestamps.
@@ -73,6 +75,10 @@ class TrackObservations:
     present: torch.Tensor  # (T,) bool: frames with a detection (however unsure)
     # a rig's other cameras; the reprojection term is then the mean over every camera's
     views: list[ViewObservations] = field(default_factory=list)
+    # the network's joints (T, 21, 3) in the fit's camera (NaN where it has none) and how much
+    # each frame's count (T,) (``terms.network_3d``); None: no network evidence
+    network: torch.Tensor | None = None
+    network_confidence: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
@@ -115,6 +121,7 @@ class FitWeights:
 
     reprojection: float = 1.0
     teacher_3d: float = 1.0
+    network_3d: float = 0.0
     joint_angle: float = 1.0
     shape: float = 1e-3
     teacher_size: float = 1.0

@@ -86,9 +86,23 @@ def stack_observations(tracks: list[TrackObservations]) -> TrackBatch:
         times=torch.stack([_padded_times(obs.times, T) for obs in tracks]),
         K=torch.stack([obs.K for obs in tracks])[:, None],
         present=stacked("present", False),
+        network=_stacked_network(tracks, T, "network", float("nan")),
+        network_confidence=_stacked_network(tracks, T, "network_confidence", 0.0),
         views=[_leading_one(view) for view in tracks[0].views] if len(tracks) == 1 else [])
     smoothing = torch.stack([_padded_square(teacher_smoothing(obs), T) for obs in tracks])
     return TrackBatch(obs, lengths, frames, smoothing)
+
+
+def _stacked_network(tracks: list[TrackObservations], T: int, name: str, fill: float
+                     ) -> torch.Tensor | None:
+    """The tracks' network evidence stacked (B, T, ...), a track without it all ``fill``;
+    None when no track has any."""
+    if all(obs.network is None for obs in tracks):
+        return None
+    shape = {"network": (21, 3), "network_confidence": ()}[name]
+    return torch.stack([
+        _padded(getattr(obs, name), T, fill) if obs.network is not None
+        else obs.keypoints.new_full((T, *shape), fill) for obs in tracks])
 
 
 def _padded(values: torch.Tensor, T: int, fill) -> torch.Tensor:
@@ -153,7 +167,9 @@ def frame_terms(hand_model: HandModel, p: FitParameters, batch: TrackBatch,
     joints = pose_joints(hand_model, p)
     limits = torch.tensor(np.radians(limits_deg()), dtype=joints.dtype, device=joints.device)
     rotations = torch.cat([p.global_orient[..., None, :], p.hand_pose], dim=-2)
-    return {
+    network = {} if obs.network is None else {
+        "network_3d": terms.network_3d(joints, obs.network, obs.network_confidence)}
+    return network | {
         "reprojection": terms.reprojection(project_in_front(joints, obs.K), obs.keypoints,
                                            obs.weights, obs.hand_size),
         "teacher_3d": terms.teacher_3d(joints, obs.teacher, obs.teacher_confidence,
@@ -184,6 +200,7 @@ def objective(hand_model: HandModel, p: FitParameters, batch: TrackBatch,
                                                 _weighted(per_frame["reprojection"], evidence))
              + weights.teacher_3d * _weighted(per_frame["teacher_3d"], teacher)
              + weights.shape * (p.betas**2).mean(-1)
+             + weights.network_3d * _network_term(per_frame, obs)
              + weights.skeleton * skeleton_prior(p)
              + weights.teacher_size * (_weighted(per_frame["log_size"], frames)
                                        - size_prior) ** 2)
@@ -192,6 +209,15 @@ def objective(hand_model: HandModel, p: FitParameters, batch: TrackBatch,
         total = total + getattr(weights, name) * (per_frame[name] * where).sum(-1) \
             / batch.lengths.to(frames)
     return total
+
+
+def _network_term(per_frame: dict[str, torch.Tensor], obs: TrackObservations) -> torch.Tensor:
+    """(B,) the network term averaged over the frames the network has a prediction for (its
+    per-frame confidence is already in the term, so a little-trusted network counts little
+    however many frames it covers)."""
+    if "network_3d" not in per_frame:
+        return per_frame["reprojection"].new_zeros(per_frame["reprojection"].shape[:-1])
+    return _weighted(per_frame["network_3d"], (obs.network_confidence > 0).to(obs.weights))
 
 
 def _every_view(hand_model: HandModel, p: FitParameters, obs: TrackObservations,

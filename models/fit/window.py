@@ -17,12 +17,14 @@ import numpy as np
 import torch
 
 from ..hand.base import HandModel
+from ..hand.sides import mirror_points
 from .observe import network_parameters, track_observations
 from .sequence import Carry, FitParameters, FitResult, FitWeights, TrackObservations
 from .track import TrackProblem, solve_tracks
 
-# The network step's arrays a window's fit starts from.
+# The network step's arrays a window's fit starts from, and those its network term uses.
 NETWORK_START = ("global_orient", "hand_pose", "translation", "scale")
+NETWORK_EVIDENCE = ("joints_3d",)
 
 
 @dataclass
@@ -35,8 +37,9 @@ class WindowArrays:
         world: (T, 21, 3) the detector's 3D, metres; world_confidence: (T, 21).
         present: (T,) frames with a detection; mirrored: (T,) the detector's left-hand flag.
         times: (T,) seconds; K: (3, 3) the frame's intrinsics.
-        network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,)
-            (None: the fit starts from the detector's 3D alone).
+        network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,),
+            and its ``NETWORK_EVIDENCE``, joints (T, 21, 3) in the frame's camera (None: the
+            fit starts from the detector's 3D alone and has no network term).
     """
 
     keypoints: np.ndarray
@@ -50,11 +53,13 @@ class WindowArrays:
     network: dict[str, np.ndarray] | None = None
 
 
-def without_frames(arrays: WindowArrays, hidden: np.ndarray) -> WindowArrays:
+def without_frames(arrays: WindowArrays, hidden: np.ndarray, keep: tuple[str, ...] = ()
+                   ) -> WindowArrays:
     """The window as the fit would see it had the detector missed the ``hidden`` (T,) frames:
     no detection, no detector 3D and no network prediction there (the network runs on
-    detected crops only). The self-check hides spans so; the labels hide the detections an
-    object covers (``reconstruct.fit.covered_share``)."""
+    detected crops only), but for the network arrays named in ``keep``. The self-check hides
+    spans so; the labels hide the detections an object covers
+    (``reconstruct.fit.covered_share``), keeping the network's evidence of those crops."""
     def blank(values: np.ndarray, fill) -> np.ndarray:
         out = np.array(values, copy=True)
         out[hidden] = fill
@@ -65,7 +70,8 @@ def without_frames(arrays: WindowArrays, hidden: np.ndarray) -> WindowArrays:
         world=blank(arrays.world, np.nan), world_confidence=blank(arrays.world_confidence, 0.0),
         present=blank(arrays.present, False),
         network=None if arrays.network is None else
-        {k: blank(np.asarray(v, np.float32), np.nan) for k, v in arrays.network.items()})
+        {k: np.asarray(v, np.float32) if k in keep else blank(np.asarray(v, np.float32), np.nan)
+         for k, v in arrays.network.items()})
 
 
 @dataclass
@@ -84,9 +90,11 @@ class WindowEvidence:
 Carried = tuple[FitParameters, torch.Tensor]  # a long track's shape and size, window to window
 
 
-def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
-                    ) -> WindowEvidence:
-    """The fit's evidence of one window (left hands mirrored into a right hand's camera)."""
+def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu",
+                    network_trust: float = 0.0) -> WindowEvidence:
+    """The fit's evidence of one window (left hands mirrored into a right hand's camera);
+    with ``network_trust`` above 0 (``network_trust.py``) the network's joints are evidence
+    too, each frame's counting that much."""
     mirrored = bool(arrays.mirrored[arrays.present].any())
     obs, placed = track_observations(arrays.keypoints, arrays.weights, arrays.world,
                                      arrays.world_confidence, arrays.present, arrays.times,
@@ -94,10 +102,25 @@ def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu"
     net = arrays.network
     if net is None:
         return WindowEvidence(obs, placed, None, None, mirrored)
+    if network_trust > 0 and "joints_3d" in net:
+        obs = replace(obs, **network_observations(net["joints_3d"], mirrored, network_trust,
+                                                  device))
     start = network_parameters(net["global_orient"], net["hand_pose"], net["translation"],
                                mirrored, device)
     scale = torch.as_tensor(net["scale"], dtype=torch.float32, device=device)
     return WindowEvidence(obs, placed, start, scale, mirrored)
+
+
+def network_observations(joints: np.ndarray, mirrored: bool, trust: float,
+                         device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """``TrackObservations``' network fields from the network step's joints (T, 21, 3) in the
+    frame's camera (NaN where it saw no crop): mirrored into the fit's camera, and ``trust``
+    on every frame that has them."""
+    joints = mirror_points(np.asarray(joints, np.float32), mirrored)
+    seen = np.isfinite(joints).all((-1, -2))
+    return {"network": torch.as_tensor(joints, device=device),
+            "network_confidence": torch.as_tensor(np.where(seen, trust, 0.0).astype(np.float32),
+                                                  device=device)}
 
 
 def solve_windows(hand_model: HandModel, evidences: list[WindowEvidence],

@@ -8,6 +8,10 @@ then skip rendering).
 detector's 3D (root-relative, scale-free, rotation-aligned: ``fit.terms.teacher_3d``),
 weighted by the detector's 3D confidence; 0 gives back pure S2HAND. ``CLIP_LOSSES`` are
 S2HAND(V)'s (``temporal.py``): computed when a batch is made of clips (``clip_length`` > 1).
+``LABEL_LOSSES`` learn from the job's own sequence-fit labels (a round of fit and training,
+SPIN's fitting in the loop): the predicted joints projected onto the labels' projection
+(``labels_2d``, S2HAND's robust reprojection) and their articulation against the labels'
+(``labels_3d``, as ``teacher_3d``), each label weighted by its quality.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch.nn import functional as F
 
 from ..camera import scale_intrinsics
 from ..fit.terms import teacher_3d
+from ..geometry import project
 from ..hand.limits import joint_limit_penalty, limits_deg
 from ..network import S2HandPrediction
 from ..render import Renderer, light_from_params
@@ -29,7 +34,8 @@ from .photometric import photometric_loss
 
 RENDERED_LOSSES = ("photometric", "mean_colour")
 CLIP_LOSSES = ("motion", "shape_consistency", "texture_consistency", "camera_smoothness")
-EXTRA_LOSSES = ("teacher_3d", *CLIP_LOSSES)
+LABEL_LOSSES = ("labels_2d", "labels_3d")
+EXTRA_LOSSES = ("teacher_3d", *CLIP_LOSSES, *LABEL_LOSSES)
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Supervision:
     clip_length: int = 1  # B = clips * clip_length, clip-major
     times: torch.Tensor | None = None  # (B,) seconds, for clips
     valid: torch.Tensor | None = None  # (B,) False: padding of a clip shorter than T
+    labels: torch.Tensor | None = None  # (B, 21, 3) the job's labels, the crop's camera
+    label_weight: torch.Tensor | None = None  # (B,) 0: no label
 
 
 class S2HandObjective:
@@ -112,9 +120,24 @@ class S2HandObjective:
             per_sample = teacher_3d(pred.joints_3d, t.teacher, t.teacher_confidence)
             trust = t.teacher_confidence.mean(-1)
             terms["teacher_3d"] = (per_sample * trust).sum() / trust.sum().clamp_min(1e-6)
+        if t.labels is not None and t.label_weight.sum() > 0:
+            terms.update(self._label_terms(pred, t))
         if "texture_outliers" in w:
             terms["texture_outliers"] = s2hand.texture_outlier_loss(
                 pred.albedo[:, self.faces].mean(2))
+        return terms
+
+    def _label_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:
+        w, terms = self.weights, {}
+        if "labels_2d" in w:
+            target = project(t.labels, t.K)
+            confidence = t.label_weight.sqrt()[:, None].expand(-1, target.shape[1])
+            terms["labels_2d"] = s2hand.reprojection_loss(pred.joints_2d, target, confidence)
+        if "labels_3d" in w:
+            confidence = t.label_weight[:, None].expand(-1, t.labels.shape[1])
+            per_sample = teacher_3d(pred.joints_3d, t.labels, confidence)
+            terms["labels_3d"] = ((per_sample * t.label_weight).sum()
+                                  / t.label_weight.sum().clamp_min(1e-6))
         return terms
 
     def _clip_terms(self, pred: S2HandPrediction, t: Supervision) -> dict:

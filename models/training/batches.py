@@ -37,6 +37,10 @@ class HandCrops:
     pairs: torch.Tensor | None = None  # (P, 2)
     pair_R: torch.Tensor | None = None  # (P, 3, 3)
     pair_t: torch.Tensor | None = None  # (P, 3)
+    # the job's own labels as targets (a round of fit and training; ``losses.objective``'s
+    # ``labels_2d`` and ``labels_3d``): joints in the crop's camera, and each label's weight
+    label_joints: torch.Tensor | None = None  # (N, 21, 3) metres
+    label_weight: torch.Tensor | None = None  # (N,), 0: no label to learn from
 
     @property
     def clip_length(self) -> int:
@@ -84,10 +88,14 @@ def make_batch(data: HandCrops, indices: torch.Tensor, input_size: int, device: 
         teacher = data.teacher[indices].to(device).float()
         teacher_confidence = data.teacher_confidence[indices].to(device).float() * real[:, None]
     times = None if data.times is None else data.times[indices].to(device).double()
+    labels = label_weight = None
+    if data.label_joints is not None:  # projected through K, which the rotation moved
+        labels = data.label_joints[indices].to(device).float()
+        label_weight = data.label_weight[indices].to(device).float() * real
     return Supervision(images.permute(0, 2, 3, 1).contiguous(), keypoints,
                        data.confidence[indices].to(device).float() * real[:, None],
                        data.sample_weight[indices].to(device).float() * real, K, teacher,
-                       teacher_confidence, clip_length, times, real)
+                       teacher_confidence, clip_length, times, real, labels, label_weight)
 
 
 def _uniform(n: int, half_range: float, generator, device, clip_length: int = 1
