@@ -139,6 +139,13 @@ def still_clip(sample, occluders: list[Occluder], rng: np.random.Generator, n: i
                 np.array(cover), sample.keypoints_3d, True)
 
 
+def labelled_clips(samples: int, frames: int, rng: np.random.Generator,
+                   occluders: list[Occluder], folder: Path) -> list[Clip]:
+    """The first ``samples`` labelled images as ``still_clip``s of ``frames`` frames."""
+    manifest = read_labelled_manifest(DATA / "labelled" / "manifest.json")[:samples]
+    return [still_clip(s, occluders, rng, frames, folder) for s in manifest]
+
+
 def occluded_video(source: Path, reference: dict, occluders: list[Occluder],
                    rng: np.random.Generator, folder: Path, every: int = 45) -> Clip:
     """``source`` with an occluder pass every ``every`` frames over the hand the clean run
@@ -359,8 +366,7 @@ def main() -> None:
         store = DatasetStore(args.store or str(folder / "store"))
         rng = np.random.default_rng(args.seed)
         occluders = load_occluders()
-        samples = read_labelled_manifest(DATA / "labelled" / "manifest.json")[: args.samples]
-        clips = [still_clip(s, occluders, rng, args.frames, folder) for s in samples]
+        clips = labelled_clips(args.samples, args.frames, rng, occluders, folder)
         if args.video:
             source = DATA / "videos" / args.video
             clean = label_videos(store, [source], config_of("default"))[0]

@@ -35,19 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from inprocess import LOG, label_videos, reconstruct_videos
-from occlusion import (
-    DATA,
-    Clip,
-    findable,
-    frame_rows,
-    load_occluders,
-    match,
-    pa_mm,
-    still_clip,
-)
+from occlusion import Clip, findable, frame_rows, labelled_clips, load_occluders, match, pa_mm
 
 from handlabel.config import HandlabelConfig
-from handlabel.storage.labelled import read_labelled_manifest
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.train import LabelRound, train_store
 
@@ -127,10 +117,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         store = DatasetStore(args.store or str(folder / "store"))
-        rng = np.random.default_rng(args.seed)
-        occluders = load_occluders()
-        samples = read_labelled_manifest(DATA / "labelled" / "manifest.json")[: args.samples]
-        clips = [still_clip(s, occluders, rng, args.frames, folder) for s in samples]
+        clips = labelled_clips(args.samples, args.frames, np.random.default_rng(args.seed),
+                               load_occluders(), folder)
         started = time.perf_counter()
         videos = label_videos(store, [c.path for c in clips], config)
         tables.append(round_table(store, clips, videos, "0", time.perf_counter() - started))
