@@ -200,9 +200,11 @@ def pa_mm(joints: np.ndarray, truth: np.ndarray) -> float:
     return float(procrustes_errors(joints[None], truth[None]).mean())
 
 
-def frame_rows(store: DatasetStore, video: str, clip: Clip) -> list[dict]:
-    """Per frame: class, and per method (detector, labels) found, 2D px and PA mm."""
-    detect, labels = store.stage(video, "detect"), store.stage(video, "reconstruct")
+def frame_rows(store: DatasetStore, video: str, clip: Clip, labels_group: str = "reconstruct"
+               ) -> list[dict]:
+    """Per frame: class, and per method (detector, labels) found, 2D px and PA mm (the
+    labels in ``labels_group``: a round's, ``tasks/rounds.py``)."""
+    detect, labels = store.stage(video, "detect"), store.stage(video, labels_group)
     searched = detect.read("searched")
     methods = {
         "detector": (detect.read("present"), detect.read("keypoints")[..., :2],

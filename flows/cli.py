@@ -21,7 +21,7 @@ from handlabel.storage.store import DatasetStore, StoreError
 from .reference import config_reference
 from .rerun import first_pending, pending_work, plan_rerun
 from .stages import NAMES, STAGES
-from .status import failures, status_table
+from .status import failures, rounds_line, status_table
 
 app = typer.Typer(help="Turn hand video archives into annotated 3D hand datasets.",
                   no_args_is_help=True, add_completion=False)
@@ -78,6 +78,8 @@ def print_status(store: str, long: bool = False) -> bool:
         console.print(f"{len(unchecked)} videos were stored before chunk checksums: their "
                       "chunks are read unchecked ('handlabel verify' decodes them)",
                       highlight=False)
+    if line := rounds_line(opened.root):
+        console.print(line, highlight=False, soft_wrap=True)
     lines = failures(table)
     for line in lines:
         console.print(f"[red]{escape(line)}[/]", soft_wrap=True, highlight=False)
@@ -242,7 +244,9 @@ def label(
     """Label new videos with STORE's trained network as it is (no retraining): ingest,
     detect, weight, reconstruct and export SOURCES, and write the dataset files over every
     video. Train on a sample of an archive with `run`, label the rest with `label`. A later
-    `run` or `rerun` trains again on every video the store holds."""
+    `run` or `rerun` trains again on every video the store holds. The new videos are
+    labelled by the train stage's network (round 0): rounds of fit and training
+    (train.rounds) retrain, so `label` skips them."""
     settings = _config(config)
     dataset = _open_store(store)
     attrs = dataset.model().attrs if dataset.has_model() else {}
@@ -251,7 +255,7 @@ def label(
                     "sample of the videos first")
     _check_sources(sources, settings)
     with _holding(store, "label"):
-        ok = _pipeline(sources, store, settings, False, dask_address, skip=("train",))
+        ok = _pipeline(sources, store, settings, False, dask_address, skip=("train", "rounds"))
     ok = print_status(store) and ok
     print_outputs(store)
     raise typer.Exit(0 if ok else 1)

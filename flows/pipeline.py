@@ -1,5 +1,6 @@
-"""The main flow: ingest -> detect -> weight -> train -> reconstruct -> rig -> export (the rig
-stage labels calibrated rigs; stores without one pass it at once)."""
+"""The main flow: ingest -> detect -> weight -> train -> reconstruct -> rounds -> rig ->
+export (rounds of fit and training run when train.rounds asks for them, the rig stage labels
+calibrated rigs; stores without either pass them at once)."""
 
 from __future__ import annotations
 

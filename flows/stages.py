@@ -93,6 +93,10 @@ STAGES: tuple[Stage, ...] = (
           "the network chunk by chunk, then each video's sequence fit.", "chunks", "weight",
           "handlabel.flows.reconstruct:reconstruct_flow",
           "handlabel.tasks.reconstruct:is_current", records="network", step="reconstruct"),
+    Stage("rounds", "Rounds of fit and training (train.rounds): the network retrains on the "
+          "labels, every video is labelled again, kept while the self-check improves.",
+          "model", "reconstruct", "handlabel.flows.rounds:rounds_flow",
+          "handlabel.tasks.rounds:is_current", in_manifest=False),
     Stage("rig", "Triangulate, fit and export every calibrated rig whose cameras' videos are "
           "reconstructed (rigs are recorded at ingest, from rig.rigs).", "rigs", "reconstruct",
           "handlabel.flows.rig:rig_flow", "handlabel.tasks.rig_reconstruct:rig_is_current",

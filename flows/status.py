@@ -48,6 +48,20 @@ def status_table(manifest: pd.DataFrame, title: str, long: bool = False) -> Tabl
     return table
 
 
+def rounds_line(root) -> str | None:
+    """One line on the store's rounds of fit and training (``tasks/rounds.py``'s record,
+    the ``rounds`` group's attrs), None where none ran."""
+    record = dict(root["rounds"].attrs) if "rounds" in root else {}
+    if not record.get("rounds"):
+        return None
+    checks = ", ".join(
+        f"round {r['round']} {_number(r['labels_px'], '{:.2f}')} px"
+        f"{'' if r['kept'] else ' (not kept)'}" for r in record["rounds"])
+    state = "" if record.get("complete") else " (unfinished: `handlabel rerun` redoes them)"
+    return (f"rounds: labels from round {record['kept']}{state}; self-check {checks}; "
+            f"{record.get('stopped', '')}")
+
+
 def failures(manifest: pd.DataFrame) -> list[str]:
     """One line per failed or interrupted stage of a current video: what failed and why (a
     superseded video's old failure is history, not a failure)."""

@@ -260,6 +260,37 @@ class StereoLossConfig(Section):
                           "meshes.")
 
 
+class RoundsConfig(Section):
+    """Rounds of fit and training (the ``rounds`` stage, after reconstruct): the network
+    retrains on the detections and the labels of the round before, and every video is
+    labelled again with it, its 3D as evidence in the fit. A round's labels replace the
+    ones before only when the self-check (``reconstruct.selfcheck``) says they predict
+    held-out detections better; the rounds stop at the first that does not. Not part of the
+    train stage's key: changing it redoes the rounds, not the first training."""
+
+    count: int = Field(
+        0, ge=0, description="Rounds after the first training (0: none, the default: on a "
+        "2-core CPU one round cost as much as train and reconstruct again and its 3D gain "
+        "did not show in 2D or in the self-check; docs/accuracy.md, 'Rounds of fit and "
+        "training')."
+    )
+    min_gain: float = Field(
+        0.02, ge=0, lt=1, description="Least share by which a round must lower the store's "
+        "self-check (median pixels from the hidden detections) to replace the labels; "
+        "without a self-check (reconstruct.selfcheck.spans 0) every round is kept."
+    )
+    labels_2d: float = Field(0.01, ge=0, description="Weight of the labels' 2D joints as "
+                             "a training target (ten times the detections').")
+    labels_3d: float = Field(1.0, ge=0, description="Weight of the labels' articulation "
+                             "(root-relative 3D joints, unit size) as a training target.")
+    min_quality: float = Field(0.1, ge=0, le=1, description="Least quality of a label that "
+                               "teaches (export.flag_below's default: labels the dataset "
+                               "stands by); interpolated labels never do.")
+    network_3d: float = Field(1.0, ge=0, description="reconstruct.fit.weights.network_3d "
+                              "in the rounds' fits: the retrained network's articulation as "
+                              "evidence (round 0 keeps the reconstruct config's).")
+
+
 class TrainConfig(Section):
     """Stage 4: self-supervised S2HAND training on the job's own hand crops."""
 
@@ -304,6 +335,7 @@ class TrainConfig(Section):
                                     "is below this are left out of training.")
     losses: LossWeights = Field(default_factory=LossWeights)
     stereo: StereoLossConfig = Field(default_factory=StereoLossConfig)
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig)
     hand_model: str = Field("default", description="'default' (embedded) or a MANO_RIGHT.pkl "
                             "path.")
     renderer: Literal["auto", "deodr", "pytorch3d"] = Field(

@@ -34,16 +34,17 @@ from pydantic import BaseModel
 # reconstruct 6, rig 3: where the network's start wins, the teacher's is fitted too
 # detect 6, weight 2, reconstruct 7: each joint's colour; joints unlike their hand's look
 # down-weighted and not visible; detections mostly covered left to the track
+# rounds 1: rounds of fit and training (tasks/rounds.py)
 # export 4: overlays of long videos thinned (export.overlay_max_frames), encoded faster
 CODE_VERSIONS: dict[str, int] = {
     "ingest": 1, "detect": 6, "weight": 2, "train": 1, "train.model": 1,
-    "reconstruct": 7, "reconstruct.network": 1, "rig": 3,
+    "reconstruct": 7, "reconstruct.network": 1, "rounds": 1, "rig": 3,
     "export": 4, "export.dataset": 1, "export.rig": 1,
 }
 
 # Fields of a stage's config section that do not change what the stage writes.
 NON_RESULT_FIELDS: dict[str, set[str]] = {"ingest": {"extensions", "decoder_threads"},
-                                          "train": {"device"},
+                                          "train": {"device", "rounds"},
                                           "reconstruct": {"device", "batch_size"}}
 
 KEY_CHARS = 16

@@ -18,9 +18,11 @@ import zarr
 from .fs import atomic_write, filesystem, join
 from .integrity import array_codecs, checked_read
 
+MODEL = "s2hand"  # the train stage's model; each round of fit and training has its own
+
 
 class ModelStore:
-    def __init__(self, root: zarr.Group, store_url: str, name: str = "s2hand"):
+    def __init__(self, root: zarr.Group, store_url: str, name: str = MODEL):
         self.group = root.require_group(f"models/{name}")
         self.name = name
         self.metrics_url = join(store_url, "metrics", f"{name}.parquet")

@@ -71,12 +71,22 @@ def _figures(images: list[tuple[str, bytes]], width: str) -> str:
         f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, jpeg in images)
 
 
+def _rounds_section(rounds: tuple[pd.DataFrame, str] | None) -> list[str]:
+    if rounds is None:
+        return []
+    table, note = rounds
+    return ["<h2>Rounds of fit and training</h2>", f"<p>{html.escape(note)}</p>",
+            table.to_html(index=False, float_format="%.2f", border=0)]
+
+
 def render_report(title: str, summary: pd.DataFrame, hands: pd.DataFrame,
                   timelines: list[str], metrics: pd.DataFrame,
                   samples: list[tuple[str, bytes]], notes: list[str],
-                  lowest: list[tuple[str, bytes]] = ()) -> str:
+                  lowest: list[tuple[str, bytes]] = (),
+                  rounds: tuple[pd.DataFrame, str] | None = None) -> str:
     """The report's HTML; ``samples`` are (caption, JPEG bytes) overlay frames, ``lowest``
-    the crops of the lowest-quality hands, shown first."""
+    the crops of the lowest-quality hands, shown first; ``rounds`` the rounds of fit and
+    training (a table and a note), where there were any."""
     sample_html = _figures(samples, "420px")
     body = [f"<h1>{html.escape(title)}</h1>",
             "".join(f"<p>{html.escape(n)}</p>" for n in notes),
@@ -88,6 +98,7 @@ def render_report(title: str, summary: pd.DataFrame, hands: pd.DataFrame,
             distribution_plots(hands) if len(hands) else "<p>No hands.</p>",
             "<h2>Timelines</h2>", "".join(timelines),
             "<h2>Training</h2>", training_plot(metrics),
+            *_rounds_section(rounds),
             "<h2>Sample overlay frames</h2>", sample_html or "<p>No overlay frames.</p>"]
     style = ("body{font-family:sans-serif;margin:2em;max-width:1400px}"
              "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd}")

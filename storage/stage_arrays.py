@@ -40,6 +40,19 @@ class StageArrays(ChunkedGroup):
         cls.create_done_record(group, -(-n_frames // chunk_frames))
         return cls(group)
 
+    def copy_to(self, parent: zarr.Group, name: str, attrs: dict) -> StageArrays:
+        """A copy of these arrays (values, chunking, codecs) as ``parent/name``, replacing
+        any group there, with ``attrs``; it reads as not complete until the copy is whole."""
+        group = parent.create_group(name, overwrite=True, attributes={**attrs, "complete": False})
+        for key, array in self.group.arrays():
+            copy = group.create_array(key, shape=array.shape, chunks=array.chunks,
+                                      dtype=array.dtype, fill_value=array.fill_value,
+                                      filters=array.filters, serializer=array.serializer,
+                                      compressors=array.compressors)
+            copy[...] = checked_read(array, 0, None)
+        group.attrs["complete"] = bool(attrs.get("complete", False))
+        return StageArrays(group)
+
     @property
     def n_chunks(self) -> int:
         return int(self.group["chunk_done"].shape[0])

@@ -88,6 +88,17 @@ class DatasetStore:
     def create_stage(self, video_id: str, stage: str, **kwargs) -> StageArrays:
         return StageArrays.create(self.videos[video_id], stage, **kwargs)
 
+    def labels_version(self, video_id: str) -> str:
+        """Which labels a video has now (what the stages that read them key on): the
+        reconstruct stage's key and finish time, and, where they come from a later round of
+        fit and training (``tasks/rounds.py``), that round and its model."""
+        row = self.manifest.get(video_id)
+        version = f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"
+        labels = self.stage(video_id, "reconstruct")
+        if labels is not None and labels.attrs.get("round"):
+            version += f"|round {labels.attrs['round']} {labels.attrs['round_model']}"
+        return version
+
     def videos_done(self, stage: str, among: list[str] | None = None) -> list[str]:
         """The current (not superseded) videos whose ``stage`` is done, in manifest order
         (of ``among`` only, when given): the videos the stage after it takes."""

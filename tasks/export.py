@@ -30,6 +30,7 @@ from handlabel.storage.store import DatasetStore
 from .export_files import parquet_bytes, read_parquet, write_export
 from .rig_export import export_rig, rig_export_version
 from .rig_quality import rig_in_sample, rig_quality
+from .rounds import read_record
 
 STAGE = "export"
 DATASET_FILES = "dataset files"  # export's store-wide unit, beside its videos
@@ -126,6 +127,8 @@ def dataset_files_version(store: DatasetStore, videos: list[str], config: Export
         parts.append(f"{video_id}@{row['export_config_hash']}@{row['export_finished']}")
     parts += [f"rig {name}@{rig_export_version(store, name, config)}"
               for name in labelled_rigs(store)]
+    if record := read_record(store):  # the report's table of rounds
+        parts.append(f"rounds {record.get('key')}")
     return stage_key(f"{STAGE}.dataset", config, inputs=parts)
 
 
@@ -212,8 +215,22 @@ def _write_report(store, videos, rows, hands, summary, config, rigs=()) -> str:
         notes += [_held_out_note(row) for row in rig_quality(store, name).to_dict("records")]
         notes.append(_in_sample_note(name, rig_in_sample(store, name)))
     page = render_report("handlabel quality report", summary, hands, timelines, metrics,
-                         samples, notes, _lowest_hands(store, videos, rows))
+                         samples, notes, _lowest_hands(store, videos, rows),
+                         rounds_table(read_record(store)))
     return write_export(store, "report.html", page.encode())
+
+
+def rounds_table(record: dict) -> tuple[pd.DataFrame, str] | None:
+    """The rounds of fit and training (``tasks/rounds.py``) as the report shows them: per
+    round its self-check over the store and whether its labels were kept; and why they
+    stopped. None where the store never ran rounds."""
+    if not record.get("rounds"):
+        return None
+    table = pd.DataFrame(record["rounds"]).rename(columns={
+        "frames": "hidden frames", "labels_px": "self-check px",
+        "interpolation_px": "straight line px"})
+    return table, (f"The dataset's labels are round {record['kept']}'s. "
+                   f"{record.get('stopped', '')}.")
 
 
 def _held_out_note(row: dict) -> str:

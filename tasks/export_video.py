@@ -57,8 +57,7 @@ def prepare_export(store: DatasetStore, video_id: str, config: ExportConfig,
     current."""
     if not overwrite and export_is_current(store, video_id, config):
         return None
-    row = store.manifest.get(video_id)
-    store.manifest.start_stage(video_id, STAGE, _export_version(config, row))
+    store.manifest.start_stage(video_id, STAGE, _export_version(config, store, video_id))
     hands = video_hand_table(store, video_id, config.flag_below, config.min_track_s)
     write_export(store, f"videos/{video_id}/hands.parquet", parquet_bytes(hands))
     for folder in (PARTS, "samples"):  # a new export's, not an earlier one's
@@ -202,7 +201,7 @@ def export_is_current(store: DatasetStore, video_id: str, config: ExportConfig) 
     """Whether the video's exports are done with this config from its current labels."""
     row = store.manifest.get(video_id)
     return (row is not None and row["export_state"] == StageState.DONE
-            and row["export_config_hash"] == _export_version(config, row))
+            and row["export_config_hash"] == _export_version(config, store, video_id))
 
 
 def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
@@ -214,11 +213,10 @@ def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
     return not exported or dataset_files_current(store, exported, config.export)
 
 
-def _export_version(config: ExportConfig, row: dict) -> str:
-    """The export's cache key: its config and the reconstruction it was made from (recorded
-    as the manifest's export config hash)."""
-    return stage_key(STAGE, config, inputs=[
-        f"{row['reconstruct_config_hash']}@{row['reconstruct_finished']}"])
+def _export_version(config: ExportConfig, store: DatasetStore, video_id: str) -> str:
+    """The export's cache key: its config and the labels it was made from (recorded as the
+    manifest's export config hash)."""
+    return stage_key(STAGE, config, inputs=[store.labels_version(video_id)])
 
 
 def _frames_of(store: DatasetStore, video_id: str, wanted: np.ndarray):

@@ -40,11 +40,12 @@ from handlabel.storage.store import DatasetStore
 
 
 def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
-              config: ReconstructConfig, labels: StageArrays) -> int:
-    """Fit every track of the video into ``labels``; returns the number of hands written
-    (detected and interpolated). The tracks' windows are solved together, round by round:
-    every track's first window, then the second windows of the tracks that have one, each
-    starting from its track's shape and size so far."""
+              config: ReconstructConfig, labels: StageArrays, network: str = "network") -> int:
+    """Fit every track of the video into ``labels`` from the network step in ``network``;
+    returns the number of hands written (detected and interpolated). The tracks' windows
+    are solved together, round by round: every track's first window, then the second
+    windows of the tracks that have one, each starting from its track's shape and size so
+    far."""
     device = pick_device(config.device)
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
@@ -53,7 +54,8 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                 for start in range(first, stop, config.fit.window_frames)]
                for _, first, stop in tracks]
     total = sum(stop - first for _, first, stop in tracks)
-    trust = video_network_trust(store, video_id) if config.fit.weights.network_3d > 0 else 0.0
+    trust = (video_network_trust(store, video_id, network)
+             if config.fit.weights.network_3d > 0 else 0.0)
     labels.update_attrs(network_trust=trust)
     carried: list[Carried | None] = [None] * len(tracks)
     written = 0
@@ -62,7 +64,7 @@ def fit_video(store: DatasetStore, video_id: str, hand_model: HandModel,
         todo = [k for k in range(len(tracks)) if step < len(windows[k])]
         spans = [windows[k][step] for k in todo]
         frames = sum(stop - start for start, stop in spans)
-        loaded = [fitted_window(store, video_id, tracks[k][0], start, stop, config.fit)
+        loaded = [fitted_window(store, video_id, tracks[k][0], start, stop, config.fit, network)
                   for k, (start, stop) in zip(todo, spans, strict=True)]
         evidence = [window_evidence(arrays, device, trust) for arrays, _ in loaded]
         solved = solve_windows(
@@ -99,10 +101,11 @@ def video_tracks(store: DatasetStore, video_id: str, fit: FitConfig
     return tracks
 
 
-def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, stop: int
-                  ) -> WindowArrays:
-    """What the fit of frames [start, stop) of a slot reads from the store."""
-    detect, network = store.stage(video_id, "detect"), store.stage(video_id, "network")
+def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, stop: int,
+                  network_group: str = "network") -> WindowArrays:
+    """What the fit of frames [start, stop) of a slot reads from the store (the network's
+    predictions from ``network_group``)."""
+    detect, network = store.stage(video_id, "detect"), store.stage(video_id, network_group)
     video = store.video(video_id)
 
     def read(stage, key):
@@ -119,24 +122,26 @@ def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, sto
 
 
 def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, stop: int,
-                  fit: FitConfig) -> tuple[WindowArrays, np.ndarray]:
+                  fit: FitConfig, network: str = "network") -> tuple[WindowArrays, np.ndarray]:
     """What the fit of frames [start, stop) of a slot uses: ``window_arrays`` without the
     detections an object covers (``fit.covered_share``), and which joints look covered
     (T, 21) bool (the weight stage's ``UNLIKE_HAND`` flag)."""
     flags = store.stage(video_id, "weight").read("flags", start, stop)[:, slot]
     unlike = (flags & UNLIKE_HAND) > 0
-    arrays = window_arrays(store, video_id, slot, start, stop)
+    arrays = window_arrays(store, video_id, slot, start, stop, network)
     if fit.covered_share is not None:
         covered = arrays.present & (unlike.mean(-1) >= fit.covered_share)
         arrays = without_frames(arrays, covered, keep=NETWORK_EVIDENCE)
     return arrays, unlike
 
 
-def video_network_trust(store: DatasetStore, video_id: str) -> float:
+def video_network_trust(store: DatasetStore, video_id: str, network_group: str = "network"
+                        ) -> float:
     """The video's trust in the network's 3D (``network_trust.py``): its projected joints
-    against the video's own detections, both slots."""
+    (the network step in ``network_group``) against the video's own detections, both
+    slots."""
     detect = store.stage(video_id, "detect")
-    network = store.stage(video_id, "network").read("keypoints_2d")
+    network = store.stage(video_id, network_group).read("keypoints_2d")
     error = network_error(network.reshape(-1, 21, 2),
                           detect.read("keypoints")[..., :2].reshape(-1, 21, 2),
                           store.stage(video_id, "weight").read("joint").reshape(-1, 21))

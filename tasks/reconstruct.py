@@ -13,6 +13,7 @@ without running the network again.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from handlabel.models.tracking import N_SLOTS
 from handlabel.models.training.prediction import predict_crops
 from handlabel.models.training.setup import pick_device
 from handlabel.storage.manifest import StageState
+from handlabel.storage.model_store import MODEL
 from handlabel.storage.stage_arrays import ArraySpec, StageArrays
 from handlabel.storage.store import DatasetStore
 
@@ -41,6 +43,20 @@ from .trained_model import load_trained_model
 
 STAGE = "reconstruct"
 NETWORK = "network"  # the network step's arrays
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Which model labels a video and where its two steps write: the network step's group
+    and the labels' group under ``videos/<id>/``. The reconstruct stage's is ``ROUND_0``;
+    each later round of fit and training has its own (``tasks/rounds.py``)."""
+
+    model: str = MODEL
+    network: str = NETWORK
+    labels: str = STAGE
+
+
+ROUND_0 = LabelSource()
 
 
 def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
@@ -80,16 +96,18 @@ def reconstruct_spec(n_vertices: int, n_shape: int, n_joints: int | None = None
     }
 
 
-def model_version(store: DatasetStore) -> str:
-    attrs = store.model().attrs if store.has_model() else {}
+def model_version(store: DatasetStore, model: str = MODEL) -> str:
+    """The identity of the store's trained ``model`` (an error where it is not complete)."""
+    attrs = store.model(model).attrs if store.has_model(model) else {}
     if not attrs.get("complete") or not attrs.get("identity"):
         raise RuntimeError(f"{store.url}: no completely trained model; run train first")
     return attrs["identity"]
 
 
-def _inputs(store: DatasetStore, video_id: str) -> str:
+def _inputs(store: DatasetStore, video_id: str, model: str = MODEL) -> str:
     row = store.manifest.get(video_id)
-    return f"{row['weight_config_hash']}@{row['weight_finished']}|model {model_version(store)}"
+    return (f"{row['weight_config_hash']}@{row['weight_finished']}"
+            f"|model {model_version(store, model)}")
 
 
 def _network_key(config: ReconstructConfig) -> str:
@@ -138,29 +156,30 @@ def prepare_reconstruct(store: DatasetStore, video_id: str, config: ReconstructC
     return todo
 
 
-def _create_arrays(store: DatasetStore, video_id: str, name: str, attrs: dict):
-    net, _ = _network(store.url, model_version(store))
+def _create_arrays(store: DatasetStore, video_id: str, name: str, attrs: dict,
+                   source: LabelSource = ROUND_0):
+    net, _ = _network(store.url, model_version(store, source.model), source.model)
     video = store.video(video_id)
-    joints = len(net.hand_model.parents) if name == STAGE else None
+    joints = len(net.hand_model.parents) if name == source.labels else None
     spec = reconstruct_spec(int(net.appearance.n_vertices), net.hand_model.n_shape, joints)
     return store.create_stage(video_id, name, n_frames=video.n_frames,
                               chunk_frames=video.chunk_frames, spec=spec, attrs=attrs)
 
 
 @functools.lru_cache(maxsize=2)
-def _network(store_url: str, version: str) -> tuple[S2HandNet, int]:
+def _network(store_url: str, version: str, model: str = MODEL) -> tuple[S2HandNet, int]:
     """The store's trained network, loaded once per worker process and model version."""
-    return load_trained_model(DatasetStore(store_url, create=False))
+    return load_trained_model(DatasetStore(store_url, create=False), model=model)
 
 
 def reconstruct_chunk(store: DatasetStore, video_id: str, chunk: int,
-                      config: ReconstructConfig) -> int:
+                      config: ReconstructConfig, source: LabelSource = ROUND_0) -> int:
     """The network step on the hands of one chunk; returns how many."""
-    net, input_size = _network(store.url, model_version(store))
+    net, input_size = _network(store.url, model_version(store, source.model), source.model)
     video, detect = store.video(video_id), store.stage(video_id, "detect")
     start = chunk * video.chunk_frames
     stop = min(start + video.chunk_frames, video.n_frames)
-    arrays = store.stage(video_id, NETWORK)
+    arrays = store.stage(video_id, source.network)
     spec = reconstruct_spec(arrays.group["vertices"].shape[2], arrays.group["betas"].shape[2])
     out = {k: np.full((stop - start, *s.tail), s.fill_value, s.dtype) for k, s in spec.items()}
     present = detect.read("present", start, stop)
@@ -176,14 +195,27 @@ def reconstruct_chunk(store: DatasetStore, video_id: str, chunk: int,
     return len(frames)
 
 
-def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig) -> int:
+def network_step(store: DatasetStore, video_id: str, config: ReconstructConfig,
+                 source: LabelSource) -> int:
+    """The network step of every chunk of a video afresh with ``source``'s model (a round's,
+    whose network changed: nothing to keep); returns the hands."""
+    arrays = _create_arrays(store, video_id, source.network, {
+        "config_hash": _network_key(config), "inputs": _inputs(store, video_id, source.model)},
+        source)
+    return sum(reconstruct_chunk(store, video_id, chunk, config, source)
+               for chunk in range(arrays.n_chunks))
+
+
+def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfig,
+                    source: LabelSource = ROUND_0) -> int:
     """The labels of a video from its network step: the sequence fit of every track, or the
     network's predictions themselves when the fit is off. Returns the hands written."""
-    network = store.stage(video_id, NETWORK)
+    network = store.stage(video_id, source.network)
     if network is None or network.done_chunks() != set(range(network.n_chunks)):
         raise RuntimeError(f"{video_id}: the network step is incomplete; rerun reconstruct")
-    labels = _create_arrays(store, video_id, STAGE, {
-        "config_hash": stage_key(STAGE, config), "inputs": _inputs(store, video_id)})
+    labels = _create_arrays(store, video_id, source.labels, {
+        "config_hash": stage_key(STAGE, config),
+        "inputs": _inputs(store, video_id, source.model)}, source)
     keys = list(reconstruct_spec(1, 1)) if not config.fit.enabled else ["albedo", "light"]
     video = store.video(video_id)
     for start in range(0, video.n_frames, video.chunk_frames):
@@ -194,9 +226,9 @@ def fit_reconstruct(store: DatasetStore, video_id: str, config: ReconstructConfi
     for key in ("selfcheck_px", "selfcheck_interpolation_px"):
         labels.group[key][:] = np.nan  # every chunk written, hidden spans or not (integrity)
     if config.fit.enabled:
-        net, _ = _network(store.url, model_version(store))
-        written = fit_video(store, video_id, net.hand_model, config, labels)
-        selfcheck_video(store, video_id, net.hand_model, config, labels)
+        net, _ = _network(store.url, model_version(store, source.model), source.model)
+        written = fit_video(store, video_id, net.hand_model, config, labels, source.network)
+        selfcheck_video(store, video_id, net.hand_model, config, labels, source.network)
     labels.group["chunk_done"][:] = True
     return written
 
@@ -245,18 +277,24 @@ def finish_reconstruct(store: DatasetStore, video_id: str, error: str | None = N
         error = "the fit reported done but wrote no complete labels (its worker lost?); rerun"
     if error is None:
         arrays.update_attrs(complete=True)
-        present = arrays.read("present")
-        detected = present & ~arrays.read("interpolated")
-        if present.any():
-            measured = arrays.read("reprojection_px")[detected]
-            measured = measured[np.isfinite(measured)]
-            stats = {"reconstruct_mean_quality": float(arrays.read("quality")[present].mean()),
-                     "reconstruct_median_reprojection_px": float(np.median(measured))
-                     if len(measured) else None,
-                     "reconstruct_interpolated": int((present & ~detected).sum()),
-                     **_selfcheck_stats(arrays)}
+        stats = label_stats(arrays)
     return store.manifest.finish_stage(video_id, STAGE, row["reconstruct_started"], error,
                                        **stats)
+
+
+def label_stats(labels: StageArrays) -> dict:
+    """The manifest's summary of a video's labels (none where it has no hand)."""
+    present = labels.read("present")
+    if not present.any():
+        return {}
+    detected = present & ~labels.read("interpolated")
+    measured = labels.read("reprojection_px")[detected]
+    measured = measured[np.isfinite(measured)]
+    return {"reconstruct_mean_quality": float(labels.read("quality")[present].mean()),
+            "reconstruct_median_reprojection_px": float(np.median(measured))
+            if len(measured) else None,
+            "reconstruct_interpolated": int((present & ~detected).sum()),
+            **_selfcheck_stats(labels)}
 
 
 def _selfcheck_stats(labels: StageArrays) -> dict:

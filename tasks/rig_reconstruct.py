@@ -80,9 +80,8 @@ class RigMembers:
 
     def inputs(self) -> str:
         """What the rig's 3D is made from: each member's labels and the model."""
-        rows = [self.store.manifest.get(self.members[c]) for c in self.cameras]
-        parts = [f"{r['video_id']}:{r['reconstruct_config_hash']}@{r['reconstruct_finished']}"
-                 for r in rows]
+        parts = [f"{video}:{self.store.labels_version(video)}"
+                 for video in (self.members[c] for c in self.cameras)]
         return "|".join(parts) + f"|model {model_version(self.store)}"
 
 

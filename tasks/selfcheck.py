@@ -32,7 +32,8 @@ from .hand_fit import fit_weights_of, fitted_window, video_tracks
 
 
 def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
-                    config: ReconstructConfig, labels: StageArrays) -> int:
+                    config: ReconstructConfig, labels: StageArrays, network: str = "network"
+                    ) -> int:
     """Hide ``config.selfcheck.spans`` spans of the video's tracks, fit each window without
     them (all the windows together), write the errors; returns the hidden frames measured."""
     check = config.selfcheck
@@ -48,7 +49,7 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     seed = [check.seed, int(video_id.encode().hex()[:15], 16)]
     spans = held_out_spans(tracks, present, fps, check.spans, check.span_s, check.context_s,
                            seed)
-    hidden_windows = [_hidden_window(store, video_id, span, config) for span in spans]
+    hidden_windows = [_hidden_window(store, video_id, span, config, network) for span in spans]
     solved = solve_windows(
         hand_model, [window_evidence(without_frames(arrays, hidden), device,
                                      float(labels.attrs.get("network_trust", 0.0)))
@@ -59,11 +60,11 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
                result in zip(spans, hidden_windows, solved, strict=True) if result is not None)
 
 
-def _hidden_window(store: DatasetStore, video_id: str, span: HeldOut, config: ReconstructConfig
-                   ) -> tuple[WindowArrays, np.ndarray]:
+def _hidden_window(store: DatasetStore, video_id: str, span: HeldOut, config: ReconstructConfig,
+                   network: str) -> tuple[WindowArrays, np.ndarray]:
     """The span's window as the labels' fit sees it, and its hidden frames (T,) bool."""
     arrays, _ = fitted_window(store, video_id, span.slot, span.window_start, span.window_stop,
-                              config.fit)
+                              config.fit, network)
     hidden = np.zeros(span.window_stop - span.window_start, bool)
     hidden[span.hidden_start - span.window_start : span.hidden_stop - span.window_start] = True
     return arrays, hidden

@@ -19,6 +19,7 @@ from prefect.artifacts import create_table_artifact
 from handlabel.config import (
     HandlabelConfig,
     RigStageConfig,
+    RoundsConfig,
     TrainConfig,
     TrainPreset,
 )
@@ -46,6 +47,7 @@ from handlabel.storage.hand_crops import (
     read_label_targets,
     sample_index,
 )
+from handlabel.storage.model_store import MODEL
 from handlabel.storage.store import DatasetStore
 
 from .rig_pairs import rig_pairs
@@ -58,13 +60,17 @@ EpochCallback = Callable[[dict, list[dict]], None]
 @dataclass(frozen=True)
 class LabelRound:
     """Training on the job's own labels besides the detections (a round of fit and
-    training, issue 26; ``bench/rounds.py`` runs them): the weights of the label losses
-    (``losses.objective.LABEL_LOSSES``) and the least quality a label needs, the export's
-    low-quality threshold, so that only labels the dataset itself stands by teach."""
+    training, ``tasks/rounds.py``): the weights of the label losses
+    (``losses.objective.LABEL_LOSSES``) and the least quality a label needs
+    (``train.rounds``; defaults there)."""
 
-    labels_2d: float = 0.01  # ten times the detections' reprojection weight
-    labels_3d: float = 1.0
-    min_quality: float = 0.1
+    labels_2d: float
+    labels_3d: float
+    min_quality: float
+
+    @classmethod
+    def of(cls, config: RoundsConfig) -> LabelRound:
+        return cls(config.labels_2d, config.labels_3d, config.min_quality)
 
 
 def settings_from_config(config: TrainConfig) -> TrainSettings:
@@ -194,18 +200,17 @@ def _inputs_version(store: DatasetStore, videos: list[str], config: TrainConfig,
     if _stereo_weights(config) is not None and store.rig_names():
         version += f"|rig pairs within {pair_inlier} hand sizes"
     if labels is not None:
-        version += f"|{labels}|" + ";".join(
-            f"{v}@{table.loc[v, 'reconstruct_config_hash']}@"
-            f"{table.loc[v, 'reconstruct_finished']}" for v in sorted(videos))
+        version += f"|{labels}|" + ";".join(f"{v}@{store.labels_version(v)}"
+                                            for v in sorted(videos))
     return version
 
 
 def train_is_current(store: DatasetStore, videos: list[str], config: TrainConfig,
-                     pair_inlier: float = PAIR_INLIER, labels: LabelRound | None = None
-                     ) -> bool:
-    """Whether the store's model is completely trained with this config on these videos'
-    current weights (and, with ``labels``, their current labels)."""
-    attrs = store.model().attrs if store.has_model() else {}
+                     pair_inlier: float = PAIR_INLIER, labels: LabelRound | None = None,
+                     model: str = MODEL) -> bool:
+    """Whether the store's model (``model``) is completely trained with this config on these
+    videos' current weights (and, with ``labels``, their current labels)."""
+    attrs = store.model(model).attrs if store.has_model(model) else {}
     return (bool(attrs.get("complete")) and attrs.get("config_hash") == training_key(config)
             and attrs.get("inputs") == _inputs_version(store, videos, config, pair_inlier,
                                                        labels))
@@ -221,20 +226,22 @@ def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
 def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
                 overwrite: bool = False, on_epoch: EpochCallback | None = None,
                 logger: logging.Logger | None = None, pair_inlier: float = PAIR_INLIER,
-                labels: LabelRound | None = None) -> str:
+                labels: LabelRound | None = None, model: str = MODEL) -> str:
     """Train (or resume training) on the hands of ``videos`` (with ``labels``, on their
-    labels too); returns 'trained' or 'skipped'."""
+    labels too) into the store's model ``model``; returns 'trained' or 'skipped'."""
     log = logger or logging.getLogger(__name__)
-    if not overwrite and train_is_current(store, videos, config, pair_inlier, labels):
+    if not overwrite and train_is_current(store, videos, config, pair_inlier, labels, model):
         return "skipped"
     config_hash, inputs = training_key(config), _inputs_version(store, videos, config,
                                                                  pair_inlier, labels)
-    models = store.model()
+    models = store.model(model)
     same = models.attrs.get("config_hash") == config_hash and models.attrs.get("inputs") == inputs
-    started = {v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
+    # the train stage's model is the stage's record per video; a round's is the rounds'
+    started = ({v: store.manifest.start_stage(v, STAGE, config_hash) for v in videos}
+               if model == MODEL else {})
     try:
-        _train(store, videos, config, config_hash, inputs, overwrite or not same, on_epoch, log,
-               pair_inlier, labels)
+        _train(models, store, videos, config, config_hash, inputs, overwrite or not same,
+               on_epoch, log, pair_inlier, labels)
     except Exception as exc:
         for v, t in started.items():
             store.manifest.finish_stage(v, STAGE, t, error=f"train: {exc}")
@@ -244,9 +251,8 @@ def train_store(store: DatasetStore, videos: list[str], config: TrainConfig,
     return "trained"
 
 
-def _train(store, videos, config, config_hash, inputs, restart, on_epoch, log,
+def _train(models, store, videos, config, config_hash, inputs, restart, on_epoch, log,
            pair_inlier, labels) -> None:
-    models = store.model()
     settings = settings_from_config(config)
     data = training_hands(store, videos, config, pair_inlier, labels)
     if labels is not None:

@@ -20,8 +20,10 @@ class NoTrainedModel(LookupError):
 
 
 def load_trained_model(store: DatasetStore | None = None, checkpoint: str | Path | None = None,
-                       hand_model: str | None = None) -> tuple[S2HandNet, int]:
-    """(network in eval mode, its input size) from ``checkpoint`` if given, else the store."""
+                       hand_model: str | None = None, model: str = "s2hand"
+                       ) -> tuple[S2HandNet, int]:
+    """(network in eval mode, its input size) from ``checkpoint`` if given, else the store's
+    model ``model`` (the train stage's, or a round's: ``tasks/rounds.py``)."""
     if checkpoint is not None:
         try:
             state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
@@ -29,9 +31,9 @@ def load_trained_model(store: DatasetStore | None = None, checkpoint: str | Path
             raise NoTrainedModel(f"{checkpoint}: not a readable checkpoint ({exc})") from exc
         name = hand_model or "default"
     else:
-        if store is None or not store.has_model():
+        if store is None or not store.has_model(model):
             raise NoTrainedModel(f"{store.url if store else '?'}: no trained model; run train")
-        models = store.model()
+        models = store.model(model)
         payload = models.latest_checkpoint()
         if payload is None:
             raise NoTrainedModel(f"{store.url}: the model has no checkpoint yet; run train")

@@ -1,6 +1,7 @@
-"""A round of fit and training on the gesture clip (issue 26): the network learns from the
-job's own labels, and the fit takes the network's 3D as evidence, trusted as far as the
-video's detections say."""
+"""Rounds of fit and training on the gesture clip: the network learns from the job's own
+labels, the fit takes the network's 3D as evidence, trusted as far as the video's detections
+say; the rounds stage keeps each round in the store, the labels of the last round that
+helped, and reruns exactly."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from handlabel.flows.status import rounds_line
 from handlabel.models.metrics.keypoints3d import procrustes_errors
 from handlabel.models.training.prediction import predict_crops
 from handlabel.storage.hand_crops import hand_index, read_hands, read_label_targets
 from handlabel.storage.store import DatasetStore
+from handlabel.tasks.export import rounds_table
+from handlabel.tasks.export_video import export_is_current
+from handlabel.tasks.reconstruct import reconstruct_is_current
+from handlabel.tasks.rounds import accept_round, read_record
 from handlabel.tasks.train import LabelRound, train_store
 from handlabel.tasks.trained_model import load_trained_model
 
@@ -23,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 # 20 hands: one step an epoch
 TRAIN = CONFIG.train.model_copy(update={"epochs": 30, "lr_milestones": [25]})
-LABELS = LabelRound(labels_2d=0.01, labels_3d=10.0)
+LABELS = LabelRound(labels_2d=0.01, labels_3d=10.0, min_quality=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +93,78 @@ def test_the_network_learns_the_labels_and_the_fit_takes_its_3d_as_evidence(stor
     refitted = store.stage(videos[0], "reconstruct")
     assert 0 < refitted.attrs["network_trust"] <= 1
     np.testing.assert_array_equal(refitted.read("present"), present)
+
+
+def _with_rounds(count: int, min_gain: float = 0.02):
+    data = CONFIG.model_dump()
+    data["train"]["rounds"].update(count=count, min_gain=min_gain)
+    return type(CONFIG).model_validate(data)
+
+
+def _rounds(store: DatasetStore, config):
+    from handlabel.flows.rounds import rounds_flow
+
+    return rounds_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))(
+        store.url, config, return_state=True)
+
+
+def _arrays(store: DatasetStore, video: str, group: str) -> dict[str, np.ndarray]:
+    labels = store.stage(video, group)
+    return {k: labels.read(k) for k in ("present", "joints_3d", "quality", "selfcheck_px")}
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_helped(
+        gesture_store, prefect_api, tmp_path):
+    copy = tmp_path / "store"
+    shutil.copytree(gesture_store, copy)
+    store = DatasetStore(str(copy))
+    video = store.videos_done("reconstruct")[0]
+    round_0 = _arrays(store, video, "reconstruct")
+    before = store.labels_version(video)
+    assert not read_record(store)  # no rounds asked for: the pipeline made none
+
+    # a round must lower the self-check by 99% to be kept: made, stored, not kept
+    hard = _with_rounds(1, min_gain=0.99)
+    state = _rounds(store, hard)
+    assert state.is_completed(), state.message
+    record = read_record(store)
+    assert [(r["round"], r["kept"]) for r in record["rounds"]] == [(0, True), (1, False)]
+    assert record["kept"] == 0 and record["rounds"][0]["frames"] > 0
+    assert store.model("s2hand-round1").attrs["complete"]
+    _assert_same(_arrays(store, video, "rounds/0/labels"), round_0)
+    round_1 = _arrays(store, video, "rounds/1/labels")
+    assert not np.array_equal(round_1["joints_3d"], round_0["joints_3d"], equal_nan=True)
+    _assert_same(_arrays(store, video, "reconstruct"), round_0)
+    assert store.labels_version(video) == before
+    table, note = rounds_table(record)  # the report's
+    assert list(table["kept"]) == [True, False] and "round 0" in note
+    line = rounds_line(store.root)  # the status's
+    assert line.startswith("rounds: labels from round 0;") and "round 1" in line
+    assert "(not kept)" in line
+
+    # the same config again: current, nothing redone
+    written = store.stage(video, "rounds/1/labels").attrs["inputs"]
+    assert "current" in _rounds(store, hard).message
+    assert store.stage(video, "rounds/1/labels").attrs["inputs"] == written
+
+    # a kept round's labels become the video's: reconstruct stays current, what reads the
+    # labels is stale
+    assert export_is_current(store, video, CONFIG.export)
+    accept_round(store, video, 1)
+    _assert_same(_arrays(store, video, "reconstruct"), round_1)
+    assert reconstruct_is_current(store, video, CONFIG.reconstruct)
+    assert store.labels_version(video) != before
+    assert not export_is_current(store, video, CONFIG.export)
+
+    # no rounds asked for now: round 0's labels come back, and the export is current again
+    state = _rounds(store, CONFIG)
+    assert state.is_completed(), state.message
+    _assert_same(_arrays(store, video, "reconstruct"), round_0)
+    assert store.labels_version(video) == before
+    assert export_is_current(store, video, CONFIG.export)
+    assert read_record(store)["kept"] == 0
