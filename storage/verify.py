@@ -21,6 +21,7 @@ import zarr
 from .fs import configure_filesystems, filesystem
 from .integrity import chunk_key, has_checksum, intact
 from .manifest import SCHEMA, STAGES, StageState
+from .model_store import MODEL
 from .store import DatasetStore
 
 # which stage writes each group of a video, and the chunked stages that read its chunks
@@ -29,6 +30,10 @@ GROUP_STAGE = {"detect": "detect", "weight": "weight", "reconstruct": "reconstru
                "network": "reconstruct"}
 READERS = {"ingest": ("detect", "network", "reconstruct"), "detect": ("network", "reconstruct"),
            "weight": ("reconstruct",), "reconstruct": (), "train": ()}
+# rounds of fit and training: a video's round groups (videos/<id>/rounds/) are remade from
+# its labels (reconstruct, which redoes the rounds); a round's model is forgotten with the
+# store's rounds record, so that the rounds run again
+ROUNDS = "rounds"
 
 
 @dataclass(frozen=True)
@@ -164,14 +169,18 @@ def verify_store(store: DatasetStore, run_jobs: Callable[[list[ArrayJob]], list]
 
 def finding_stage(array_path: str) -> tuple[str | None, str | None]:
     """(video id, stage) that wrote an array: videos/<id>/frames -> (id, 'ingest'),
-    videos/<id>/detect/keypoints -> (id, 'detect'), models/... -> (None, 'train')."""
+    videos/<id>/detect/keypoints -> (id, 'detect'), videos/<id>/rounds/... -> (id,
+    'reconstruct'), models/s2hand/... -> (None, 'train'), a round's model -> (None,
+    'rounds')."""
     parts = array_path.split("/")
     if parts[0] == "models":
-        return None, "train"
+        return None, "train" if parts[1] == MODEL else ROUNDS
     if parts[0] != "videos" or len(parts) < 3:
         return None, None
     if len(parts) == 3:
         return parts[1], VIDEO_ARRAYS_STAGE
+    if parts[2] == ROUNDS:
+        return parts[1], "reconstruct"
     return parts[1], GROUP_STAGE.get(parts[2])
 
 
@@ -198,9 +207,13 @@ def mark_for_repair(store: DatasetStore, report: Report) -> list[str]:
                                       f"{finding.problem}")
         if video is not None:
             _clear_flags(store, video, stage, finding.index)
+        elif stage == ROUNDS:
+            _forget_rounds(store, finding.array.split("/")[1])
         else:
             _forget_model(store)
     for (video, stage), problems in failed.items():
+        if stage == ROUNDS:  # not a manifest stage: its record says it is to redo
+            continue
         videos = [video] if video else list(store.manifest.table()["video_id"])
         for vid in videos:
             store.manifest.upsert(vid, **{f"{stage}_state": StageState.FAILED.value,
@@ -222,9 +235,18 @@ def _clear_flags(store: DatasetStore, video: str, stage: str, index: int) -> Non
             arrays.group["chunk_done"][index] = False
 
 
-def _forget_model(store: DatasetStore) -> None:
+def _forget_rounds(store: DatasetStore, model_name: str) -> None:
+    """A round's damaged checkpoint: that model forgotten and the rounds record left
+    unfinished, so that the rounds stage runs again."""
+    _forget_model(store, model_name)
+    record = store.root.get(ROUNDS)
+    if record is not None:
+        record.attrs["complete"] = False
+
+
+def _forget_model(store: DatasetStore, name: str = MODEL) -> None:
     """A damaged checkpoint: training starts over (it is deterministic: the same network)."""
-    model = store.model()
+    model = store.model(name)
     for key in list(model.group.array_keys()):
         del model.group[key]
     model.update_attrs(latest=None, complete=False)

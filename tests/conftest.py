@@ -52,9 +52,9 @@ FAULT_MODULES = {"test_faults"}
 # on one worker: the pipeline's tests are split over several modules to spread them.)
 LONGEST_MODULES = ("test_faults", "test_fit", "test_pipeline", "test_pipeline_failures",
                    "test_s3_repair", "test_pipeline_reruns", "test_object_store",
-                   "test_train_stage", "test_rounds", "test_integrity", "test_clip_training",
-                   "test_detect_flow", "test_selfcheck", "test_ingest_flow", "test_pretrain",
-                   "test_stages", "test_cli")
+                   "test_train_stage", "test_integrity", "test_clip_training",
+                   "test_detect_flow", "test_selfcheck", "test_rounds", "test_ingest_flow",
+                   "test_pretrain", "test_stages", "test_cli")
 
 
 def _module(item) -> str:

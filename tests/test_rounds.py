@@ -17,6 +17,7 @@ from handlabel.models.metrics.keypoints3d import procrustes_errors
 from handlabel.models.training.prediction import predict_crops
 from handlabel.storage.hand_crops import hand_index, read_hands, read_label_targets
 from handlabel.storage.store import DatasetStore
+from handlabel.storage.verify import check_array, mark_for_repair, verify_store
 from handlabel.tasks.export import rounds_table
 from handlabel.tasks.export_video import export_is_current
 from handlabel.tasks.reconstruct import reconstruct_is_current
@@ -168,3 +169,16 @@ def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_help
     assert store.labels_version(video) == before
     assert export_is_current(store, video, CONFIG.export)
     assert read_record(store)["kept"] == 0
+
+    # verify: a damaged round is redone from the labels' stage, a round's model with the rounds
+    for array in (f"videos/{video}/rounds/1/labels/joints_3d", "models/s2hand-round1/"):
+        folder = copy / array
+        obj = next(p for p in sorted(folder.rglob("*")) if p.is_file() and "c" in p.parts)
+        obj.write_bytes(obj.read_bytes()[:-8] + bytes(8))
+    report = verify_store(store, lambda jobs: [check_array(store.url, job) for job in jobs])
+    damaged = {f.array.rsplit("/", 1)[0] for f in report.findings}
+    assert damaged == {f"videos/{video}/rounds/1/labels", "models/s2hand-round1"}, damaged
+    assert mark_for_repair(store, report) == []
+    assert store.manifest.get(video)["reconstruct_state"] == "failed"
+    assert not read_record(store)["complete"]
+    assert not store.model("s2hand-round1").attrs["complete"]
