@@ -90,7 +90,9 @@ def read_label_targets(store: DatasetStore, index: pd.DataFrame, min_quality: fl
     """The reconstruct stage's labels of the hands in ``index`` (video_id, frame, slot), for
     training on them (a round of fit and training): only labels fitted to a detection
     (not ``interpolated``) with quality at least ``min_quality`` carry weight, as the export
-    flags the others low quality. A video without complete labels gives no targets."""
+    flags the others low quality, and not on the self-check's hidden frames (where
+    ``selfcheck_px`` was measured), so that a round's self-check is not scored on frames its
+    network was taught. A video without complete labels gives no targets."""
     joints = np.zeros((len(index), 21, 3), np.float32)
     weight = np.zeros(len(index), np.float32)
     for video_id, rows in index.groupby("video_id", sort=False):
@@ -106,6 +108,8 @@ def read_label_targets(store: DatasetStore, index: pd.DataFrame, min_quality: fl
         quality = labels.read("quality")[frame, slot]
         usable = (labels.read("present")[frame, slot] & ~labels.read("interpolated")[frame, slot]
                   & (quality >= min_quality) & np.isfinite(points).all((-1, -2)))
+        if "selfcheck_px" in labels.group:
+            usable &= ~np.isfinite(labels.read("selfcheck_px")[frame, slot])
         joints[at] = np.where(usable[:, None, None], np.nan_to_num(points), 0)
         weight[at] = np.where(usable, quality, 0)
     return LabelTargets(joints, weight)
