@@ -77,6 +77,12 @@ def _selfcheck_columns(row: dict) -> dict:
             "selfcheck_interpolation_px": row.get("reconstruct_selfcheck_interpolation_px")}
 
 
+def _labels_round(store: DatasetStore, video_id: str) -> int:
+    """Which round of fit and training the video's labels come from (0: the train and
+    reconstruct stages'; ``tasks/rounds.py``)."""
+    return int(store.stage(video_id, "reconstruct").attrs.get("round", 0))
+
+
 def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig) -> dict:
     """The dataset-wide files from the per-video exports; returns their URLs by name."""
     rows = {v: store.manifest.get(v) for v in videos}
@@ -84,7 +90,8 @@ def export_dataset(store: DatasetStore, videos: list[str], config: ExportConfig)
     hands = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     summary = pd.DataFrame([{"video_id": v, "name": rows[v]["name"],
                              **video_summary(t, rows[v]["n_frames"]),
-                             **_selfcheck_columns(rows[v])}
+                             **_selfcheck_columns(rows[v]),
+                             "labels_round": _labels_round(store, v)}
                             for v, t in zip(videos, tables, strict=True)])
     written = {}
     if "parquet" in config.formats:

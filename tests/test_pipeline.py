@@ -96,6 +96,7 @@ def test_the_self_check_is_measured_beside_the_labels_and_leaves_them_alone(comp
     videos = pd.read_parquet(exported(store, "videos.parquet")).iloc[0]
     assert videos["selfcheck_frames"] == both.sum()
     assert videos["selfcheck_px"] == pytest.approx(row["reconstruct_selfcheck_px"])
+    assert videos["labels_round"] == 0  # no rounds of fit and training by default
 
 
 def test_the_gesture_clip_is_one_right_hand_whose_parameters_give_its_joints(complete_store):

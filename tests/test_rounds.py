@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -25,7 +26,7 @@ from handlabel.tasks.rounds import accept_round, read_record
 from handlabel.tasks.train import LabelRound, train_store
 from handlabel.tasks.trained_model import load_trained_model
 
-from .pipeline_runs import CONFIG
+from .pipeline_runs import CONFIG, export_here, exported
 
 pytestmark = pytest.mark.slow
 
@@ -164,13 +165,21 @@ def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_help
     assert reconstruct_is_current(store, video, CONFIG.reconstruct)
     assert store.labels_version(video) != before
     assert not export_is_current(store, video, CONFIG.export)
+    assert export_here(store).is_completed()  # the dataset takes the round's labels
+    summary = pd.read_parquet(exported(store, "videos.parquet")).set_index("video_id")
+    assert summary.loc[video, "labels_round"] == 1
+    hands = pd.read_parquet(exported(store, f"videos/{video}/hands.parquet"))
+    first = hands.iloc[0]
+    np.testing.assert_allclose(np.reshape(first["joints_3d"], (21, 3)),
+                               round_1["joints_3d"][first["frame"], int(first["side"] == "right")],
+                               atol=1e-6)
 
-    # no rounds asked for now: round 0's labels come back, and the export is current again
+    # no rounds asked for now: round 0's labels come back; the export of round 1's is stale
     state = _rounds(store, CONFIG)
     assert state.is_completed(), state.message
     _assert_same(_arrays(store, video, "reconstruct"), round_0)
     assert store.labels_version(video) == before
-    assert export_is_current(store, video, CONFIG.export)
+    assert not export_is_current(store, video, CONFIG.export)
     assert read_record(store)["kept"] == 0
 
     # verify: a damaged round is redone from the labels' stage, a round's model with the rounds
