@@ -221,9 +221,9 @@ def run(
     overwrite: OverwriteOption = False,
     dask_address: DaskOption = None,
 ) -> None:
-    """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, export,
-    and rig (calibrated rigs). Work already done with the same inputs and configuration is
-    skipped."""
+    """The whole pipeline over SOURCES: ingest, detect, weight, train, reconstruct, rounds of
+    fit and training (when train.rounds asks), rig (calibrated rigs) and export. Work
+    already done with the same inputs and configuration is skipped."""
     settings = _config(config)
     _check_sources(sources, settings)
     with _holding(store, "run"):

@@ -13,12 +13,12 @@ from handlabel.models.detectors import duplicates, tta_gate
 from handlabel.models.fit import visibility
 from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
-from handlabel.tasks import export_video
+from handlabel.tasks import export_video, rounds
 
 
 @pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides, keys, camera,
                                     geometry, keypoints, identity, appearance,
-                                    visibility, export_video],
+                                    visibility, export_video, rounds],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)
