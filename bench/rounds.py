@@ -133,7 +133,7 @@ def main() -> None:
                                load_occluders(), folder)
         started = time.perf_counter()
         videos = label_videos(store, [c.path for c in clips], config)
-        best = pooled_check(0, [start_rounds(store, v) for v in videos])
+        best = pooled_check(0, [start_rounds(store, v, args.rounds) for v in videos])
         tables.append(round_table(store, clips, videos, "0", replace(best, kept=True),
                                   time.perf_counter() - started))
         for k in range(1, args.rounds + 1):

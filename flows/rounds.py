@@ -18,6 +18,7 @@ from handlabel.storage.store import DatasetStore
 from handlabel.tasks.rounds import (
     RoundCheck,
     accept_round_task,
+    forget_models_beyond,
     is_current,
     label_round_task,
     pooled_check,
@@ -60,7 +61,9 @@ def _rounds(dataset: DatasetStore, videos: list[str], config: HandlabelConfig
             ) -> tuple[list[RoundCheck], str]:
     log, url, settings = get_run_logger(), dataset.url, config.train.rounds
     key = rounds_key(dataset, videos, config)
-    best = pooled_check(0, _results([start_rounds_task.submit(url, v) for v in videos]))
+    forget_models_beyond(dataset, settings.count)
+    best = pooled_check(0, _results([start_rounds_task.submit(url, v, settings.count)
+                                     for v in videos]))
     checks = [replace(best, kept=True)]
     write_record(dataset, key, checks, False, "running")
     log.info("rounds: round 0's self-check %s px over %d hidden frames", best.labels_px,

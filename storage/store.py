@@ -23,7 +23,7 @@ import zarr.storage
 from .frames import VideoFrames
 from .fs import fresh_listing_options, is_local, normalise_url
 from .manifest import Manifest
-from .model_store import ModelStore
+from .model_store import MODEL, ModelStore
 from .stage_arrays import StageArrays
 
 LAYOUT_VERSION = 1
@@ -132,7 +132,7 @@ class DatasetStore:
     def create_rig_stage(self, name: str, stage: str, **kwargs) -> StageArrays:
         return StageArrays.create(self.root[f"rigs/{name}"], stage, **kwargs)
 
-    def model(self, name: str = "s2hand") -> ModelStore:
+    def model(self, name: str = MODEL) -> ModelStore:
         """A trained model's checkpoints and metrics (created empty when new)."""
         return ModelStore(self.root, self.url, name)
 
@@ -154,5 +154,5 @@ class DatasetStore:
                 if isinstance(group.get("frames"), zarr.Array)
                 and not has_checksum(group["frames"])]
 
-    def has_model(self, name: str = "s2hand") -> bool:
+    def has_model(self, name: str = MODEL) -> bool:
         return isinstance(self.root.get(f"models/{name}"), zarr.Group)

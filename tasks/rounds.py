@@ -137,9 +137,12 @@ def selfcheck_values(store: DatasetStore, video_id: str, group: str
     return fitted[both].tolist(), straight[both].tolist()
 
 
-def start_rounds(store: DatasetStore, video_id: str) -> tuple[list[float], list[float]]:
+def start_rounds(store: DatasetStore, video_id: str, count: int
+                 ) -> tuple[list[float], list[float]]:
     """Round 0 of a video: its labels kept as ``rounds/0/labels``, or, where a round before
-    had replaced them, restored from there. Returns its self-check (``selfcheck_values``)."""
+    had replaced them, restored from there; the groups of rounds beyond ``count`` (an
+    earlier config's) removed. Returns its self-check (``selfcheck_values``)."""
+    _forget_rounds_beyond(store.videos[video_id].get(STAGE), count)
     labels = store.stage(video_id, LABELS)
     if not labels.attrs.get("round"):
         labels.copy_to(store.videos[video_id], ROUND_0_COPY, labels.attrs)
@@ -152,6 +155,21 @@ def start_rounds(store: DatasetStore, video_id: str) -> tuple[list[float], list[
     restored = kept.copy_to(store.videos[video_id], LABELS, kept.attrs)
     store.manifest.upsert(video_id, **label_stats(restored))
     return selfcheck_values(store, video_id, LABELS)
+
+
+def _forget_rounds_beyond(rounds, count: int) -> None:
+    for name in list(rounds.group_keys()) if rounds is not None else []:
+        if name.isdigit() and int(name) > count:
+            del rounds[name]
+
+
+def forget_models_beyond(store: DatasetStore, count: int) -> None:
+    """The models of rounds beyond ``count`` (an earlier config's) removed."""
+    models = store.root.get("models")
+    prefix = f"{MODEL}-round"
+    for name in list(models.group_keys()) if models is not None else []:
+        if name.startswith(prefix) and int(name.removeprefix(prefix)) > count:
+            del models[name]
 
 
 def train_round(store: DatasetStore, videos: list[str], k: int, config: HandlabelConfig,
@@ -194,8 +212,9 @@ def accept_round(store: DatasetStore, video_id: str, k: int) -> None:
 
 
 @task(name="rounds-start", task_run_name="rounds-start {video_id}")
-def start_rounds_task(store_url: str, video_id: str) -> tuple[list[float], list[float]]:
-    return start_rounds(DatasetStore(store_url), video_id)
+def start_rounds_task(store_url: str, video_id: str, count: int
+                      ) -> tuple[list[float], list[float]]:
+    return start_rounds(DatasetStore(store_url), video_id, count)
 
 
 @task(name="rounds-train", task_run_name="rounds-train round {k}")

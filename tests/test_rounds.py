@@ -174,6 +174,23 @@ def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_help
                                round_1["joints_3d"][first["frame"], int(first["side"] == "right")],
                                atol=1e-6)
 
+    # verify: a damaged round is redone from the labels' stage, a round's model with the rounds
+    damaged_copy = tmp_path / "damaged"
+    shutil.copytree(copy, damaged_copy)
+    damaged_store = DatasetStore(str(damaged_copy))
+    for array in (f"videos/{video}/rounds/1/labels/joints_3d", "models/s2hand-round1/"):
+        folder = damaged_copy / array
+        obj = next(p for p in sorted(folder.rglob("*")) if p.is_file() and "c" in p.parts)
+        obj.write_bytes(obj.read_bytes()[:-8] + bytes(8))
+    report = verify_store(damaged_store, lambda jobs: [check_array(damaged_store.url, job)
+                                                       for job in jobs])
+    damaged = {f.array.rsplit("/", 1)[0] for f in report.findings}
+    assert damaged == {f"videos/{video}/rounds/1/labels", "models/s2hand-round1"}, damaged
+    assert mark_for_repair(damaged_store, report) == []
+    assert damaged_store.manifest.get(video)["reconstruct_state"] == "failed"
+    assert not read_record(damaged_store)["complete"]
+    assert not damaged_store.model("s2hand-round1").attrs["complete"]
+
     # no rounds asked for now: round 0's labels come back; the export of round 1's is stale
     state = _rounds(store, CONFIG)
     assert state.is_completed(), state.message
@@ -181,16 +198,6 @@ def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_help
     assert store.labels_version(video) == before
     assert not export_is_current(store, video, CONFIG.export)
     assert read_record(store)["kept"] == 0
-
-    # verify: a damaged round is redone from the labels' stage, a round's model with the rounds
-    for array in (f"videos/{video}/rounds/1/labels/joints_3d", "models/s2hand-round1/"):
-        folder = copy / array
-        obj = next(p for p in sorted(folder.rglob("*")) if p.is_file() and "c" in p.parts)
-        obj.write_bytes(obj.read_bytes()[:-8] + bytes(8))
-    report = verify_store(store, lambda jobs: [check_array(store.url, job) for job in jobs])
-    damaged = {f.array.rsplit("/", 1)[0] for f in report.findings}
-    assert damaged == {f"videos/{video}/rounds/1/labels", "models/s2hand-round1"}, damaged
-    assert mark_for_repair(store, report) == []
-    assert store.manifest.get(video)["reconstruct_state"] == "failed"
-    assert not read_record(store)["complete"]
-    assert not store.model("s2hand-round1").attrs["complete"]
+    # ... and the rounds beyond the config's count are gone from the store
+    assert store.stage(video, "rounds/1/labels") is None
+    assert not store.has_model("s2hand-round1")
