@@ -49,6 +49,9 @@ def snapshot(store: DatasetStore, config: HandlabelConfig) -> list[StageProgress
     stages = []
     for stage in STAGES:
         if not stage.in_manifest:
+            if (running := stage.read_progress(store, config)) is not None:
+                stages.append(StageProgress(stage.name, running[0], running[1], running[2],
+                                            note=running[3]))
             continue
         states = table[f"{stage.name}_state"]
         if not (states == "running").any():

@@ -16,11 +16,13 @@ from handlabel.storage.fs import configure_filesystems
 from handlabel.storage.run_lock import store_run
 from handlabel.storage.store import DatasetStore
 from handlabel.tasks.rounds import (
+    RUNNING,
     RoundCheck,
     accept_round_task,
     forget_models_beyond,
     is_current,
     label_round_task,
+    mark_failed,
     pooled_check,
     round_helped,
     rounds_key,
@@ -51,6 +53,7 @@ def rounds_flow(store: str, config: HandlabelConfig | None = None, overwrite: bo
         try:
             checks, stopped = _rounds(dataset, videos, config)
         except Exception as exc:  # a task's failure: its message, the record left incomplete
+            mark_failed(dataset, str(exc))
             return Failed(message=f"rounds failed: {exc}")
     write_record(dataset, rounds_key(dataset, videos, config), checks, True, stopped)
     kept = max(c.round for c in checks if c.kept)
@@ -65,9 +68,8 @@ def _rounds(dataset: DatasetStore, videos: list[str], config: HandlabelConfig
     best = pooled_check(0, _results([start_rounds_task.submit(url, v, settings.count)
                                      for v in videos]))
     checks = [replace(best, kept=True)]
-    write_record(dataset, key, checks, False, "running")
-    log.info("rounds: round 0's self-check %s px over %d hidden frames", best.labels_px,
-             best.frames)
+    write_record(dataset, key, checks, False, RUNNING)
+    log.info("rounds: round 0's self-check %s over %d hidden frames", _px(best), best.frames)
     for k in range(1, settings.count + 1):
         began = time.monotonic()
         train_round_task.submit(url, videos, k, config).result()
@@ -75,17 +77,21 @@ def _rounds(dataset: DatasetStore, videos: list[str], config: HandlabelConfig
                                           for v in videos]))
         helped = round_helped(best, check, settings.min_gain)
         checks.append(replace(check, kept=helped, seconds=time.monotonic() - began))
-        log.info("rounds: round %d's self-check %s px (round %d's %s): %s", k,
-                 check.labels_px, best.round, best.labels_px, "kept" if helped else "not kept")
+        log.info("rounds: round %d's self-check %s (round %d's %s): %s", k, _px(check),
+                 best.round, _px(best), "kept" if helped else "not kept")
         if not helped:
             return checks, (f"round {k} did not lower the self-check by "
                             f"{settings.min_gain:.0%}")
         _results([accept_round_task.submit(url, v, k) for v in videos])
         best = check
-        write_record(dataset, key, checks, False, "running")
+        write_record(dataset, key, checks, False, RUNNING)
     if not settings.count:
         return checks, "no rounds asked for (train.rounds.count 0): round 0's labels"
     return checks, f"{settings.count} rounds asked for, each kept"
+
+
+def _px(check: RoundCheck) -> str:
+    return "not measured" if check.labels_px is None else f"{check.labels_px:.2f} px"
 
 
 def _results(futures: list) -> list:

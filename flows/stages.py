@@ -47,6 +47,8 @@ class Stage:
             dataset files).
         step: the stage-array group whose step progress counts the video's own step
             (reconstruct's sequence fit), shown as a line of its own.
+        progress: for a stage outside the manifest, the entrypoint of its live progress,
+            ``(store, config) -> (done, total, unit, note) | None`` (None: not running).
     """
 
     name: str
@@ -59,6 +61,7 @@ class Stage:
     in_manifest: bool = True
     store_unit: str | None = None
     step: str | None = None
+    progress: str | None = None
 
     @property
     def per_video(self) -> bool:
@@ -67,6 +70,10 @@ class Stage:
 
     def load_flow(self):
         return _load(self.flow)
+
+    def read_progress(self, store, config) -> tuple[int, int, str, str] | None:
+        """(done, total, unit, note) of a stage outside the manifest while it runs."""
+        return _load(self.progress)(store, config) if self.progress else None
 
     def is_current(self, store, unit: str, config) -> bool:
         """Whether ``unit`` (a video id, ``model`` or a rig's name) is done with ``config``."""
@@ -96,7 +103,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("rounds", "Rounds of fit and training (train.rounds): the network retrains on the "
           "labels, every video is labelled again, kept while the self-check improves.",
           "model", "reconstruct", "handlabel.flows.rounds:rounds_flow",
-          "handlabel.tasks.rounds:is_current", in_manifest=False),
+          "handlabel.tasks.rounds:is_current", in_manifest=False,
+          progress="handlabel.tasks.rounds:progress"),
     Stage("rig", "Triangulate, fit and export every calibrated rig whose cameras' videos are "
           "reconstructed (rigs are recorded at ingest, from rig.rigs).", "rigs", "reconstruct",
           "handlabel.flows.rig:rig_flow", "handlabel.tasks.rig_reconstruct:rig_is_current",

@@ -90,6 +90,31 @@ def write_record(store: DatasetStore, key: str, checks: list[RoundCheck], comple
         "rounds": [asdict(c) for c in checks]})
 
 
+RUNNING = "running"
+
+
+def mark_failed(store: DatasetStore, error: str) -> None:
+    """An unfinished record says why it stopped (and stops counting as running)."""
+    group = store.root.get(STAGE)
+    if group is not None and not group.attrs.get("complete"):
+        group.attrs["stopped"] = f"failed: {error}"
+
+
+def progress(store: DatasetStore, config: HandlabelConfig) -> tuple[int, int, str, str] | None:
+    """While the rounds run: rounds done of those asked for, and what the current round is
+    doing (its network's training epochs, then the labelling); None otherwise."""
+    record = read_record(store)
+    if record.get("complete") or record.get("stopped") != RUNNING:
+        return None
+    k = len(record["rounds"])
+    model = round_source(k).model
+    trained = len(store.model(model).read_metrics()) if store.has_model(model) else 0
+    epochs = config.train.resolved("epochs")
+    doing = (f"training its network, epoch {trained}/{epochs}" if trained < epochs
+             else "labelling the videos with it")
+    return k - 1, config.train.rounds.count, "rounds", f"round {k}: {doing}"
+
+
 def is_current(store: DatasetStore, unit: str, config: HandlabelConfig) -> bool:
     """The stage registry's currency test (flows/stages.py): the rounds (one unit per store)
     are done with this config over the store's reconstructed videos. A store that never ran

@@ -13,6 +13,7 @@ import pytest
 import torch
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from handlabel.flows.progress import snapshot
 from handlabel.flows.status import rounds_line
 from handlabel.models.metrics.keypoints3d import procrustes_errors
 from handlabel.models.training.prediction import predict_crops
@@ -22,7 +23,14 @@ from handlabel.storage.verify import check_array, mark_for_repair, verify_store
 from handlabel.tasks.export import rounds_table
 from handlabel.tasks.export_video import export_is_current
 from handlabel.tasks.reconstruct import reconstruct_is_current
-from handlabel.tasks.rounds import accept_round, read_record
+from handlabel.tasks.rounds import (
+    RUNNING,
+    RoundCheck,
+    accept_round,
+    mark_failed,
+    read_record,
+    write_record,
+)
 from handlabel.tasks.train import LabelRound, train_store
 from handlabel.tasks.trained_model import load_trained_model
 
@@ -201,3 +209,12 @@ def test_the_rounds_stage_keeps_every_round_and_the_labels_of_the_last_that_help
     # ... and the rounds beyond the config's count are gone from the store
     assert store.stage(video, "rounds/1/labels") is None
     assert not store.has_model("s2hand-round1")
+
+    # while rounds run, the live display shows them; a failed run's record does not
+    write_record(store, "running", [RoundCheck(0, 4, 1.0, 1.0, kept=True)], False, RUNNING)
+    line = next(p for p in snapshot(store, hard) if p.stage == "rounds")
+    assert (line.done, line.total, line.unit) == (0, 1, "rounds")
+    assert line.note == "round 1: training its network, epoch 0/2"
+    mark_failed(store, "a worker was lost")
+    assert all(p.stage != "rounds" for p in snapshot(store, hard))
+    assert "failed: a worker was lost" in rounds_line(store.root)
