@@ -45,6 +45,7 @@ from .train import LabelRound, every_cpu_thread, train_store, training_key
 
 STAGE = "rounds"
 ROUND_0_COPY = "rounds/0/labels"
+RUNNING = "running"  # the record's ``stopped`` while the rounds run
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,6 @@ def write_record(store: DatasetStore, key: str, checks: list[RoundCheck], comple
     store.root.require_group(STAGE).attrs.put({
         "key": key, "complete": complete, "kept": kept, "stopped": stopped,
         "rounds": [asdict(c) for c in checks]})
-
-
-RUNNING = "running"
 
 
 def mark_failed(store: DatasetStore, error: str) -> None:
