@@ -465,7 +465,7 @@ class ReconstructConfig(Section):
 
 
 class ExportConfig(Section):
-    """Stage 6: the dataset files users take away."""
+    """The export stage (the last): the dataset files users take away."""
 
     formats: list[Literal["parquet", "coco", "freihand", "overlay", "report", "rerun"]] = Field(
         default_factory=lambda: ["parquet", "coco", "freihand", "overlay", "report"],
