@@ -70,6 +70,9 @@ VARIANTS: dict[str, dict] = {  # name: config changes from the defaults
     "no identity step (before)": {"detect": {"identity": False}},
     "no colour evidence (before)": {"weight": {"colour_outlier": None}},
     "covered detections fitted (before)": {"reconstruct": {"fit": {"covered_share": None}}},
+    "gaps to the temporal terms": {"reconstruct": {"fit": {"carry_unseen": "none"}}},
+    "no hysteresis, gaps to the temporal terms (before)":
+        {"reconstruct": {"fit": {"covered_edge_share": None, "carry_unseen": "none"}}},
 }
 FINDABLE = 0.5  # a clip counts when the detector finds its hand on this share of clean frames
 

@@ -412,18 +412,29 @@ class FitConfig(Section):
                                "this many frames, each starting from the shape and size of "
                                "the one before.")
     carry_unseen: Literal["none", "line", "cubic"] = Field(
-        "none", description="Frames without a detection in a track: 'none' leaves them to the "
-        "temporal terms; 'line' or 'cubic' holds them, at every step, on the bridge between "
-        "the detected frames either side (rotations slerped, position on a straight line or "
-        "a cubic keeping each end's velocity). docs/accuracy.md, 'Gaps': the bridges lower "
-        "the self-check's error and the 3D error under occlusion, 'none' keeps more labels "
-        "within reach of the truth in 2D.")
+        "line", description="Frames without a detection in a track (missed, or left to the "
+        "track as covered): 'line' holds them, at every step, on the bridge between the "
+        "detected frames either side (rotations slerped, position on a straight line), "
+        "'cubic' on a cubic keeping each end's velocity, 'none' leaves them to the temporal "
+        "terms (which let a still hand's unseen frames walk away). docs/accuracy.md, 'The "
+        "edges of an object's pass': with covered_edge_share, 'line' gives the lowest 2D and "
+        "3D error on occluded frames of both occlusion benchmarks.")
     covered_share: float | None = Field(
         0.3, gt=0, le=1, description="A detection with at least this share of its joints "
         "covered (their colour unlike the hand's: weight.colour_outlier) is not fitted: "
         "under an object the detector's whole hand is off, not only the covered joints, so "
         "the frame is filled by the track like a missed one and flagged interpolated. Null: "
         "every detection is fitted.")
+    covered_edge_share: float | None = Field(
+        0.1, gt=0, le=1, description="Hysteresis of covered_share: next to a covered "
+        "detection or a frame the detector missed, a detection with at least this share of "
+        "its joints covered is left to the track too, and so on along consecutive frames "
+        "(an object arrives and leaves over several frames, and those partly covered ends "
+        "are the detector's worst; models/fit/covered.py). Null: covered_share alone.")
+    covered_edge_s: float = Field(
+        0.2, ge=0, description="How far, in seconds, covered_edge_share reaches from a covered "
+        "or missed frame: an object arrives and leaves in a few frames, while some joints look "
+        "unlike the hand for long stretches of clean footage (a knuckle in shadow).")
     weights: FitWeightsConfig = Field(default_factory=FitWeightsConfig)
 
 

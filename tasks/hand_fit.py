@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from handlabel.config import FitConfig, ReconstructConfig
+from handlabel.models.fit.covered import covered_detections
 from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
 from handlabel.models.fit.network_trust import network_error, network_trust
 from handlabel.models.fit.quality import track_quality
@@ -130,7 +131,9 @@ def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, sto
     unlike = (flags & UNLIKE_HAND) > 0
     arrays = window_arrays(store, video_id, slot, start, stop, network)
     if fit.covered_share is not None:
-        covered = arrays.present & (unlike.mean(-1) >= fit.covered_share)
+        covered = covered_detections(arrays.present, unlike.mean(-1), arrays.times,
+                                     fit.covered_share, fit.covered_edge_share,
+                                     fit.covered_edge_s)
         arrays = without_frames(arrays, covered, keep=NETWORK_EVIDENCE)
     return arrays, unlike
 

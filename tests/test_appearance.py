@@ -88,10 +88,12 @@ def test_colours_are_checked_for_shape():
 def test_a_mostly_covered_detection_is_left_to_the_track_and_flagged_interpolated(
         gesture_store, tmp_path):
     """On a copy of the gesture clip's store, frames 6-8 of the right hand marked covered on
-    half their joints (as the weight stage marks a hand under an object): the fit does not
-    see those detections, labels the frames from the track as interpolated, and calls none
-    of their joints visible; the covered joints of a frame below the share are not visible
-    either, and with ``covered_share`` null every detection is fitted again."""
+    half their joints (as the weight stage marks a hand under an object), frame 9 on 3 joints
+    (over ``covered_edge_share``, under ``covered_share``), frame 10 on one, frame 14 on 3
+    away from any covered frame: the fit sees neither frames 6-8 nor, by hysteresis, frame 9;
+    it labels them from the track as interpolated and calls none of their joints visible;
+    frames 10 and 14 are fitted, their covered joints not visible. Without hysteresis frame 9
+    is fitted, and with ``covered_share`` null every detection is."""
     import shutil
 
     from handlabel.config import FitConfig
@@ -106,24 +108,29 @@ def test_a_mostly_covered_detection_is_left_to_the_track_and_flagged_interpolate
     video = store.manifest.table()["video_id"][0]
     right = 1
     present = store.stage(video, "detect").read("present")[:, right]
-    assert present[5:10].all()
+    assert present[5:16].all()
     flags = store.stage(video, "weight").group["flags"]
-    marked = flags[:]
+    marked = flags[:] & ~np.uint8(UNLIKE_HAND)  # only the marks below
     marked[6:9, right, :11] |= UNLIKE_HAND  # 11 of 21 joints: over the 0.3 share
-    marked[9, right, :3] |= UNLIKE_HAND  # 3 of 21: under it
+    marked[[9, 14], right, :3] |= UNLIKE_HAND  # 3 of 21: over the 0.1 edge share only
+    marked[10, right, :1] |= UNLIKE_HAND  # 1 of 21: under both
     flags[:] = marked
 
     arrays, unlike = fitted_window(store, video, right, 0, len(present), FitConfig())
-    covered = np.isin(np.arange(len(present)), [6, 7, 8])
+    covered = np.isin(np.arange(len(present)), [6, 7, 8, 9])
     np.testing.assert_array_equal(arrays.present, present & ~covered)
     assert unlike[9, :3].all() and not unlike[9, 3:].any()
+    no_edge, _ = fitted_window(store, video, right, 0, len(present),
+                               FitConfig(covered_edge_share=None))
+    np.testing.assert_array_equal(no_edge.present, present & ~np.isin(np.arange(len(present)),
+                                                                        [6, 7, 8]))
     fitted_all, _ = fitted_window(store, video, right, 0, len(present),
                                   FitConfig(covered_share=None))
-    assert fitted_all.present[6:9].all()
+    assert fitted_all.present[6:10].all()
 
     fit_reconstruct(store, video, CONFIG.reconstruct)
     labels = store.stage(video, "reconstruct")
     interpolated, visible = labels.read("interpolated")[:, right], labels.read("visible")[:, right]
-    assert labels.read("present")[6:9, right].all() and interpolated[6:9].all()
-    assert not interpolated[[5, 9]].any() and not visible[6:9].any()
-    assert not visible[9, :3].any()
+    assert labels.read("present")[6:10, right].all() and interpolated[6:10].all()
+    assert not interpolated[[5, 10, 14]].any() and not visible[6:10].any()
+    assert not visible[10, :1].any() and not visible[14, :3].any()

@@ -8,9 +8,16 @@ import doctest
 import pytest
 
 from handlabel import keys
-from handlabel.models import appearance, camera, geometry, identity, keypoints
+from handlabel.models import (
+    appearance,
+    camera,
+    geometry,
+    identity,
+    keypoints,
+    synthetic_occlusion,
+)
 from handlabel.models.detectors import duplicates, tta_gate
-from handlabel.models.fit import visibility
+from handlabel.models.fit import covered, visibility
 from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
 from handlabel.tasks import export_video, rounds
@@ -18,7 +25,8 @@ from handlabel.tasks import export_video, rounds
 
 @pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides, keys, camera,
                                     geometry, keypoints, identity, appearance,
-                                    visibility, export_video, rounds],
+                                    visibility, export_video, rounds, covered,
+                                    synthetic_occlusion],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)
