@@ -116,10 +116,18 @@ class _Watcher:
         self.store_url, self.config, self.console = store_url, config, console
         self.stop = threading.Event()
         self.first_seen: dict[str, tuple[float, int]] = {}  # stage -> (time, frames)
+        self.last_frames: dict[str, int] = {}  # stage -> frames at the last reading
 
     def rate(self, stage: StageProgress) -> float | None:
+        """Frames per second since the stage was first seen; measured again from now when
+        its frames fall (a video whose fit is done leaves the fit line's sum)."""
         now = time.monotonic()
         since, frames = self.first_seen.setdefault(stage.stage, (now, stage.frames))
+        last = self.last_frames.get(stage.stage, frames)
+        self.last_frames[stage.stage] = stage.frames
+        if stage.frames < last:
+            self.first_seen[stage.stage] = (now, stage.frames)
+            return None
         return (stage.frames - frames) / (now - since) if now - since > 2 and stage.frames \
             else None
 

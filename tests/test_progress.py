@@ -75,3 +75,19 @@ def test_a_videos_own_step_shows_its_frames_on_a_line_of_its_own(sample, tmp_pat
     assert (chunks.stage, chunks.done, chunks.total) == ("reconstruct", 3, 3)
     assert (fit.stage, fit.done, fit.total, fit.unit) == ("reconstruct fit", 8, 20, "frames")
     assert fit.line(None) == "reconstruct fit: 8/20 frames, 1 videos fitting"
+
+
+def test_the_rate_is_never_negative_when_a_video_leaves_the_fit_line(monkeypatch):
+    """The fit line sums the frames of the videos still fitting: when one is done its frames
+    leave the sum, and the rate is measured again from there instead of going negative."""
+    clock = iter([0.0, 10.0, 11.0, 15.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    watcher = progress._Watcher("unused", HandlabelConfig(), Console(file=io.StringIO()))
+
+    def fit_line(frames: int) -> progress.StageProgress:
+        return progress.StageProgress("reconstruct fit", frames, 1494, "frames", frames)
+
+    assert watcher.rate(fit_line(100)) is None  # first seen
+    assert watcher.rate(fit_line(600)) == 50.0  # 500 frames in 10 s
+    assert watcher.rate(fit_line(220)) is None  # a video done: its frames left the sum
+    assert watcher.rate(fit_line(420)) == 50.0  # 200 frames in the 4 s since
