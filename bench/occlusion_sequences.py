@@ -33,7 +33,6 @@ import torch
 
 from handlabel.config import FitConfig, HandlabelConfig
 from handlabel.models.fit.covered import covered_detections
-from handlabel.models.fit.cuts import CutThresholds, evidence_cuts
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.track import track_spans
 from handlabel.models.fit.window import WindowArrays, solve_windows, window_evidence, without_frames
@@ -43,7 +42,8 @@ from handlabel.models.keypoints import hand_sizes
 from handlabel.models.metrics.keypoints3d import procrustes_errors, root_relative_errors
 from handlabel.models.synthetic_motion import synthetic_sequence
 from handlabel.models.synthetic_occlusion import occluded_detections, passes
-from handlabel.models.weights import UNLIKE_HAND, WeightParams, supervision_weights
+from handlabel.models.weights import WeightParams, supervision_weights
+from handlabel.tasks.hand_fit import track_cuts
 
 FPS = 30.0
 HEAVY = 0.3
@@ -59,24 +59,13 @@ VARIANTS: dict[str, dict] = {  # name: changes to reconstruct.fit
 }
 
 
-def weights_of(keypoints, confidence, present, unlike, params: WeightParams) -> np.ndarray:
-    """(T, 21) the weight stage's joint weights, with the colour test's ``unlike`` flags set
-    as the stage sets them (``supervision_weights`` computes them from colours)."""
-    values = supervision_weights(keypoints, confidence, present, params)
-    flagged = unlike & (values["flags"] == 0)
-    values["flags"][flagged] |= UNLIKE_HAND
-    return np.where(flagged, values["joint"] * params.outlier_factor**2, values["joint"])
-
-
 def fit_slot(hand, limit_frames, arrays: WindowArrays, unlike: np.ndarray, fit: FitConfig
              ) -> tuple[np.ndarray, np.ndarray]:
     """(T, 21, 3) joints and (T, 21, 2) px of the labels, NaN where no track reaches."""
     frames = len(arrays.present)
     joints, projected = np.full((frames, 21, 3), np.nan), np.full((frames, 21, 2), np.nan)
-    cuts = (evidence_cuts(arrays.keypoints, arrays.present,
-                          CutThresholds(fit.cut_shape, fit.cut_position, fit.cut_size))
-            if fit.cuts else None)
-    spans = track_spans(arrays.present, arrays.times, fit.max_gap_s, None, cuts)
+    spans = track_spans(arrays.present, arrays.times, fit.max_gap_s, None,
+                        track_cuts(arrays.keypoints, arrays.present, fit))
     windows = []
     for start, stop in spans:
         part = WindowArrays(**{k: (v if k == "K" else v[start:stop])
@@ -140,8 +129,9 @@ def run_sequence(seed: int, frames: int, noise, hand, limit_frames, config: Hand
     teacher_conf = np.where(present[:, None], seq.teacher_confidence, 0.0)
     params = WeightParams(**config.weight.model_dump())
     arrays = WindowArrays(
-        keypoints=det.keypoints, weights=weights_of(det.keypoints, det.confidence, present,
-                                                    det.unlike, params),
+        keypoints=det.keypoints,
+        weights=supervision_weights(det.keypoints, det.confidence, present, params,
+                                    unlike=det.unlike)["joint"],
         world=teacher, world_confidence=teacher_conf, present=present,
         mirrored=np.zeros(frames, bool), times=seq.times, K=seq.K.astype(np.float32))
     share = covered.mean(-1)

@@ -96,7 +96,7 @@ def occluded_detections(keypoints: np.ndarray, confidence: np.ndarray, joints_2d
     frames = len(keypoints)
     share = covered.mean(-1)
     size = hand_sizes(joints_2d)
-    uniform = ndtr(_smooth(rng, (frames,), 3) / _smooth_std(3))  # smooth, about U(0, 1)
+    uniform = _smooth_uniform(rng, frames, 3)
     missed = (share > 0) & (uniform < response.miss_per_share * share)
     shift_angle = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.1, frames))
     hand_shift = np.stack([np.cos(shift_angle), np.sin(shift_angle)], -1) * (
@@ -112,11 +112,10 @@ def occluded_detections(keypoints: np.ndarray, confidence: np.ndarray, joints_2d
     return OccludedDetections(out, conf, covered, unlike)
 
 
-def _smooth(rng: np.random.Generator, shape: tuple, hold: int) -> np.ndarray:
-    """Gaussian noise held for about ``hold`` frames (a moving average of white noise)."""
-    white = rng.normal(size=(shape[0] + hold - 1, *shape[1:]))
-    return np.stack([white[t : t + hold].sum(0) for t in range(shape[0])])
-
-
-def _smooth_std(hold: int) -> float:
-    return float(np.sqrt(hold))
+def _smooth_uniform(rng: np.random.Generator, frames: int, hold: int) -> np.ndarray:
+    """(frames,) values uniform on (0, 1) that change over about ``hold`` frames: a moving
+    sum of ``hold`` white normals (exactly normal, of variance ``hold``) through the normal
+    CDF. (``synthetic_motion``'s smooth noise blends key values, so its variance dips
+    between keys and would bias the miss rate.)"""
+    white = rng.normal(size=frames + hold - 1)
+    return ndtr(np.convolve(white, np.ones(hold), mode="valid") / np.sqrt(hold))

@@ -77,10 +77,12 @@ def implausible_joints(keypoints: np.ndarray, max_bone_ratio: float, min_hand_px
 
 
 def supervision_weights(keypoints: np.ndarray, confidence: np.ndarray, present: np.ndarray,
-                        params: WeightParams, colours: np.ndarray | None = None
-                        ) -> dict[str, np.ndarray]:
+                        params: WeightParams, colours: np.ndarray | None = None,
+                        unlike: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """joint (T, 21), bone (T, 20), sample (T,) weights and flags (T, 21) uint8 bits, from
-    the detections and, where given, the frame's colour at each joint (T, 21, 3) uint8."""
+    the detections and, where given, the frame's colour at each joint (T, 21, 3) uint8, or
+    the joints already found unlike their hand (T, 21) bool (a simulation's, without
+    colours)."""
     keypoints = np.where(present[:, None, None], keypoints, np.nan)
     flags = np.zeros(confidence.shape, dtype=np.uint8)
     flags[temporal_outliers(keypoints, present, params.temporal_jump)] |= TEMPORAL_OUTLIER
@@ -89,6 +91,7 @@ def supervision_weights(keypoints: np.ndarray, confidence: np.ndarray, present: 
     flags[implausible] |= IMPLAUSIBLE
     if colours is not None and params.colour_outlier is not None:
         unlike = np.nan_to_num(colour_distances(colours, present)) > params.colour_outlier
+    if unlike is not None:
         flags[unlike] |= UNLIKE_HAND
     trusted = np.where(flags > 0, params.outlier_factor, 1.0) * np.nan_to_num(confidence)
     trusted = np.where(present[:, None], trusted, 0.0)

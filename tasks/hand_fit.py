@@ -96,7 +96,7 @@ def video_tracks(store: DatasetStore, video_id: str, fit: FitConfig
         other = 1 - slot
         blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
                                  present[:, other])
-        cuts = _cuts(keypoints[:, slot], present[:, slot], fit)
+        cuts = track_cuts(keypoints[:, slot], present[:, slot], fit)
         tracks += [(slot, first, stop) for first, stop in track_spans(
             present[:, slot], times, fit.max_gap_s, blocked, cuts)]
     return tracks
@@ -188,7 +188,8 @@ def _write_window(labels, slot_track, start, result, obs, mirrored, unlike, conf
         labels.group[key][start : start + frames, slot] = value
 
 
-def _cuts(keypoints: np.ndarray, present: np.ndarray, fit: FitConfig) -> np.ndarray | None:
+def track_cuts(keypoints: np.ndarray, present: np.ndarray, fit: FitConfig) -> np.ndarray | None:
+    """(T,) the detected frames that start a new track (``fit.cuts``; None: off)."""
     if not fit.cuts:
         return None
     return evidence_cuts(keypoints, present,

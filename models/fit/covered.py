@@ -30,10 +30,10 @@ def covered_detections(present: np.ndarray, covered_share: np.ndarray, times: np
             such detections join it, within ``edge_s`` seconds, to a covered detection or to
             a frame the detector missed (None: no hysteresis). The limit keeps the rule to an
             object's arrival and departure: some joints of a hand look unlike the hand for
-            long stretches of clean footage (a knuckle in shadow).
+            long stretches of clean footage (a knuckle in shadow). The hysteresis never
+            takes a window's last detections: a short track seen only partly covered keeps
+            them (``share`` alone decides there).
         edge_s: how far from a covered or missed frame the hysteresis reaches, seconds.
-            It never takes a window's last detections: a short track seen only partly
-            covered keeps them (``share`` alone decides there).
 
     Returns:
         (T,) bool, True for the present frames to leave to the track.
