@@ -1,5 +1,8 @@
 """Open a page in headless Chromium (Debian's ``chromium``) through the DevTools protocol:
-the console errors it logged, and JavaScript evaluated in it once it has loaded."""
+the console errors it logged, and JavaScript evaluated in it once it has loaded.
+
+Every wait is bounded (``PAGE_S`` in all): a browser that stops answering fails the test
+instead of holding the suite (a CI run once hung here past its limit)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,19 @@ import json
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
 import websockets
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGE_S = 120  # the most one page may take, from the browser's start to the answer
+# no network beyond loopback here: without these Chromium's own background connections fail
+# many at a time; a small /dev/shm in a container can crash its renderer
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage")
 
 
 def _free_port() -> int:
@@ -26,21 +36,23 @@ def _free_port() -> int:
 def inspect_page(url: str, expression: str, settle_s: float = 2.0) -> tuple[list[str], object]:
     """(console errors and exceptions, the value of ``expression``) for the loaded page."""
     port = _free_port()
-    browser = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox",
-                                f"--remote-debugging-port={port}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        return asyncio.run(_inspect(_page_socket(port), url, expression, settle_s))
-    finally:
-        browser.kill()
-        browser.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as profile:
+        browser = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
+                                    f"--remote-debugging-port={port}", "about:blank"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            return asyncio.run(asyncio.wait_for(
+                _inspect(_page_socket(port), url, expression, settle_s), PAGE_S))
+        finally:
+            browser.kill()
+            browser.wait(timeout=30)
 
 
 def _page_socket(port: int) -> str:
     deadline = time.monotonic() + 60
     while True:
         with contextlib.suppress(OSError, StopIteration):
-            tabs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json"))
+            tabs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=5))
             return next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page")
         assert time.monotonic() < deadline, "chromium's DevTools did not answer"
         time.sleep(0.3)
@@ -48,7 +60,8 @@ def _page_socket(port: int) -> str:
 
 async def _inspect(page: str, url: str, expression: str, settle_s: float):
     errors: list[str] = []
-    async with websockets.connect(page, max_size=2**27, ping_interval=None) as ws:
+    async with websockets.connect(page, max_size=2**27, ping_interval=None,
+                                  open_timeout=30) as ws:
         counter = 0
 
         async def call(method: str, **params) -> dict:
