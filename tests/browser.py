@@ -34,7 +34,18 @@ def _free_port() -> int:
 
 
 def inspect_page(url: str, expression: str, settle_s: float = 2.0) -> tuple[list[str], object]:
-    """(console errors and exceptions, the value of ``expression``) for the loaded page."""
+    """(console errors and exceptions, the value of ``expression``) for the loaded page.
+
+    A browser that does not answer within ``PAGE_S`` is killed and a fresh one (new profile,
+    new port) tried once more: the page's own faults show as console errors, not as silence."""
+    try:
+        return _inspect_in_new_browser(url, expression, settle_s)
+    except (TimeoutError, AssertionError):
+        return _inspect_in_new_browser(url, expression, settle_s)
+
+
+def _inspect_in_new_browser(url: str, expression: str, settle_s: float
+                            ) -> tuple[list[str], object]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as profile:
         browser = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
