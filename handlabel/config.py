@@ -431,6 +431,12 @@ class FitConfig(Section):
         "its joints covered is left to the track too, and so on along consecutive frames "
         "(an object arrives and leaves over several frames, and those partly covered ends "
         "are the detector's worst; models/fit/covered.py). Null: covered_share alone.")
+    covered_teacher: bool = Field(
+        True, description="A covered detection left to the track keeps the detector's 3D as "
+        "evidence of the hand's articulation (the teacher term is centred and scaled: it "
+        "needs no 2D, and MediaPipe's articulation under an object is about as good as on "
+        "clean frames, docs/accuracy.md); its place and orientation still come from the "
+        "bridge. False: the frame's pose is bridged too, as a missed frame's.")
     covered_edge_s: float = Field(
         0.2, ge=0, description="How far, in seconds, covered_edge_share reaches from a covered "
         "or missed frame: an object arrives and leaves in a few frames, while some joints look "

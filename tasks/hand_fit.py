@@ -125,7 +125,8 @@ def window_arrays(store: DatasetStore, video_id: str, slot: int, start: int, sto
 def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, stop: int,
                   fit: FitConfig, network: str = "network") -> tuple[WindowArrays, np.ndarray]:
     """What the fit of frames [start, stop) of a slot uses: ``window_arrays`` without the
-    detections an object covers (``fit.covered_share``), and which joints look covered
+    detections an object covers (``fit.covered_share``; their 3D kept with
+    ``fit.covered_teacher``), and which joints look covered
     (T, 21) bool (the weight stage's ``UNLIKE_HAND`` flag)."""
     flags = store.stage(video_id, "weight").read("flags", start, stop)[:, slot]
     unlike = (flags & UNLIKE_HAND) > 0
@@ -134,7 +135,8 @@ def fitted_window(store: DatasetStore, video_id: str, slot: int, start: int, sto
         covered = covered_detections(arrays.present, unlike.mean(-1), arrays.times,
                                      fit.covered_share, fit.covered_edge_share,
                                      fit.covered_edge_s)
-        arrays = without_frames(arrays, covered, keep=NETWORK_EVIDENCE)
+        arrays = without_frames(arrays, covered, keep=NETWORK_EVIDENCE,
+                                keep_teacher=fit.covered_teacher)
     return arrays, unlike
 
 

@@ -360,6 +360,50 @@ def test_the_networks_joints_carry_a_span_the_detector_cannot_see(hand):
     assert gap_pa_mm(0.0, weights) == pytest.approx(without, abs=1e-4)
 
 
+def test_a_covered_span_keeps_the_detectors_articulation_on_the_bridges_path(hand):
+    """A third of a known sequence left to the track as covered (``without_frames``), carried
+    on the line bridge: keeping the detector's 3D there (``fit.covered_teacher``) lets the
+    hand articulate as the teacher saw it, where the bridge alone slerps the pose between the
+    span's ends; either way the span is interpolated, and its orientation and place stay on
+    the bridge. Hiding the span again (the self-check) takes the 3D away too."""
+    from handlabel.models.fit.gaps import bridge
+    from handlabel.models.fit.window import (
+        WindowArrays,
+        solve_window,
+        window_evidence,
+        without_frames,
+    )
+
+    seq = synthetic_sequence(hand, NOISE, 60, seed=11)
+    hidden = np.zeros(60, bool)
+    hidden[20:40] = True
+    arrays = WindowArrays(keypoints=seq.keypoints, weights=seq.confidence**2, world=seq.teacher,
+                          world_confidence=seq.teacher_confidence, present=seq.present,
+                          mirrored=np.zeros(60, bool), times=seq.times,
+                          K=seq.K.astype(np.float32))
+    kept = without_frames(arrays, hidden, keep_teacher=True)
+    assert not kept.present[hidden].any() and kept.teacher_only[hidden].all()
+    again = without_frames(kept, hidden)
+    assert not again.teacher_only.any() and np.isnan(again.world[hidden]).all()
+
+    def solved(window: WindowArrays):
+        result, _ = solve_window(hand, window_evidence(window), model_limit_frames(hand),
+                                 DEFAULT_WEIGHTS, 150, FitConfig().learning_rate, carry="line")
+        pa = summarise_3d(result.joints.numpy().astype(float)[hidden],
+                          seq.joints_3d[hidden])["pa_mpjpe_mm"]
+        return result, pa
+
+    with_teacher, pa_kept = solved(kept)
+    without_teacher, pa_dropped = solved(without_frames(arrays, hidden))
+    assert pa_kept < 0.7 * pa_dropped, (pa_kept, pa_dropped)
+    seen = torch.as_tensor(~hidden & seq.present)
+    for result in (with_teacher, without_teacher):
+        assert result.interpolated[torch.as_tensor(hidden)].all()
+        orient = result.parameters.global_orient
+        on_bridge = bridge(seen, torch.as_tensor(seq.times, dtype=torch.float32)).rotations(orient)
+        torch.testing.assert_close(on_bridge[hidden], orient[hidden], atol=1e-4, rtol=0)
+
+
 def test_the_network_is_trusted_as_far_as_it_agrees_with_the_detections():
     rng = np.random.default_rng(0)
     detections = rng.uniform(100, 300, (40, 21, 2))

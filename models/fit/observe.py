@@ -22,7 +22,8 @@ def _tensor(values, device) -> torch.Tensor:
 
 def track_observations(keypoints: np.ndarray, weights: np.ndarray, world: np.ndarray,
                        world_confidence: np.ndarray, present: np.ndarray, times: np.ndarray,
-                       K: np.ndarray, mirrored: bool, device: str | torch.device = "cpu"
+                       K: np.ndarray, mirrored: bool, device: str | torch.device = "cpu",
+                       teacher_only: np.ndarray | None = None
                        ) -> tuple[TrackObservations, torch.Tensor]:
     """The fit's observations of T frames, and the teacher placed in its camera (T, 21, 3)
     (NaN rows where it could not be placed).
@@ -36,11 +37,15 @@ def track_observations(keypoints: np.ndarray, weights: np.ndarray, world: np.nda
         times: (T,) seconds.
         K: (3, 3) the frame's intrinsics.
         mirrored: a left hand, fitted in the mirror.
+        teacher_only: (T,) bool, frames without a detection to fit whose ``world`` still
+            counts (the fit's teacher term is centred and scaled: it needs no 2D); None:
+            the teacher counts where the detection does.
     """
     if keypoints.shape[1:] != (21, 2) or world.shape[1:] != (21, 3):
         raise ValueError(f"expected (T, 21, 2) keypoints and (T, 21, 3) world joints, got "
                          f"{keypoints.shape} and {world.shape}")
-    has_world = present & np.isfinite(world).all(-1).all(-1)
+    counted = present if teacher_only is None else present | teacher_only
+    has_world = counted & np.isfinite(world).all(-1).all(-1)
     obs = TrackObservations(
         keypoints=_tensor(keypoints, device),
         weights=_tensor(np.where(present[:, None], weights, 0), device),
@@ -51,7 +56,7 @@ def track_observations(keypoints: np.ndarray, weights: np.ndarray, world: np.nda
         K=torch.as_tensor(np.asarray(K, np.float32) @ mirror_matrix(mirrored), device=device),
         present=torch.as_tensor(np.asarray(present, bool), device=device))
     placed = np.full((len(present), 21, 3), np.nan, np.float32)
-    for i in np.flatnonzero(has_world):
+    for i in np.flatnonzero(has_world & present):  # placing needs the 2D
         camera_joints = place_world(world[i], keypoints[i], K)
         if camera_joints is not None:
             placed[i] = mirror_points(camera_joints, mirrored)

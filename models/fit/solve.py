@@ -325,7 +325,7 @@ def _fit_batch(hand_model, problems, priors, limit_frames, weights, steps, lr, c
         {"params": [ray], "lr": lr / 10}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1),
                                                           eta_min=lr / 20)
-    bridges = _bridges(tracks, carry)
+    bridges = _bridges(tracks, carry, weights)
     for _ in range(steps):
         p.anchor = _anchor(ray, log_depth)
         loss = objective(hand_model, p, batch, limit_frames, weights, size_prior).sum()
@@ -333,10 +333,10 @@ def _fit_batch(hand_model, problems, priors, limit_frames, weights, steps, lr, c
         loss.backward()
         optimizer.step()
         schedule.step()
-        for b, (over, unseen) in bridges.items():
+        for b, (over, unseen, unposed) in bridges.items():
             n = lengths[b]
-            _carry_unseen(over, carry, unseen, p.global_orient[b, :n], p.hand_pose[b, :n],
-                          ray[b, :n], log_depth[b, :n])
+            _carry_unseen(over, carry, unseen, unposed, p.global_orient[b, :n],
+                          p.hand_pose[b, :n], ray[b, :n], log_depth[b, :n])
     p.anchor = _anchor(ray, log_depth)
     return [_result(hand_model, params, obs) for params, obs in
             zip(unstack_parameters(p.detach(), lengths), tracks, strict=True)]
@@ -366,17 +366,32 @@ def _result(hand_model: HandModel, p: FitParameters, obs: TrackObservations) -> 
     return FitResult(p, joints, vertices, projected, residual, ~obs.present)
 
 
-def _bridges(tracks: list[TrackObservations], carry: Carry
-             ) -> dict[int, tuple[Bridge, torch.Tensor]]:
-    """Per track with frames no view sees (and ``carry`` not "none"): its bridge over them."""
+def _bridges(tracks: list[TrackObservations], carry: Carry, weights: FitWeights
+             ) -> dict[int, tuple[Bridge, torch.Tensor, torch.Tensor]]:
+    """Per track with frames no view sees (and ``carry`` not "none"): its bridge over them,
+    those frames, and those of them without evidence of the hand's articulation."""
     out = {}
     if carry == "none":
         return out
     for b, obs in enumerate(tracks):
         unseen = ~seen_frames(obs)
         if unseen.any() and not unseen.all():
-            out[b] = (bridge(~unseen, obs.times), unseen)
+            out[b] = (bridge(~unseen, obs.times), unseen,
+                      unseen & ~articulated_frames(obs, weights))
     return out
+
+
+def articulated_frames(obs: TrackObservations, weights: FitWeights) -> torch.Tensor:
+    """(T,) frames with evidence of the hand's articulation that needs no 2D, in a term that
+    counts: the detector's 3D (of a detection left out as covered, ``fit.covered_teacher``),
+    or the network's joints where it is trusted."""
+    articulated = torch.zeros_like(obs.present)
+    if weights.teacher_3d > 0:
+        articulated |= obs.teacher_confidence.clamp_min(0).sum(-1) \
+            > terms.MIN_TEACHER_CONFIDENCE
+    if weights.network_3d > 0 and obs.network_confidence is not None:
+        articulated |= obs.network_confidence > 0
+    return articulated
 
 
 def seen_frames(obs: TrackObservations) -> torch.Tensor:
@@ -387,18 +402,19 @@ def seen_frames(obs: TrackObservations) -> torch.Tensor:
     return seen
 
 
-def _carry_unseen(over: Bridge, carry: Carry, unseen: torch.Tensor, *rows: torch.Tensor
-                  ) -> None:
+def _carry_unseen(over: Bridge, carry: Carry, unseen: torch.Tensor, unposed: torch.Tensor,
+                  *rows: torch.Tensor) -> None:
     """Put the unseen frames of the per-frame parameters back on the bridge between the
     seen frames either side (``gaps.py``: rotations slerped, the anchor's ray and log depth
     on a straight line or on the cubic that keeps each end's velocity): with no data term
     there, Adam's steps, each as large for a weak gradient as for a strong one, can walk
-    them away."""
+    them away. The pose only where ``unposed``: a frame with 3D evidence of its
+    articulation (``articulated_frames``) keeps the pose that evidence gives it."""
     along = over.linear if carry == "line" else over.cubic
     global_orient, hand_pose, *positions = rows
     with torch.no_grad():
         global_orient[unseen] = over.rotations(global_orient)[unseen]
-        hand_pose[unseen] = over.rotations(hand_pose)[unseen]
+        hand_pose[unposed] = over.rotations(hand_pose)[unposed]
         for values in positions:
             values[unseen] = along(values)[unseen]
 

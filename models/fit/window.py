@@ -40,6 +40,8 @@ class WindowArrays:
         network: the network step's ``NETWORK_START`` arrays: (T, 3), (T, 15, 3), (T, 3), (T,),
             and its ``NETWORK_EVIDENCE``, joints (T, 21, 3) in the frame's camera (None: the
             fit starts from the detector's 3D alone and has no network term).
+        teacher_only: (T,) frames whose detection is left out of the fit but whose 3D still
+            counts: its articulation, which needs no 2D (None: none).
     """
 
     keypoints: np.ndarray
@@ -51,23 +53,35 @@ class WindowArrays:
     times: np.ndarray
     K: np.ndarray
     network: dict[str, np.ndarray] | None = None
+    teacher_only: np.ndarray | None = None
 
 
-def without_frames(arrays: WindowArrays, hidden: np.ndarray, keep: tuple[str, ...] = ()
-                   ) -> WindowArrays:
+def without_frames(arrays: WindowArrays, hidden: np.ndarray, keep: tuple[str, ...] = (),
+                   keep_teacher: bool = False) -> WindowArrays:
     """The window as the fit would see it had the detector missed the ``hidden`` (T,) frames:
     no detection, no detector 3D and no network prediction there (the network runs on
-    detected crops only), but for the network arrays named in ``keep``. The self-check hides
-    spans so; the labels hide the detections an object covers
-    (``reconstruct.fit.covered_share``), keeping the network's evidence of those crops."""
+    detected crops only), but for the network arrays named in ``keep`` and, with
+    ``keep_teacher``, the detector's 3D (``teacher_only``). The self-check hides spans so;
+    the labels hide the detections an object covers (``reconstruct.fit.covered_share``),
+    keeping the network's evidence of those crops and the detector's articulation
+    (``fit.covered_teacher``)."""
     def blank(values: np.ndarray, fill) -> np.ndarray:
         out = np.array(values, copy=True)
         out[hidden] = fill
         return out
 
+    teacher_only = np.zeros(len(hidden), bool) if arrays.teacher_only is None \
+        else np.asarray(arrays.teacher_only, bool)
+    if keep_teacher:
+        world, world_confidence = arrays.world, arrays.world_confidence
+        teacher_only = teacher_only | (hidden & arrays.present)
+    else:
+        world = blank(arrays.world, np.nan)
+        world_confidence = blank(arrays.world_confidence, 0.0)
+        teacher_only = teacher_only & ~hidden
     return replace(
         arrays, keypoints=blank(arrays.keypoints, np.nan), weights=blank(arrays.weights, 0.0),
-        world=blank(arrays.world, np.nan), world_confidence=blank(arrays.world_confidence, 0.0),
+        world=world, world_confidence=world_confidence, teacher_only=teacher_only,
         present=blank(arrays.present, False),
         network=None if arrays.network is None else
         {k: np.asarray(v, np.float32) if k in keep else blank(np.asarray(v, np.float32), np.nan)
@@ -98,7 +112,7 @@ def window_evidence(arrays: WindowArrays, device: str | torch.device = "cpu",
     mirrored = bool(arrays.mirrored[arrays.present].any())
     obs, placed = track_observations(arrays.keypoints, arrays.weights, arrays.world,
                                      arrays.world_confidence, arrays.present, arrays.times,
-                                     arrays.K, mirrored, device)
+                                     arrays.K, mirrored, device, arrays.teacher_only)
     net = arrays.network
     if net is None:
         return WindowEvidence(obs, placed, None, None, mirrored)
