@@ -71,8 +71,7 @@ VARIANTS: dict[str, dict] = {  # name: config changes from the defaults
     "no colour evidence (before)": {"weight": {"colour_outlier": None}},
     "covered detections fitted (before)": {"reconstruct": {"fit": {"covered_share": None}}},
     "gaps to the temporal terms": {"reconstruct": {"fit": {"carry_unseen": "none"}}},
-    "covered detections' 3D dropped (before)":
-        {"reconstruct": {"fit": {"covered_teacher": False}}},
+    "covered detections' 3D kept": {"reconstruct": {"fit": {"covered_teacher": True}}},
     "no hysteresis, gaps to the temporal terms (before)":
         {"reconstruct": {"fit": {"covered_edge_share": None, "carry_unseen": "none"}}},
 }

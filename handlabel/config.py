@@ -432,11 +432,12 @@ class FitConfig(Section):
         "(an object arrives and leaves over several frames, and those partly covered ends "
         "are the detector's worst; models/fit/covered.py). Null: covered_share alone.")
     covered_teacher: bool = Field(
-        True, description="A covered detection left to the track keeps the detector's 3D as "
+        False, description="A covered detection left to the track keeps the detector's 3D as "
         "evidence of the hand's articulation (the teacher term is centred and scaled: it "
-        "needs no 2D, and MediaPipe's articulation under an object is about as good as on "
-        "clean frames, docs/accuracy.md); its place and orientation still come from the "
-        "bridge. False: the frame's pose is bridged too, as a missed frame's.")
+        "needs no 2D); its orientation and place still come from the bridge. Off by "
+        "measurement: it helps on synthetic hands whose simulated 3D is as good under an "
+        "object as elsewhere, and costs 2D and 3D accuracy with MediaPipe's real 3D "
+        "(docs/accuracy.md, 'The detector's 3D on covered frames').")
     covered_edge_s: float = Field(
         0.2, ge=0, description="How far, in seconds, covered_edge_share reaches from a covered "
         "or missed frame: an object arrives and leaves in a few frames, while some joints look "

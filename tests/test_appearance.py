@@ -91,7 +91,7 @@ def test_a_mostly_covered_detection_is_left_to_the_track_and_flagged_interpolate
     half their joints (as the weight stage marks a hand under an object), frame 9 on 3 joints
     (over ``covered_edge_share``, under ``covered_share``), frame 10 on one, frame 14 on 3
     away from any covered frame: the fit sees neither frames 6-8 nor, by hysteresis, frame 9
-    (but their detector 3D, unless ``covered_teacher`` is off);
+    (nor their detector 3D, unless ``covered_teacher`` is on);
     it labels them from the track as interpolated and calls none of their joints visible;
     frames 10 and 14 are fitted, their covered joints not visible. Without hysteresis frame 9
     is fitted, and with ``covered_share`` null every detection is."""
@@ -120,12 +120,13 @@ def test_a_mostly_covered_detection_is_left_to_the_track_and_flagged_interpolate
     arrays, unlike = fitted_window(store, video, right, 0, len(present), FitConfig())
     covered = np.isin(np.arange(len(present)), [6, 7, 8, 9])
     np.testing.assert_array_equal(arrays.present, present & ~covered)
-    np.testing.assert_array_equal(arrays.teacher_only, covered)  # their 3D still counts
-    assert np.isfinite(arrays.world[covered]).all()
+    assert not arrays.teacher_only.any() and np.isnan(arrays.world[covered]).all()
     assert unlike[9, :3].all() and not unlike[9, 3:].any()
-    dropped, _ = fitted_window(store, video, right, 0, len(present),
-                               FitConfig(covered_teacher=False))
-    assert not dropped.teacher_only.any() and np.isnan(dropped.world[covered]).all()
+    kept, _ = fitted_window(store, video, right, 0, len(present),
+                            FitConfig(covered_teacher=True))
+    np.testing.assert_array_equal(kept.teacher_only, covered)  # their 3D still counts
+    np.testing.assert_array_equal(kept.present, arrays.present)
+    assert np.isfinite(kept.world[covered]).all()
     no_edge, _ = fitted_window(store, video, right, 0, len(present),
                                FitConfig(covered_edge_share=None))
     np.testing.assert_array_equal(no_edge.present, present & ~np.isin(np.arange(len(present)),

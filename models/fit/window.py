@@ -63,8 +63,8 @@ def without_frames(arrays: WindowArrays, hidden: np.ndarray, keep: tuple[str, ..
     detected crops only), but for the network arrays named in ``keep`` and, with
     ``keep_teacher``, the detector's 3D (``teacher_only``). The self-check hides spans so;
     the labels hide the detections an object covers (``reconstruct.fit.covered_share``),
-    keeping the network's evidence of those crops and the detector's articulation
-    (``fit.covered_teacher``)."""
+    keeping the network's evidence of those crops and, with ``fit.covered_teacher``, the
+    detector's articulation."""
     def blank(values: np.ndarray, fill) -> np.ndarray:
         out = np.array(values, copy=True)
         out[hidden] = fill
