@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 
 from distributed import WorkerPlugin
@@ -128,8 +129,6 @@ def _drain_workers(cluster) -> None:
 def _drain_off_the_event_loop() -> None:
     """Prefect's drain returns a coroutine inside a running loop (a worker's): drain in a
     thread of its own instead."""
-    import threading
-
     from .prefect_api import drain_prefect_workers
 
     thread = threading.Thread(target=drain_prefect_workers, daemon=True)
@@ -163,14 +162,44 @@ class ShareEnvironment(WorkerPlugin):
             refresh_global_settings_context()
 
 
-def share_environment(address: str) -> None:
-    """Register :class:`ShareEnvironment` with this process's variables on the scheduler."""
-    from distributed import Client
+SCHEDULER_ANSWER_S = 90  # distributed's own connect timeout (30 s) plus its handshake
 
+
+class SchedulerNotAnswering(RuntimeError):
+    """A Dask scheduler that took the connection and never answered."""
+
+
+def share_environment(address: str) -> None:
+    """Register :class:`ShareEnvironment` with this process's variables on the scheduler.
+
+    Bounded: distributed's handshake has no timeout of its own, and a scheduler that accepts
+    the connection but never answers (a test's in-process scheduler whose event loop had
+    stopped, seen once in CI) held the run for good. The client is made in a daemon thread
+    and the run fails with one line after ``SCHEDULER_ANSWER_S``."""
     variables = {k: v for k, v in os.environ.items()
                  if k in SHARED_VARIABLES or k.startswith("FSSPEC_")}
-    with Client(address, timeout=30) as client:
-        client.register_plugin(ShareEnvironment(variables), name=ShareEnvironment.name)
+    outcome: list[BaseException | None] = []
+    thread = threading.Thread(target=_register_environment, args=(address, variables, outcome),
+                              name="handlabel-dask-connect", daemon=True)
+    thread.start()
+    thread.join(SCHEDULER_ANSWER_S)
+    if not outcome:
+        raise SchedulerNotAnswering(f"the Dask scheduler at {address} took the connection but "
+                                    f"did not answer within {SCHEDULER_ANSWER_S} s")
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
+def _register_environment(address: str, variables: dict[str, str],
+                          outcome: list[BaseException | None]) -> None:
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=30) as client:
+            client.register_plugin(ShareEnvironment(variables), name=ShareEnvironment.name)
+        outcome.append(None)
+    except BaseException as exc:  # handed to the caller's thread, raised there
+        outcome.append(exc)
 
 
 def quiet_dask_logs() -> None:

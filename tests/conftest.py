@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -96,13 +97,44 @@ def prefect_api():
         os.environ.pop("PREFECT_API_URL", None)
 
 
+class SessionCluster:
+    """The session's LocalCluster (2 worker processes), started again when its scheduler's
+    event loop has stopped: seen once in CI, the in-process scheduler's loop thread gone
+    while its socket still took connections, and the next pipeline waited on it for good
+    (cause not found; ``flows/runner.share_environment`` now fails such a wait in 90 s).
+    Tests read ``scheduler_address``, which checks first."""
+
+    def __init__(self):
+        self._cluster = None
+
+    @property
+    def scheduler_address(self) -> str:
+        return self.running().scheduler_address
+
+    def running(self):
+        """The cluster, started (again) where it is not running."""
+        from distributed import LocalCluster
+
+        if self._cluster is not None and not self._cluster.loop.asyncio_loop.is_running():
+            warnings.warn("the session's Dask cluster had stopped: starting a new one",
+                          stacklevel=2)
+            self._cluster = None  # its loop is gone: nothing of it can be closed cleanly
+        if self._cluster is None:
+            self._cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                         dashboard_address=None)
+        return self._cluster
+
+    def close(self) -> None:
+        if self._cluster is not None and self._cluster.loop.asyncio_loop.is_running():
+            self._cluster.close()
+
+
 @pytest.fixture(scope="session")
 def dask_cluster(prefect_api):
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
-        yield cluster
+    cluster = SessionCluster()
+    cluster.running()  # started now, as before, not inside the first test that asks
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="session")

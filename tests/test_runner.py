@@ -100,3 +100,23 @@ def test_workers_the_run_does_not_own_report_to_its_prefect_api(prefect_api, for
         return {run.name.split(" ")[0] for run in runs}
 
     assert {"ingest"} <= asyncio.run(task_runs()), "the worker's task runs reached the API"
+
+
+def test_a_scheduler_that_takes_the_connection_and_never_answers_fails_the_run(monkeypatch):
+    """A socket that accepts connections and never speaks (what a scheduler whose event loop
+    has stopped looks like): registering the run's environment there fails with one line
+    naming the address, after ``SCHEDULER_ANSWER_S`` (distributed's own handshake would
+    wait for good)."""
+    import time
+
+    from handlabel.flows import runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_ANSWER_S", 3)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the connection; nobody reads or writes
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(runner.SchedulerNotAnswering, match=f"{address} took the connection"):
+            runner.share_environment(address)
+    assert time.monotonic() - started < 20
