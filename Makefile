@@ -18,7 +18,7 @@ TEST_WORKERS ?= $(shell awk -v cpus=$$(nproc) '/MemTotal/ {m = int($$2 / 4194304
 test:
 	@HANDLABEL_OPENPIFPAF=1 HANDLABEL_PYTORCH3D=1 ./scripts/setup.sh
 	.venv/bin/ruff check .
-	.venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=50
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=50
 
 lint: setup
 	.venv/bin/ruff check .
