@@ -12,7 +12,6 @@ import json
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 
@@ -36,8 +35,10 @@ def _free_port() -> int:
 def inspect_page(url: str, expression: str, settle_s: float = 2.0) -> tuple[list[str], object]:
     """(console errors and exceptions, the value of ``expression``) for the loaded page.
 
-    A browser that does not answer within ``PAGE_S`` is killed and a fresh one (new profile,
-    new port) tried once more: the page's own faults show as console errors, not as silence."""
+    A browser that does not answer within ``PAGE_S`` is killed and a fresh one (new port)
+    tried once more: the page's own faults show as console errors, not as silence. (No
+    profile folder of its own: Chromium's helper processes still write to one for a moment
+    after the browser is killed, and removing it failed a CI run.)"""
     try:
         return _inspect_in_new_browser(url, expression, settle_s)
     except (TimeoutError, AssertionError):
@@ -47,16 +48,15 @@ def inspect_page(url: str, expression: str, settle_s: float = 2.0) -> tuple[list
 def _inspect_in_new_browser(url: str, expression: str, settle_s: float
                             ) -> tuple[list[str], object]:
     port = _free_port()
-    with tempfile.TemporaryDirectory() as profile:
-        browser = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                                    f"--remote-debugging-port={port}", "about:blank"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            return asyncio.run(asyncio.wait_for(
-                _inspect(_page_socket(port), url, expression, settle_s), PAGE_S))
-        finally:
-            browser.kill()
-            browser.wait(timeout=30)
+    browser = subprocess.Popen([CHROMIUM, *FLAGS, f"--remote-debugging-port={port}",
+                                "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return asyncio.run(asyncio.wait_for(
+            _inspect(_page_socket(port), url, expression, settle_s), PAGE_S))
+    finally:
+        browser.kill()
+        browser.wait(timeout=30)
 
 
 def _page_socket(port: int) -> str:
