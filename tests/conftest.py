@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -34,6 +35,8 @@ from handlabel.config import HandlabelConfig, IngestConfig
 from .media import numbered_frames, set_mp4_rotation, truncated_copy, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
+# the database of the temporary APIs that this process's CLI runs start
+HOME_DATABASE = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser() / "prefect.db"
 DATA = ROOT.parent / "shared" / "data"
 OFFICE_MP4 = DATA / "videos" / "right_hand_office.mp4"
 GESTURE_AVI = DATA / "videos" / "gesture_mjpg_320x240.avi"
@@ -85,20 +88,105 @@ def sample() -> Path:
     return DATA
 
 
+def _shared_folder(tmp_path_factory) -> Path:
+    """The session's folder all xdist workers see (each worker's own is below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def prefect_api():
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_database(tmp_path_factory) -> Path:
+    """An empty Prefect database, migrated once per session (the first xdist worker to ask
+    makes it, the others wait): every server the tests start begins from a copy. Migrating a
+    fresh SQLite file took 13 of a temporary API's 19 s start here (5 s from a copy)."""
+    from filelock import FileLock
 
-    from handlabel.flows.prefect_api import WITHOUT_HEARTBEATS
+    shared = _shared_folder(tmp_path_factory)
+    template = shared / "prefect-migrated.db"
+    with FileLock(str(shared / "prefect-migrated.lock")):
+        if not template.exists():
+            building = shared / "prefect-migrating.db"
+            building.unlink(missing_ok=True)
+            _start_and_stop_api(building)
+            copy_database(building, template)
+    return template
 
-    # a temporary API, as the CLI's: its flow runs send no heartbeats either
-    with prefect_test_harness(server_startup_timeout=60), \
-            temporary_settings(updates=WITHOUT_HEARTBEATS):
-        url = PREFECT_API_URL.value()
-        os.environ["PREFECT_API_URL"] = url  # Dask worker processes inherit it
-        yield url
-        os.environ.pop("PREFECT_API_URL", None)
+
+def copy_database(source: Path, target: Path) -> Path:
+    """A consistent copy of a SQLite database (its write-ahead log included)."""
+    import sqlite3
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as src, \
+            contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _start_and_stop_api(database: Path) -> None:
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    from handlabel.flows.prefect_api import TemporaryAPI
+
+    with temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL:
+                                     _sqlite_url(database)}):
+        server = TemporaryAPI.launch()
+    try:
+        server.wait_until_healthy()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _migrated_home_database(request):
+    """Under xdist each worker has a PREFECT_HOME of its own (above); the temporary APIs its
+    CLI runs start use the database there, copied from the session's migrated one before
+    the first test that may start one (the fast tier starts none and does not wait)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or HOME_DATABASE.exists():
+        return
+    if any(request.node.get_closest_marker(m) for m in ("server", "faults", "slow")):
+        copy_database(request.getfixturevalue("prefect_database"), HOME_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_database, tmp_path_factory):
+    """The session's Prefect API: the project's own temporary server (the one the CLI
+    starts) on a copy of the migrated database; its flow runs send no heartbeats either."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
+
+    from handlabel.flows.prefect_api import (
+        WITHOUT_HEARTBEATS,
+        TemporaryAPI,
+        drain_prefect_workers,
+    )
+
+    database = copy_database(prefect_database,
+                             tmp_path_factory.mktemp("prefect-api") / "prefect.db")
+    with temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL:
+                                     _sqlite_url(database)}):
+        server = TemporaryAPI.launch()
+    try:
+        server.wait_until_healthy()
+        with temporary_settings(updates={PREFECT_API_URL: server.url, **WITHOUT_HEARTBEATS}):
+            os.environ["PREFECT_API_URL"] = server.url  # Dask worker processes inherit it
+            refresh_global_settings_context()  # threads without Prefect's context read it
+            try:
+                yield server.url
+            finally:
+                drain_prefect_workers()
+                os.environ.pop("PREFECT_API_URL", None)
+                refresh_global_settings_context()
+    finally:
+        server.stop()
 
 
 class SessionCluster:
@@ -153,8 +241,7 @@ def gesture_store(request, prefect_api, tmp_path_factory, sample) -> Path:
 
     from .pipeline_runs import CONFIG
 
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    shared = _shared_folder(tmp_path_factory)
     store, building = shared / "gesture-store", shared / "gesture-store.building"
     with FileLock(str(shared / "gesture-store.lock")):
         if not store.exists():
@@ -251,8 +338,10 @@ def s3_endpoint():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # MOTO_LOG=FILE keeps the server's request log (one line a request), to count them
+    with open(os.environ.get("MOTO_LOG", os.devnull), "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                   "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from .conftest import copy_database
+
 PROBE = """
 import json, threading
 import psutil
@@ -28,9 +30,11 @@ print(json.dumps(seen))
 """
 
 
-def test_one_temporary_api_serves_every_thread_and_stops_with_the_run(tmp_path):
+def test_one_temporary_api_serves_every_thread_and_stops_with_the_run(tmp_path,
+                                                                      prefect_database):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    copy_database(prefect_database, tmp_path / "prefect-home" / "prefect.db")
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
                          text=True, timeout=240)
     assert out.returncode == 0, out.stderr

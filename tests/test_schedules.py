@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_database
 
 PREFECT = [str(Path(sys.executable).parent / "prefect")]
 DEPLOYMENT = "pseudolabel/pseudolabel-archive"
@@ -29,8 +29,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def prefect_server(tmp_path):
-    """`prefect server start` on loopback with its own PREFECT_HOME; stopped by its pid."""
+def prefect_server(tmp_path, prefect_database):
+    """`prefect server start` on loopback with its own PREFECT_HOME (its database a copy of
+    the session's migrated one); stopped by its pid."""
+    copy_database(prefect_database, tmp_path / "prefect-home" / "prefect.db")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
