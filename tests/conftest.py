@@ -59,7 +59,7 @@ FAULT_MODULES = {"test_faults"}
 # with the order kept took 16 min 58 s against 15 min 04 s without (the long modules ran
 # together and slowed each other), so make test leaves xdist's order (performance.md).
 LONGEST_MODULES = ("test_faults", "test_fit", "test_pipeline", "test_pipeline_failures",
-                   "test_s3_repair", "test_pipeline_reruns", "test_object_store",
+                   "test_pipeline_reruns", "test_object_store",
                    "test_train_stage", "test_integrity", "test_clip_training",
                    "test_detect_flow", "test_selfcheck", "test_rounds", "test_ingest_flow",
                    "test_pretrain", "test_stages", "test_cli")
