@@ -199,7 +199,7 @@ class Manifest:
         rows = self.fs.cat(paths, on_error="omit") if paths else {}
         if not rows:
             return SCHEMA.empty_table().to_pandas()
-        frame = pa.concat_tables([_read_rows(rows[p]) for p in sorted(rows)]).to_pandas()
+        frame = pa.concat_tables([_read_rows(data) for data in rows.values()]).to_pandas()
         self._mark_interrupted(frame)
         return frame.sort_values(["name", "video_id"], na_position="last").reset_index(drop=True)
 

@@ -123,18 +123,20 @@ def copy_database(source: Path, target: Path) -> Path:
     return target
 
 
-def _sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
-
-
-def _start_and_stop_api(database: Path) -> None:
+def _launch_api(database: Path):
+    """The project's temporary Prefect server (``flows/prefect_api.TemporaryAPI``) on
+    ``database``, launched (not yet answering)."""
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
 
     from handlabel.flows.prefect_api import TemporaryAPI
 
     with temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL:
-                                     _sqlite_url(database)}):
-        server = TemporaryAPI.launch()
+                                     f"sqlite+aiosqlite:///{database}"}):
+        return TemporaryAPI.launch()
+
+
+def _start_and_stop_api(database: Path) -> None:
+    server = _launch_api(database)
     try:
         server.wait_until_healthy()
     finally:
@@ -157,23 +159,12 @@ def prefect_api(prefect_database, tmp_path_factory):
     """The session's Prefect API: the project's own temporary server (the one the CLI
     starts) on a copy of the migrated database; its flow runs send no heartbeats either."""
     from prefect.context import refresh_global_settings_context
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_SERVER_DATABASE_CONNECTION_URL,
-        temporary_settings,
-    )
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from handlabel.flows.prefect_api import (
-        WITHOUT_HEARTBEATS,
-        TemporaryAPI,
-        drain_prefect_workers,
-    )
+    from handlabel.flows.prefect_api import WITHOUT_HEARTBEATS, drain_prefect_workers
 
-    database = copy_database(prefect_database,
-                             tmp_path_factory.mktemp("prefect-api") / "prefect.db")
-    with temporary_settings(updates={PREFECT_SERVER_DATABASE_CONNECTION_URL:
-                                     _sqlite_url(database)}):
-        server = TemporaryAPI.launch()
+    server = _launch_api(copy_database(prefect_database,
+                                       tmp_path_factory.mktemp("prefect-api") / "prefect.db"))
     try:
         server.wait_until_healthy()
         with temporary_settings(updates={PREFECT_API_URL: server.url, **WITHOUT_HEARTBEATS}):
