@@ -24,7 +24,6 @@ from accuracy import measured_noise
 
 from handlabel.config import ReconstructConfig
 from handlabel.models.fit import terms
-from handlabel.models.fit.cuts import evidence_cuts
 from handlabel.models.fit.observe import track_observations
 from handlabel.models.fit.sequence import FitWeights
 from handlabel.models.fit.track import solve_track, track_spans
@@ -32,6 +31,7 @@ from handlabel.models.hand.default import DefaultHandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.metrics.keypoints3d import summarise_3d
 from handlabel.models.synthetic_motion import synthetic_sequence
+from handlabel.tasks.hand_fit import track_cuts
 
 FIELDS = ("keypoints", "confidence", "teacher", "teacher_confidence", "joints_3d", "joints_2d")
 KNEES = (terms.ROTATION_KNEE, terms.TRANSLATION_KNEE)
@@ -61,7 +61,9 @@ def fit_spans(hand, limits, d, times, K, weights, detect_cuts, steps, lr
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Every track of the arrangement fitted: joints, projections, detected frames, cuts."""
     present = np.isfinite(d["keypoints"]).all(-1).all(-1)
-    cuts = evidence_cuts(np.nan_to_num(d["keypoints"]), present) if detect_cuts else None
+    fit = ReconstructConfig().fit
+    cuts = (track_cuts(np.nan_to_num(d["keypoints"]), present, times, fit) if detect_cuts
+            else None)
     joints = np.full(d["joints_3d"].shape, np.nan)
     projected = np.full(d["joints_2d"].shape, np.nan)
     for start, stop in track_spans(present, times, 0.5, None, cuts):

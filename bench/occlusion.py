@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict] = {  # name: config changes from the defaults
     "covered detections' 3D kept": {"reconstruct": {"fit": {"covered_teacher": True}}},
     "no hysteresis, gaps to the temporal terms (before)":
         {"reconstruct": {"fit": {"covered_edge_share": None, "carry_unseen": "none"}}},
+    "every cut stands (before)": {"reconstruct": {"fit": {"cut_settle_s": 0.0}}},
 }
 FINDABLE = 0.5  # a clip counts when the detector finds its hand on this share of clean frames
 

@@ -59,6 +59,7 @@ VARIANTS: dict[str, dict] = {  # name: changes to reconstruct.fit
     "covered detections fitted, gaps to the temporal terms":
         {"covered_share": None, "carry_unseen": "none"},
     "cubic bridge": {"carry_unseen": "cubic"},
+    "every cut stands (before)": {"cut_settle_s": 0.0},
 }
 
 
@@ -68,7 +69,7 @@ def fit_slot(hand, limit_frames, arrays: WindowArrays, unlike: np.ndarray, fit: 
     frames = len(arrays.present)
     joints, projected = np.full((frames, 21, 3), np.nan), np.full((frames, 21, 2), np.nan)
     spans = track_spans(arrays.present, arrays.times, fit.max_gap_s, None,
-                        track_cuts(arrays.keypoints, arrays.present, fit))
+                        track_cuts(arrays.keypoints, arrays.present, arrays.times, fit))
     windows = []
     for start, stop in spans:
         part = WindowArrays(**{k: (v if k == "K" or v is None else v[start:stop])

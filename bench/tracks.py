@@ -3,6 +3,7 @@ with ``--labels``, the labels' tracks on two-hand and hand-object clips.
 
     .venv/bin/python bench/tracks.py [--chunk-frames 64] [--warmup 0 8] [--videos ...]
     .venv/bin/python bench/tracks.py --labels [--videos ...] [--store DIR] [--no-identity]
+                                     [--search 0 15]
 
 ``--labels`` runs the stages up to reconstruct in one process (``bench/inprocess.py``, the
 default config with and without the search for lost hands; training cut to one epoch over
@@ -114,7 +115,8 @@ def label_stats(store, video_id: str, config) -> dict:
             "sides moved": int(detect.attrs.get("moved_sides", 0))}
 
 
-def labels_main(videos: list[Path], store_folder: str | None, identity: bool = True) -> None:
+def labels_main(videos: list[Path], store_folder: str | None, identity: bool = True,
+                searches: tuple[int, ...] = (0, 15)) -> None:
     import warnings
 
     from inprocess import label_videos
@@ -128,7 +130,7 @@ def labels_main(videos: list[Path], store_folder: str | None, identity: bool = T
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         store = DatasetStore(store_folder or f"{folder}/store")
-        for search in (0, 15):
+        for search in searches:
             config = HandlabelConfig(train=TrainConfig(epochs=1, max_samples=64),
                                      detect={"search_frames": search, "identity": identity})
             for video, video_id in zip(videos, label_videos(store, videos, config),
@@ -173,9 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", help="--labels: keep the store here (default: temporary)")
     parser.add_argument("--no-identity", action="store_true",
                         help="--labels: without the whole-video identity step")
+    parser.add_argument("--search", type=int, nargs="+", default=[0, 15],
+                        help="--labels: the detect.search_frames values run (15: default)")
     args = parser.parse_args(argv)
     if args.labels:
-        return labels_main(args.videos or HARD, args.store, not args.no_identity)
+        return labels_main(args.videos or HARD, args.store, not args.no_identity,
+                           tuple(args.search))
     args.videos = args.videos or VIDEOS
     from handlabel.storage.store import DatasetStore
 

@@ -36,8 +36,8 @@ from pydantic import BaseModel
 # down-weighted and not visible; detections mostly covered left to the track
 # rounds 1: rounds of fit and training (tasks/rounds.py)
 # export 4: overlays of long videos thinned (export.overlay_max_frames), encoded faster
-# (reconstruct's fit.covered_edge_share, covered_edge_s and carry_unseen "line" change its key
-# and the rig's through the config: no bump needed)
+# (reconstruct's fit.covered_edge_share, covered_edge_s, carry_unseen "line" and cut_settle_s
+# change its key and the rig's through the config: no bump needed)
 CODE_VERSIONS: dict[str, int] = {
     "ingest": 1, "detect": 6, "weight": 2, "train": 1, "train.model": 1,
     "reconstruct": 7, "reconstruct.network": 1, "rounds": 1, "rig": 3,

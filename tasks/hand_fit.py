@@ -96,7 +96,7 @@ def video_tracks(store: DatasetStore, video_id: str, fit: FitConfig
         other = 1 - slot
         blocked = taken_by_other(boxes[:, slot], present[:, slot], boxes[:, other],
                                  present[:, other])
-        cuts = track_cuts(keypoints[:, slot], present[:, slot], fit)
+        cuts = track_cuts(keypoints[:, slot], present[:, slot], times, fit)
         tracks += [(slot, first, stop) for first, stop in track_spans(
             present[:, slot], times, fit.max_gap_s, blocked, cuts)]
     return tracks
@@ -190,9 +190,13 @@ def _write_window(labels, slot_track, start, result, obs, mirrored, unlike, conf
         labels.group[key][start : start + frames, slot] = value
 
 
-def track_cuts(keypoints: np.ndarray, present: np.ndarray, fit: FitConfig) -> np.ndarray | None:
-    """(T,) the detected frames that start a new track (``fit.cuts``; None: off)."""
+def track_cuts(keypoints: np.ndarray, present: np.ndarray, times: np.ndarray, fit: FitConfig
+               ) -> np.ndarray | None:
+    """(T,) the detected frames that start a new track (``fit.cuts``; None: off), cuts
+    holding at the scale of ``fit.cut_settle_s`` at the video's frame rate (``times``, s)."""
     if not fit.cuts:
         return None
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    settle = round(fit.cut_settle_s / step) if step > 0 else 0
     return evidence_cuts(keypoints, present,
-                         CutThresholds(fit.cut_shape, fit.cut_position, fit.cut_size))
+                         CutThresholds(fit.cut_shape, fit.cut_position, fit.cut_size), settle)

@@ -28,6 +28,7 @@ from handlabel.models.keypoints import hand_sizes
 from handlabel.models.metrics.keypoints2d import confidence_error_correlation
 from handlabel.models.metrics.keypoints3d import procrustes_errors, summarise_3d
 from handlabel.models.synthetic_motion import synthetic_sequence
+from handlabel.tasks.hand_fit import track_cuts
 
 # a detector profile like the measured one (docs/accuracy.md): errors of a few percent of
 # the hand size, confidences that vary per joint
@@ -419,3 +420,29 @@ def test_the_network_is_trusted_as_far_as_it_agrees_with_the_detections():
     missing = detections.copy()
     missing[5:] = np.nan
     assert network_trust(network_error(detections, missing, weights)) == 0.0
+
+
+def test_an_object_passing_over_the_hand_is_no_cut_and_its_gaps_are_filled(hand):
+    """A moving hand whose detections jump about for 12 frames (an object over it, some
+    frames missed) stays one track from first to last frame; the same jumps followed by
+    another shot keep their cut; without settling, the jumps chop the track."""
+    seq = synthetic_sequence(hand, NOISE, 60, seed=7)
+    keypoints, times = seq.keypoints.copy(), seq.times
+    present = np.isfinite(keypoints).all((1, 2))
+    keypoints = np.nan_to_num(keypoints)
+    size = float(np.median(hand_sizes(keypoints[present])))
+    rng = np.random.default_rng(0)
+    keypoints[24:36] += rng.uniform(-3 * size, 3 * size, (12, 1, 2))  # the whole hand jumps
+    keypoints[24:36] += rng.normal(0, 0.3 * size, (12, 21, 2))  # and its shape
+    present[[26, 27, 30, 31, 32]] = False
+    fit = FitConfig()
+
+    def spans(points, config):
+        return track.track_spans(present, times, config.max_gap_s, None,
+                                 track_cuts(points, present, times, config))
+
+    assert len(spans(keypoints, FitConfig(cut_settle_s=0))) > 1  # what settling mends
+    assert spans(keypoints, fit) == [(0, 60)]
+    edited = keypoints.copy()
+    edited[36:] += 5 * size  # another shot after the jumps
+    assert [stop for _, stop in spans(edited, fit)][-2] <= 36
