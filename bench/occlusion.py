@@ -24,7 +24,8 @@ Per set and frame class: the detector's found rate and error, the labels' presen
 error, over the frames each has (a hand counts as found when its joints' centre lies within
 0.75 hand sizes of the truth's; the same rule for both), then on the frames both have.
 Then, per joint of the detected labelled frames, how well the labels' ``visible`` estimate
-tells the covered joints (its threshold was chosen on the even-numbered clips).
+tells the covered joints (its threshold was chosen on the even-numbered clips), and per band
+of the labels' quality score, their error: whether the ``low_quality`` flag is honest.
 ``--variants`` names the configurations compared (ablations, ``VARIANTS``).
 """
 
@@ -217,6 +218,7 @@ def frame_rows(store: DatasetStore, video: str, clip: Clip, labels_group: str = 
         "labels": (labels.read("present"), labels.read("keypoints_2d"),
                    labels.read("joints_3d"), labels.read("interpolated")),
     }
+    quality = labels.read("quality")
     rows = []
     for t in range(len(clip.truth)):
         visible = clip.visible[t]
@@ -236,6 +238,8 @@ def frame_rows(store: DatasetStore, video: str, clip: Clip, labels_group: str = 
                 row[f"{name} mm"] = pa_mm(joints[t, slot], clip.truth_3d)
             if interpolated is not None:
                 row[f"{name} interpolated"] = bool(interpolated[t, slot])
+                row["labels quality"] = float(quality[t, slot])
+                row["labels hand sizes"] = row[f"{name} px"] / hand_size(clip.truth[t], visible)
             else:
                 row["found by search"] = bool(searched[t, slot])
         rows.append(row)
@@ -343,6 +347,23 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def quality_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per band of the labels' quality score: how many labels, their mean error in hand
+    sizes and the share off by more than 0.2 hand sizes (PCK@0.2's line): whether the
+    ``low_quality`` flag (quality below ``export.flag_below``, 0.1) marks the bad labels."""
+    found = rows[rows["labels found"]]
+    band = pd.cut(found["labels quality"], [0, 0.05, 0.1, 0.2, 0.4, 1.0], include_lowest=True)
+    error = found["labels hand sizes"]
+    out = pd.DataFrame({"labels": error.groupby(band, observed=False).size(),
+                        "share": error.groupby(band, observed=False).size() / len(found),
+                        "mean error (hand sizes)": error.groupby(band, observed=False).mean(),
+                        "off by > 0.2": (error > 0.2).groupby(band, observed=False).mean()})
+    out.index = out.index.astype(str)
+    out.loc["Spearman(quality, error)"] = [len(found), 1.0, found["labels quality"].corr(
+        error, method="spearman"), np.nan]
+    return out
+
+
 def config_of(variant: str) -> HandlabelConfig:
     base = HandlabelConfig(train=TINY_TRAINING).model_dump()
     return HandlabelConfig.model_validate(_merge(base, VARIANTS[variant]))
@@ -401,6 +422,10 @@ def main() -> None:
                 print(f"\n### {variant}: {title}, {rows['clip'].nunique()} clips "
                       f"({seconds:.0f} s for every stage)\n")
                 print(summary(rows).to_markdown(floatfmt=".3g"))
+                if exact:
+                    print(f"\n### {variant}: the quality score against the labels' error "
+                          "(labelled clips, every frame class)\n")
+                    print(quality_summary(rows).to_markdown(floatfmt=".3g"))
     print("\n.venv/bin/python bench/occlusion.py " + " ".join(
         f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v if v != '' else repr('')}"
         for k, v in vars(args).items() if v is not None))
