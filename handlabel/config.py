@@ -410,11 +410,10 @@ class FitConfig(Section):
                             "ratio per frame.")
     cut_settle_s: float = Field(
         1.0, ge=0, description="Cuts within this long (seconds) of a first one are one "
-        "disturbance, and no cut at all when the hand after it agrees with the hand before "
-        "it (an object "
-        "passing over the hand makes the detections jump for a few frames; the track then "
-        "carries the hand across, as it carries gaps up to max_gap_s). 0: every cut stands "
-        "(models/fit/cuts.py).")
+        "disturbance, and no cut at all when the hand after it is where and as it was before "
+        "it, as between consecutive frames (an object passing over the hand makes the "
+        "detections jump for a few frames; the track then carries the hand across, as it "
+        "carries gaps up to max_gap_s). 0: every cut stands (models/fit/cuts.py).")
     window_frames: int = Field(1800, ge=8, description="Longer tracks are fitted in windows of "
                                "this many frames, each starting from the shape and size of "
                                "the one before.")
