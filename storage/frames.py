@@ -24,6 +24,16 @@ from .video_codec import H264FrameCodec
 _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
+def frame_interval(times: np.ndarray) -> float:
+    """A video's frame interval in seconds from its frame times (``VideoFrames.timestamps``):
+    their median step, robust to variable frame rates' odd gaps; 0.0 for fewer than two.
+
+    >>> frame_interval(np.array([0.0, 0.04, 0.08, 0.2, 0.24]))
+    0.04
+    """
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+
+
 def frame_codecs(codec: str, level: int = 0, crf: int = 18) -> dict:
     """Zarr v3 codecs for the frame chunks, by the name used in the configuration, as the
     ``serializer`` and ``compressors`` arguments of an array's creation (each chunk ending

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .frames import frame_interval
 from .store import DatasetStore
 
 SIDES = ("left", "right")  # the slots of the detect stage
@@ -70,7 +71,7 @@ def _short_tracks(table: pd.DataFrame, times: np.ndarray, min_track_s: float) ->
     the video's frame interval (labels written before tracks were numbered: none)."""
     if "track" not in table or not len(table) or min_track_s <= 0:
         return np.zeros(len(table), bool)
-    interval = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    interval = frame_interval(times)
     frames = table.groupby("track")["frame"].transform("size").to_numpy()
     return (frames * interval < min_track_s - 1e-6) & (table["track"].to_numpy() >= 0)
 

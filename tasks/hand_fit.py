@@ -36,6 +36,7 @@ from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.hand.sides import mirror_points, mirror_rotations
 from handlabel.models.training.setup import pick_device
 from handlabel.models.weights import UNLIKE_HAND
+from handlabel.storage.frames import frame_interval
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
 
@@ -196,7 +197,7 @@ def track_cuts(keypoints: np.ndarray, present: np.ndarray, times: np.ndarray, fi
     holding at the scale of ``fit.cut_settle_s`` at the video's frame rate (``times``, s)."""
     if not fit.cuts:
         return None
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    settle = round(fit.cut_settle_s / step) if step > 0 else 0
+    interval = frame_interval(times)
+    settle = round(fit.cut_settle_s / interval) if interval > 0 else 0
     return evidence_cuts(keypoints, present,
                          CutThresholds(fit.cut_shape, fit.cut_position, fit.cut_size), settle)

@@ -25,6 +25,7 @@ from handlabel.models.fit.window import (
 from handlabel.models.hand.base import HandModel
 from handlabel.models.hand.limits import model_limit_frames
 from handlabel.models.training.setup import pick_device
+from handlabel.storage.frames import frame_interval
 from handlabel.storage.stage_arrays import StageArrays
 from handlabel.storage.store import DatasetStore
 
@@ -44,7 +45,8 @@ def selfcheck_video(store: DatasetStore, video_id: str, hand_model: HandModel,
     hand_model = hand_model.to(device)
     limit_frames = model_limit_frames(hand_model).to(device)
     times = store.video(video_id).timestamps()
-    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 30.0
+    interval = frame_interval(times)
+    fps = 1.0 / interval if interval > 0 else 30.0
     present = store.stage(video_id, "detect").read("present")
     seed = [check.seed, int(video_id.encode().hex()[:15], 16)]
     spans = held_out_spans(tracks, present, fps, check.spans, check.span_s, check.context_s,

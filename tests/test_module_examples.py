@@ -20,13 +20,14 @@ from handlabel.models.detectors import duplicates, tta_gate
 from handlabel.models.fit import covered, visibility
 from handlabel.models.hand import sides
 from handlabel.models.rig import triangulation
+from handlabel.storage import frames
 from handlabel.tasks import export_video, rounds
 
 
 @pytest.mark.parametrize("module", [duplicates, tta_gate, triangulation, sides, keys, camera,
                                     geometry, keypoints, identity, appearance,
                                     visibility, export_video, rounds, covered,
-                                    synthetic_occlusion],
+                                    synthetic_occlusion, frames],
                          ids=lambda m: m.__name__)
 def test_examples(module):
     result = doctest.testmod(module)

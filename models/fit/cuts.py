@@ -33,6 +33,7 @@ none in the others (docs/components.md, Reconstruction).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,8 @@ def evidence_cuts(keypoints: np.ndarray, present: np.ndarray,
     return cuts
 
 
-def settled_cuts(cut: np.ndarray, frames: np.ndarray, settle: int, jump) -> np.ndarray:
+def settled_cuts(cut: np.ndarray, frames: np.ndarray, settle: int,
+                 jump: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
     """The cuts (indices into ``frames``, the detected frames; each starts a piece) that
     hold at the scale of ``settle`` frames: the cuts within ``settle`` frames of a cluster's
     first one (a disturbance lasts less than that) are dropped together when ``jump`` (a
